@@ -1,0 +1,57 @@
+# PhotoChanger — `make run` starts a ready server, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 0.0.0.0
+export FLASK_APP := photochanger
+
+APT_PACKAGES := postgresql nginx-light chromium fonts-dejavu-core
+
+.PHONY: install run test test-sqlite test-postgres lint system-deps clean
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## run: migrate, seed 15 slots, set an ingest password, start gunicorn on $(PORT)
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-slots
+	@$(BIN)/flask set-ingest-password --if-unset --by make-run
+	@$(BIN)/flask admin-bootstrap 2>/dev/null || true
+	@echo "Ingest URL for DSLR Remote Pro: http://$$(hostname -I 2>/dev/null | awk '{print $$1}' || echo 127.0.0.1):$(PORT)/ingest/slot-001 (slot-001 … slot-015)"
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+## system-deps: Debian packages the suite needs (PostgreSQL, nginx, Chromium)
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+## test: the whole suite on SQLite, then again on a private PostgreSQL server
+test: system-deps install lint
+	$(BIN)/pytest --db=sqlite
+	$(BIN)/pytest --db=postgresql -m "not browser and not nginx"
+
+test-sqlite: install
+	$(BIN)/pytest --db=sqlite
+
+test-postgres: install
+	$(BIN)/pytest --db=postgresql
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy photochanger cli
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""``flask`` sub-commands of PhotoChanger."""

@@ -1,0 +1,63 @@
+"""Thin click wrappers over the services: seeding, passwords, recovery."""
+
+from __future__ import annotations
+
+import socket
+
+import click
+from flask.cli import with_appcontext
+
+from photochanger.extensions import db
+from photochanger.services.jobs import mark_interrupted
+from photochanger.services.passwords import generate_password, hash_password
+from photochanger.services.runtime import services
+from photochanger.services.settings import load_settings, save_setting
+from photochanger.services.slots import invalid_slots, seed_slots
+
+
+@click.command("seed-slots")
+@with_appcontext
+def seed_slots_command() -> None:
+    """Create slot-001 … slot-015 (idempotent; existing slots are kept as they are)."""
+    drivers = services().drivers
+    created, existing = seed_slots(drivers)
+    click.echo(f"created {len(created)} slot(s), kept {len(existing)} existing")
+    for slot_id, problems in invalid_slots(drivers).items():
+        for p in problems:
+            click.echo(f"warning: {slot_id}: {p.field}: {p.message}", err=True)
+
+
+@click.command("set-ingest-password")
+@click.option("--password", help="The new password; a random one is generated when omitted.")
+@click.option("--if-unset", is_flag=True, help="Do nothing when a password is already set.")
+@click.option("--by", "updated_by", default="cli", show_default=True, help="Recorded as who rotated it.")
+@with_appcontext
+def set_ingest_password_command(password: str | None, if_unset: bool, updated_by: str) -> None:
+    """Store the global ingest password (as a bcrypt hash) and print it."""
+    if if_unset and load_settings().ingest_password_hash:
+        click.echo("ingest password already set; kept")
+        return
+    password = password or generate_password()
+    if len(password) < 4:
+        raise click.BadParameter("at least 4 characters", param_hint="--password")
+    save_setting("ingest_password_hash", hash_password(password), updated_by)
+    db.session.commit()
+    click.echo(f"ingest password: {password}")
+
+
+@click.command("hash-password")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def hash_password_command(password: str) -> None:
+    """Print a bcrypt hash (for the admin credentials file)."""
+    click.echo(hash_password(password))
+
+
+@click.command("recover-jobs")
+@with_appcontext
+def recover_jobs_command() -> None:
+    """Mark jobs left running by a crash as failed/interrupted."""
+    count = mark_interrupted(socket.gethostname())
+    click.echo(f"marked {count} interrupted job(s)")
+
+
+ALL = [seed_slots_command, set_ingest_password_command, hash_password_command, recover_jobs_command]

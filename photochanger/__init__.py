@@ -1,0 +1,101 @@
+"""PhotoChanger: photobooth photos through AI providers within the booth's deadline."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: config, extensions, blueprints, CLI.
+
+    ``config`` overrides values read from the environment (tests use it).
+    """
+    from . import models  # noqa: F401 - registers the tables on db.metadata
+    from .config import Config, normalise_database_url
+    from .errors import register_error_handlers
+    from .extensions import db, migrate
+    from .logging_setup import configure_logging
+    from .services.runtime import init_services
+
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(_ROOT, "instance"),
+        template_folder=os.path.join(_ROOT, "templates"),
+        static_folder=os.path.join(_ROOT, "static"),
+    )
+    app.config.update(Config(app.instance_path).as_dict())
+    if config:
+        app.config.update(config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(str(app.config["SQLALCHEMY_DATABASE_URI"]))
+    _engine_options(app)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Russian messages stay readable
+    configure_logging(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(_ROOT, "migrations"), render_as_batch=True)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    init_services(app)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    app.wsgi_app = _ArrivalStamp(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def _engine_options(app: Flask) -> None:
+    uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        # SQLite serialises writers; wait for the lock instead of failing.
+        options.setdefault("connect_args", {"timeout": 30})
+    else:
+        # Short statements per ingest; many greenlets share a modest pool.
+        options.setdefault("pool_size", 10)
+        options.setdefault("max_overflow", 40)
+        options.setdefault("pool_timeout", 10)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .ingest.routes import bp as ingest_bp
+    from .public.routes import bp as public_bp
+
+    for bp in (ingest_bp, public_bp):
+        app.register_blueprint(bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from cli import commands
+
+    for command in commands.ALL:
+        app.cli.add_command(command)
+
+
+class _ArrivalStamp:
+    """Records when a request arrived: the ingest deadline counts from here."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ.setdefault("photochanger.arrival", time.monotonic())
+        return self.wsgi_app(environ, start_response)

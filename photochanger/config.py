@@ -1,0 +1,65 @@
+"""Configuration from the environment (DESIGN.md §7).
+
+Runtime knobs that admins change (deadline, TTL, limits, keys) live in the
+``app_settings`` table, not here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+MB = 1024 * 1024
+#: Hard cap on an uploaded photo, whatever the settings say.
+HARD_UPLOAD_CAP_MB = 20
+#: Room for the text fields and multipart framing on top of the file itself.
+MULTIPART_OVERHEAD = 256 * 1024
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def normalise_database_url(url: str) -> str:
+    """Pin plain PostgreSQL URLs to psycopg2, the driver psycogreen makes cooperative.
+
+    SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3, which gevent cannot patch.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    """Production defaults, overridden by environment variables."""
+
+    def __init__(self, instance_path: str) -> None:
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
+            _env("DATABASE_URL", "sqlite:///" + os.path.join(instance_path, "photochanger.db")) or ""
+        )
+        self.MEDIA_ROOT = _env("MEDIA_ROOT", os.path.join(instance_path, "media"))
+        self.LOCK_DIR = _env("LOCK_DIR", os.path.join(instance_path, "locks"))
+        self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
+        self.JWT_SECRET_KEY = _env("JWT_SECRET_KEY")
+        self.SECRET_KEY = _env("SECRET_KEY") or self.JWT_SECRET_KEY
+        self.ADMIN_CREDENTIALS_FILE = _env(
+            "ADMIN_CREDENTIALS_FILE", os.path.join("secrets", "runtime_credentials.json")
+        )
+        self.GEMINI_API_KEY = _env("GEMINI_API_KEY")
+        self.TURBOTEXT_API_KEY = _env("TURBOTEXT_API_KEY")
+        self.GEMINI_API_BASE = _env("GEMINI_API_BASE", "https://generativelanguage.googleapis.com")
+        self.TURBOTEXT_API_BASE = _env("TURBOTEXT_API_BASE", "https://www.turbotext.ru")
+        self.TURBOTEXT_POLL_INTERVAL = float(_env("TURBOTEXT_POLL_INTERVAL", "2.5") or 2.5)
+        self.PROVIDER_MAX_INPUT_SIDE = int(_env("PROVIDER_MAX_INPUT_SIDE", "2048") or 2048)
+        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        self.MAX_CONTENT_LENGTH = HARD_UPLOAD_CAP_MB * MB + MULTIPART_OVERHEAD
+        # Werkzeug keeps form parts up to this size in memory, bigger ones
+        # spill to a temporary file: photos never sit twice in RAM.
+        self.MAX_FORM_MEMORY_SIZE = 512 * 1024
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,125 @@
+"""JSON error answers with Russian messages (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+#: failure_reason -> (HTTP status, Russian message)
+REASONS: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "Некорректный запрос"),
+    "hash_mismatch": (400, "Поле hash не совпадает с SHA-1 полученного файла"),
+    "unauthorized": (401, "Неверный или отсутствующий пароль"),
+    "forbidden": (403, "Доступ запрещён"),
+    "slot_not_found": (404, "Слот не найден"),
+    "slot_inactive": (404, "Слот отключён администратором"),
+    "not_found": (404, "Не найдено"),
+    "job_not_found": (404, "Задача не найдена или срок её хранения истёк"),
+    "result_not_found": (404, "Результат не найден"),
+    "method_not_allowed": (405, "Метод не поддерживается"),
+    "result_expired": (410, "Срок хранения результата истёк"),
+    "media_expired": (410, "Срок действия ссылки истёк"),
+    "payload_too_large": (413, "Файл слишком большой"),
+    "unsupported_media_type": (415, "Формат файла не поддерживается: нужен JPEG, PNG или WEBP"),
+    "slot_busy": (429, "Слот занят: слишком много одновременных обработок, повторите позже"),
+    "provider_busy": (429, "Провайдер занят: слишком много одновременных обработок, повторите позже"),
+    "too_many_requests": (429, "Слишком много запросов, повторите позже"),
+    "bad_response": (502, "Провайдер не вернул изображение"),
+    "blocked": (502, "Провайдер отклонил запрос по правилам модерации"),
+    "not_configured": (503, "Провайдер не настроен"),
+    "quota": (503, "Исчерпана квота провайдера"),
+    "provider_5xx": (503, "Провайдер временно недоступен"),
+    "network": (503, "Нет связи с провайдером"),
+    "timeout": (504, "Обработка не уложилась в отведённое время"),
+    "internal": (500, "Внутренняя ошибка сервера"),
+}
+
+
+class ApiError(Exception):
+    """An error answered as ``{"status":"error","failure_reason",...}``."""
+
+    def __init__(
+        self,
+        reason: str,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        job_id: str | None = None,
+        retry_after: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        default_status, default_message = REASONS.get(reason, (500, REASONS["internal"][1]))
+        super().__init__(message or default_message)
+        self.reason = reason
+        self.status = status or default_status
+        self.message = message or default_message
+        self.job_id = job_id
+        self.retry_after = retry_after
+        self.extra = extra or {}
+
+    def to_response(self) -> Response:
+        body: dict[str, Any] = {
+            "status": "error",
+            "failure_reason": self.reason,
+            "message": self.message,
+        }
+        if self.job_id:
+            body["job_id"] = self.job_id
+        body.update(self.extra)
+        resp = jsonify(body)
+        resp.status_code = self.status
+        resp.headers["Cache-Control"] = "no-store"
+        if self.retry_after is not None:
+            resp.headers["Retry-After"] = str(self.retry_after)
+        return resp
+
+
+_HTTP_REASONS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def wants_json() -> bool:
+    """JSON for the API, ingest and public download paths; HTML pages elsewhere."""
+    path = request.path
+    if path.startswith(("/api/", "/ingest/", "/public/results/", "/public/provider-media/")):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json"
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error on JSON paths with the documented body."""
+    from .extensions import db
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return exc.to_response()
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if not wants_json():
+            return exc
+        code = exc.code or 500
+        reason = _HTTP_REASONS.get(code, "internal")
+        message = REASONS[reason][1]
+        if code == 413:
+            message = f"Файл слишком большой: предел {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} МБ"
+        return ApiError(reason, message, status=code).to_response()
+
+    @app.errorhandler(Exception)
+    def _unhandled(exc: Exception) -> Any:
+        db.session.rollback()
+        app.logger.exception("unhandled error", extra={"event": "error.unhandled"})
+        if not wants_json():
+            return "Внутренняя ошибка сервера", 500
+        return ApiError("internal").to_response()

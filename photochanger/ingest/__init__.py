@@ -1,0 +1,1 @@
+"""Ingest: the booth-facing endpoints and the processing pipeline."""

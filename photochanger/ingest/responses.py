@@ -1,0 +1,26 @@
+"""The success answer shared by ingest and the admin test-run."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+
+from .service import IngestSuccess, result_url
+
+ARRIVAL_KEY = "photochanger.arrival"
+
+
+def public_base_url() -> str:
+    """``PUBLIC_BASE_URL`` when configured, else the URL the request came in on."""
+    return current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+
+
+def image_response(success: IngestSuccess) -> Response:
+    """Bare image body with the headers DSLR Remote Pro and admins rely on."""
+    resp = Response(success.data, status=200, mimetype=success.mime)
+    resp.headers["Content-Length"] = str(len(success.data))
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Job-Id"] = success.job_id
+    resp.headers["X-Result-Url"] = result_url(public_base_url(), success.job_id)
+    if success.replayed:
+        resp.headers["X-Idempotent-Replay"] = "true"
+    return resp

@@ -1,0 +1,130 @@
+"""Booth-facing HTTP endpoints: ingest and job status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..background import spawn
+from ..config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
+from ..errors import ApiError
+from ..extensions import db
+from ..models import JobHistory, utcnow
+from ..services.passwords import check_password
+from ..services.runtime import services
+from ..services.settings import load_settings
+from .responses import ARRIVAL_KEY, image_response, public_base_url
+from .service import IngestRequest, IngestService, load_slot, result_url
+from .upload import FILE_FIELDS, read_upload
+
+bp = Blueprint("ingest", __name__)
+
+#: Fields never stored in job metadata.
+_PRIVATE_FIELDS = {"password"}
+_MAX_META_FIELDS = 64
+_MAX_META_VALUE = 2000
+_MAX_IDEMPOTENCY_KEY = 200
+
+
+@bp.post("/api/ingest/<slot_id>")
+@bp.post("/ingest/<slot_id>")
+def ingest(slot_id: str) -> Response:
+    """Accept a booth photo and answer with the processed image (DESIGN.md §3)."""
+    arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
+    settings = load_settings()
+    slot = load_slot(slot_id)
+    limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
+    if request.content_length and request.content_length > limit_mb * MB + MULTIPART_OVERHEAD:
+        raise ApiError("payload_too_large", f"Файл больше допустимого размера: предел {limit_mb} МБ")
+
+    try:
+        form, files = request.form, request.files
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise ApiError("bad_request", "Некорректное тело multipart/form-data") from exc
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise ApiError("bad_request", "Ожидается multipart/form-data")
+
+    if not check_password(form.get("password", ""), settings.ingest_password_hash):
+        raise ApiError("unauthorized", "Неверный или отсутствующий пароль ingest")
+
+    file = next((files[name] for name in FILE_FIELDS if name in files), None)
+    if file is None:
+        raise ApiError("bad_request", "Не передан файл: поле fileToUpload")
+    upload = read_upload(file.stream, file.filename, limit_mb)
+
+    hash_field = (form.get("hash") or "").strip().lower() or None
+    hash_matched = None if hash_field is None else hash_field == upload.sha1
+    if settings.ingest_hash_mode == "strict" and not hash_matched:
+        message = "Поле hash не передано" if hash_field is None else None
+        raise ApiError("hash_mismatch", message)
+    if hash_field is not None and not hash_matched:
+        current_app.logger.warning(
+            "ingest.hash_mismatch", extra={"event": "ingest.hash_mismatch", "slot_id": slot_id}
+        )
+
+    key = (request.headers.get("Idempotency-Key") or "").strip() or None
+    if key is not None and len(key) > _MAX_IDEMPOTENCY_KEY:
+        raise ApiError("bad_request", f"Заголовок Idempotency-Key длиннее {_MAX_IDEMPOTENCY_KEY} символов")
+
+    req = IngestRequest(
+        slot_id=slot_id,
+        upload=upload,
+        arrival=arrival,
+        source="ingest",
+        hash_field=hash_field,
+        hash_matched=hash_matched,
+        idempotency_key=key,
+        metadata=_metadata(form, upload.filename),
+    )
+    service = IngestService(services(), settings, public_base_url(), spawn)
+    return image_response(service.run(slot, req))
+
+
+@bp.get("/api/jobs/<job_id>")
+def job_status(job_id: str) -> Response:
+    """Status of a job while it is within the retention window."""
+    job = db.session.get(JobHistory, job_id) if len(job_id) <= 64 else None
+    settings = load_settings()
+    now = utcnow()
+    if job is None or job.started_at < now - settings.result_ttl:
+        raise ApiError("job_not_found")
+    expired = job.result_expires_at is not None and job.result_expires_at <= now
+    if expired:
+        raise ApiError("job_not_found")
+    body: dict[str, Any] = {
+        "job_id": job.job_id,
+        "slot_id": job.slot_id,
+        "status": job.status,
+        "source": job.source,
+        "provider": job.provider_id,
+        "failure_reason": job.failure_reason,
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "duration_ms": job.duration_ms,
+        "result_url": result_url(public_base_url(), job.job_id) if job.result_path else None,
+        "result_expires_at": _iso(job.result_expires_at),
+    }
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _metadata(form: Any, filename: str | None) -> dict[str, Any]:
+    """Other text fields, kept as untrusted job metadata (never the password)."""
+    meta: dict[str, Any] = {}
+    for name in form:
+        if name in _PRIVATE_FIELDS or len(meta) >= _MAX_META_FIELDS:
+            continue
+        meta[name[:100]] = str(form.get(name, ""))[:_MAX_META_VALUE]
+    if filename:
+        meta["_filename"] = filename[:255]
+    return meta
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None

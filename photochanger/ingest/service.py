@@ -1,0 +1,536 @@
+"""IngestService: job → provider under the deadline → stored result.
+
+The route has already validated the request; this module owns idempotency,
+the concurrency limits, the provider call with retries inside the deadline,
+the result store and the job row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from sqlalchemy import select, update
+
+from ..errors import REASONS, ApiError
+from ..extensions import db
+from ..media import images
+from ..media.storage import input_path, provider_media_path, result_dir, result_path
+from ..models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, utcnow
+from ..providers.base import (
+    CallContext,
+    FailureKind,
+    ImageInput,
+    ProviderDriver,
+    ProviderError,
+    ProviderJob,
+    ProviderResult,
+)
+from ..services.concurrency import HostMutex, Lease, try_acquire
+from ..services.provider_keys import provider_api_key
+from ..services.runtime import AppServices
+from ..services.settings import RuntimeSettings
+from .upload import Upload
+
+log = logging.getLogger("photochanger.ingest")
+
+#: Time kept back from the provider for storing the result and answering.
+STORE_MARGIN = 0.5
+#: Backoff before retry n (seconds); capped by the time left.
+BACKOFF = (0.3, 0.8, 1.5, 2.5)
+RETRY_AFTER_SECONDS = 5
+_WAIT_POLL = 0.2
+_HOST = socket.gethostname()
+
+
+class _DeadlineExpired(Exception):
+    """Raised by ``gevent.Timeout`` when the ingest deadline runs out."""
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    slot_id: str
+    upload: Upload
+    arrival: float
+    source: str = "ingest"
+    hash_field: str | None = None
+    hash_matched: bool | None = None
+    idempotency_key: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestSuccess:
+    job_id: str
+    data: bytes
+    mime: str
+    replayed: bool = False
+
+
+def result_url(base_url: str, job_id: str) -> str:
+    return f"{base_url.rstrip('/')}/public/results/{job_id}"
+
+
+def provider_media_url(base_url: str, media_id: str) -> str:
+    return f"{base_url.rstrip('/')}/public/provider-media/{media_id}"
+
+
+def load_slot(slot_id: str) -> Slot:
+    """The slot, or 404 ``slot_not_found`` / ``slot_inactive``."""
+    slot = db.session.get(Slot, slot_id)
+    if slot is None:
+        raise ApiError("slot_not_found", f"Слот {slot_id} не найден")
+    if not slot.is_active:
+        raise ApiError("slot_inactive", f"Слот {slot_id} отключён администратором")
+    return slot
+
+
+class IngestService:
+    """Runs one ingest (or admin test-run) through the pipeline."""
+
+    def __init__(
+        self,
+        svc: AppServices,
+        settings: RuntimeSettings,
+        base_url: str,
+        spawn: Callable[[Callable[[], None]], None],
+    ) -> None:
+        self.svc = svc
+        self.settings = settings
+        self.base_url = base_url
+        self.spawn = spawn
+
+    # -- entry point -------------------------------------------------------
+
+    def run(self, slot: Slot, req: IngestRequest) -> IngestSuccess:
+        deadline = req.arrival + self.settings.sync_response_seconds
+        driver = self.svc.drivers.get(slot.provider)
+        if driver is None:
+            raise ApiError("not_configured", f"Провайдер «{slot.provider}» не установлен")
+        snapshot = _SlotSnapshot.of(slot)
+        db.session.rollback()  # hold no transaction (or connection) across the wait
+
+        try:
+            job_id, leases, wait_for = self._claim(snapshot, req, deadline)
+        except _Replay as replay:
+            return replay.success
+        if wait_for is not None:
+            return self._await_duplicate(wait_for, deadline)
+        assert job_id is not None
+        try:
+            return self._process(job_id, snapshot, driver, req, deadline)
+        finally:
+            for lease in leases:
+                lease.release()
+
+    # -- idempotency and limits ---------------------------------------------
+
+    def _claim(
+        self, slot: _SlotSnapshot, req: IngestRequest, deadline: float
+    ) -> tuple[str | None, list[Lease], str | None]:
+        """Find a duplicate or create the job, holding the concurrency permits.
+
+        A host mutex per slot makes check-and-insert atomic, so two replays of
+        one request never both reach the provider.
+        """
+        with HostMutex(self.svc.lock_dir, f"idem-{slot.id}"):
+            dup = self._find_duplicate(slot, req)
+            if dup is not None:
+                if dup.status == JobStatus.DONE:
+                    replay = self._replay(dup)
+                    if replay is not None:
+                        raise _Replay(replay)
+                else:
+                    return None, [], dup.job_id
+            slot_lease = try_acquire(self.svc.lock_dir, f"slot-{slot.id}", self.settings.concurrency_per_slot)
+            if slot_lease is None:
+                raise ApiError("slot_busy", retry_after=RETRY_AFTER_SECONDS)
+            provider_lease = try_acquire(
+                self.svc.lock_dir,
+                f"provider-{slot.provider}",
+                self.settings.concurrency_per_provider,
+            )
+            if provider_lease is None:
+                slot_lease.release()
+                raise ApiError("provider_busy", retry_after=RETRY_AFTER_SECONDS)
+            job_id = uuid.uuid4().hex
+            now = utcnow()
+            db.session.add(
+                JobHistory(
+                    job_id=job_id,
+                    slot_id=slot.id,
+                    status=JobStatus.PENDING,
+                    source=req.source,
+                    provider_id=slot.provider,
+                    operation=slot.operation,
+                    slot_version=slot.version,
+                    input_sha256=req.upload.sha256,
+                    input_mime=req.upload.mime,
+                    input_size=req.upload.size,
+                    idempotency_key=req.idempotency_key,
+                    hash_provided=req.hash_field is not None,
+                    hash_matched=req.hash_matched,
+                    host=_HOST,
+                    started_at=now,
+                    deadline_at=now + dt.timedelta(seconds=deadline - time.monotonic()),
+                    metadata_json=req.metadata,
+                )
+            )
+            db.session.commit()
+            return job_id, [slot_lease, provider_lease], None
+
+    def _find_duplicate(self, slot: _SlotSnapshot, req: IngestRequest) -> JobHistory | None:
+        now = utcnow()
+        query = select(JobHistory).where(
+            JobHistory.slot_id == slot.id,
+            JobHistory.started_at > now - self.settings.result_ttl,
+            JobHistory.status.in_((JobStatus.DONE, *JobStatus.RUNNING)),
+        )
+        if req.idempotency_key:
+            query = query.where(JobHistory.idempotency_key == req.idempotency_key)
+        else:
+            query = query.where(
+                JobHistory.input_sha256 == req.upload.sha256,
+                JobHistory.slot_version == slot.version,
+                JobHistory.source == req.source,
+            )
+        for job in db.session.execute(query.order_by(JobHistory.started_at.desc()).limit(3)).scalars():
+            if job.status == JobStatus.DONE:
+                if job.result_expires_at and job.result_expires_at > now:
+                    return job
+            elif job.deadline_at and job.deadline_at > now:
+                return job  # still running somewhere within its own deadline
+        return None
+
+    def _replay(self, job: JobHistory) -> IngestSuccess | None:
+        if not job.result_path:
+            return None
+        try:
+            data = self.svc.store.read(job.result_path)
+        except OSError:
+            return None
+        log.info("ingest.replay", extra={"event": "ingest.replay", "job_id": job.job_id})
+        return IngestSuccess(job.job_id, data, job.result_mime or "image/jpeg", replayed=True)
+
+    def _await_duplicate(self, job_id: str, deadline: float) -> IngestSuccess:
+        """Wait for the same request's running job within our own deadline."""
+        while time.monotonic() < deadline:
+            db.session.rollback()
+            job = db.session.get(JobHistory, job_id, populate_existing=True)
+            if job is None:
+                break
+            if job.status == JobStatus.DONE:
+                replay = self._replay(job)
+                if replay is not None:
+                    return replay
+                break
+            if job.status not in JobStatus.RUNNING:
+                reason = job.failure_reason or "internal"
+                if reason not in REASONS:
+                    reason = "internal"
+                raise ApiError(reason, job_id=job_id)
+            gevent.sleep(min(_WAIT_POLL, max(0.0, deadline - time.monotonic())))
+        raise ApiError("timeout", self._timeout_message(), job_id=job_id)
+
+    # -- processing -----------------------------------------------------------
+
+    def _process(
+        self,
+        job_id: str,
+        slot: _SlotSnapshot,
+        driver: ProviderDriver,
+        req: IngestRequest,
+        deadline: float,
+    ) -> IngestSuccess:
+        store = self.svc.store
+        ttl_until = utcnow() + self.settings.result_ttl
+        upload = req.upload
+        in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
+        published: list[tuple[str, str]] = []
+        try:
+            store.write_atomic(in_rel, upload.data)
+            db.session.add(
+                _media(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
+            )
+            templates = self._templates(slot)
+            photo = ImageInput(upload.data, upload.mime, "photo")
+            if driver.input_urls:
+                photo, templates, published = self._publish(job_id, slot, in_rel, photo, templates, deadline)
+            db.session.execute(
+                update(JobHistory).where(JobHistory.job_id == job_id).values(status=JobStatus.PROCESSING)
+            )
+            db.session.commit()
+
+            pjob = ProviderJob(
+                job_id=job_id,
+                slot_id=slot.id,
+                operation=slot.operation,
+                settings=slot.settings,
+                photo=photo,
+                templates=templates,
+                api_key=provider_api_key(slot.provider),
+            )
+            result, attempts = self._call_provider(driver, pjob, slot.provider, deadline)
+            data, mime = _finalise(result, str(slot.settings.get("output_format", "auto")))
+            out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
+            store.write_atomic(out_rel, data)
+            finished = utcnow()
+            db.session.add(_media(MediaKind.RESULT, out_rel, mime, len(data), job_id, slot.id, ttl_until))
+            db.session.execute(
+                update(JobHistory)
+                .where(JobHistory.job_id == job_id)
+                .values(
+                    status=JobStatus.DONE,
+                    finished_at=finished,
+                    duration_ms=_elapsed_ms(req.arrival),
+                    provider_attempts=attempts,
+                    result_path=out_rel,
+                    result_mime=mime,
+                    result_size=len(data),
+                    result_expires_at=ttl_until,
+                )
+            )
+            db.session.commit()
+        except _Failure as failure:
+            self._fail(job_id, slot, req, failure)
+            raise failure.api_error(job_id) from None
+        except Exception:
+            db.session.rollback()
+            self._fail(job_id, slot, req, _Failure("internal", "unexpected error", 0))
+            raise
+        finally:
+            self._retire_published(published)
+        self.spawn(lambda: _write_preview(store, slot.id, job_id, data))
+        log.info(
+            "ingest.done",
+            extra={
+                "event": "ingest.done",
+                "job_id": job_id,
+                "slot_id": slot.id,
+                "provider": slot.provider,
+                "outcome": "done",
+                "attempts": attempts,
+                "duration_ms": _elapsed_ms(req.arrival),
+            },
+        )
+        return IngestSuccess(job_id, data, mime)
+
+    def _call_provider(
+        self, driver: ProviderDriver, pjob: ProviderJob, provider: str, deadline: float
+    ) -> tuple[ProviderResult, int]:
+        """Call the driver, retrying retryable failures, all inside the deadline."""
+        call_deadline = deadline - STORE_MARGIN
+        ctx = CallContext(deadline=call_deadline, session=self.svc.session_for(provider), sleep=gevent.sleep)
+        attempts = 0
+        budget = max(0.0, call_deadline - time.monotonic())
+        try:
+            with gevent.Timeout(budget, _DeadlineExpired):
+                while True:
+                    attempts += 1
+                    try:
+                        return driver.process(pjob, ctx), attempts
+                    except ProviderError as exc:
+                        if exc.kind is FailureKind.TIMEOUT:
+                            raise _Failure("timeout", exc.detail, attempts) from None
+                        pause = BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
+                        if not exc.retryable or ctx.time_left() < pause + 1.0:
+                            raise _Failure(exc.kind.value, exc.detail, attempts) from None
+                        log.warning(
+                            "provider.retry",
+                            extra={
+                                "event": "provider.retry",
+                                "job_id": pjob.job_id,
+                                "provider": provider,
+                                "failure_reason": exc.kind.value,
+                                "attempt": attempts,
+                            },
+                        )
+                        gevent.sleep(pause)
+        except _DeadlineExpired:
+            raise _Failure("timeout", "deadline reached during provider call", attempts) from None
+
+    def _templates(self, slot: _SlotSnapshot) -> tuple[ImageInput, ...]:
+        out = []
+        for kind, rel, mime in slot.templates:
+            try:
+                out.append(ImageInput(self.svc.store.read(rel), mime, kind))
+            except OSError as exc:
+                raise _Failure("not_configured", f"template file missing: {rel}", 0) from exc
+        return tuple(out)
+
+    def _publish(
+        self,
+        job_id: str,
+        slot: _SlotSnapshot,
+        in_rel: str,
+        photo: ImageInput,
+        templates: tuple[ImageInput, ...],
+        deadline: float,
+    ) -> tuple[ImageInput, tuple[ImageInput, ...], list[tuple[str, str]]]:
+        """Publish inputs at unguessable URLs that expire with the job's deadline."""
+        expires = utcnow() + dt.timedelta(seconds=max(0.0, deadline - time.monotonic()))
+        published: list[tuple[str, str]] = []
+
+        def publish(src_rel: str, image: ImageInput) -> ImageInput:
+            media_id = uuid.uuid4().hex
+            rel = provider_media_path(media_id, images.EXT_BY_MIME[image.mime])
+            self.svc.store.link_or_copy(src_rel, rel)
+            published.append((media_id, rel))
+            db.session.add(
+                _media(
+                    MediaKind.PROVIDER_MEDIA,
+                    rel,
+                    image.mime,
+                    len(image.data),
+                    job_id,
+                    slot.id,
+                    expires,
+                    media_id,
+                )
+            )
+            return ImageInput(image.data, image.mime, image.role, provider_media_url(self.base_url, media_id))
+
+        new_photo = publish(in_rel, photo)
+        new_templates = tuple(
+            publish(rel, tpl) for (_, rel, _), tpl in zip(slot.templates, templates, strict=True)
+        )
+        return new_photo, new_templates, published
+
+    def _retire_published(self, published: list[tuple[str, str]]) -> None:
+        """Provider-media links die with the job: files removed, links answer 410."""
+        if not published:
+            return
+        for _, rel in published:
+            self.svc.store.remove(rel)
+        db.session.rollback()
+        db.session.execute(
+            update(MediaObject)
+            .where(MediaObject.id.in_([media_id for media_id, _ in published]))
+            .values(cleaned_at=utcnow())
+        )
+        db.session.commit()
+
+    def _fail(self, job_id: str, slot: _SlotSnapshot, req: IngestRequest, failure: _Failure) -> None:
+        status = JobStatus.TIMEOUT if failure.reason == "timeout" else JobStatus.FAILED
+        self.svc.store.remove_tree(result_dir(slot.id, job_id))
+        db.session.execute(
+            update(JobHistory)
+            .where(JobHistory.job_id == job_id)
+            .values(
+                status=status,
+                failure_reason=failure.reason,
+                error_detail=failure.detail[:2000],
+                finished_at=utcnow(),
+                duration_ms=_elapsed_ms(req.arrival),
+                provider_attempts=failure.attempts,
+            )
+        )
+        db.session.commit()
+        log.warning(
+            "ingest.failed",
+            extra={
+                "event": "ingest.failed",
+                "job_id": job_id,
+                "slot_id": slot.id,
+                "provider": slot.provider,
+                "outcome": status,
+                "failure_reason": failure.reason,
+                "detail": failure.detail[:300],
+                "attempts": failure.attempts,
+                "duration_ms": _elapsed_ms(req.arrival),
+            },
+        )
+
+    def _timeout_message(self) -> str:
+        return f"Обработка не уложилась в {self.settings.sync_response_seconds} с"
+
+
+@dataclass(frozen=True)
+class _SlotSnapshot:
+    """Plain values of a slot, so no ORM object is touched during the provider call."""
+
+    id: str
+    provider: str
+    operation: str
+    version: int
+    settings: dict[str, Any]
+    #: (role, relative path, mime) in send order
+    templates: tuple[tuple[str, str, str], ...]
+
+    @classmethod
+    def of(cls, slot: Slot) -> _SlotSnapshot:
+        return cls(
+            id=slot.id,
+            provider=slot.provider,
+            operation=slot.operation,
+            version=slot.version,
+            settings=dict(slot.settings_json or {}),
+            templates=tuple((t.media_kind, t.media.path, t.media.mime) for t in slot.templates),
+        )
+
+
+class _Failure(Exception):
+    def __init__(self, reason: str, detail: str, attempts: int) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.attempts = attempts
+
+    def api_error(self, job_id: str) -> ApiError:
+        return ApiError(self.reason if self.reason in REASONS else "internal", job_id=job_id)
+
+
+class _Replay(Exception):
+    def __init__(self, success: IngestSuccess) -> None:
+        super().__init__(success.job_id)
+        self.success = success
+
+
+def _media(
+    kind: str,
+    rel: str,
+    mime: str,
+    size: int,
+    job_id: str,
+    slot_id: str,
+    expires: dt.datetime,
+    media_id: str | None = None,
+) -> MediaObject:
+    return MediaObject(
+        id=media_id or uuid.uuid4().hex,
+        job_id=job_id,
+        slot_id=slot_id,
+        kind=kind,
+        path=rel,
+        mime=mime,
+        size_bytes=size,
+        expires_at=expires,
+    )
+
+
+def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:
+    """Check the provider's bytes are an image and convert when the slot asks."""
+    mime = images.sniff_mime(result.data[:16])
+    if mime is None:
+        raise _Failure("bad_response", f"provider returned non-image bytes ({result.mime})", 1)
+    target = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(output_format)
+    if target and target != mime:
+        return images.convert(result.data, target), target
+    return result.data, mime
+
+
+def _write_preview(store: Any, slot_id: str, job_id: str, data: bytes) -> None:
+    from ..media.previews import ensure_preview
+
+    ensure_preview(store, slot_id, job_id, data)
+
+
+def _elapsed_ms(arrival: float) -> int:
+    return int((time.monotonic() - arrival) * 1000)

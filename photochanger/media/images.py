@@ -1,0 +1,95 @@
+"""Image helpers: format sniffing by bytes, provider downscaling, previews."""
+
+from __future__ import annotations
+
+import io
+from typing import IO
+
+from PIL import Image, ImageOps
+
+MIME_BY_FORMAT = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+EXT_BY_MIME = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+FORMAT_BY_MIME = {v: k for k, v in MIME_BY_FORMAT.items()}
+
+
+def sniff_mime(head: bytes) -> str | None:
+    """MIME type of a JPEG/PNG/WEBP judged by its magic bytes, else ``None``."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def verify_image(fp: IO[bytes]) -> str | None:
+    """Open the image with Pillow and check its structure; return its MIME or ``None``.
+
+    Only the header and structure are read (``Image.verify``), not every pixel.
+    """
+    try:
+        with Image.open(fp) as im:
+            fmt = im.format
+            im.verify()
+    except Exception:  # noqa: BLE001 - any decoder error means "not an image"
+        return None
+    return MIME_BY_FORMAT.get(fmt or "")
+
+
+def _open_reduced(data: bytes, max_side: int) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    if im.format == "JPEG":
+        # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: several
+        # times faster than decoding every pixel and resizing afterwards.
+        im.draft("RGB", (max_side, max_side))
+    return ImageOps.exif_transpose(im) or im
+
+
+def downscale(data: bytes, mime: str, max_side: int, quality: int = 90) -> tuple[bytes, str]:
+    """Shrink an image so its longest side is at most ``max_side``.
+
+    Returns the input unchanged when it is already small enough. JPEG stays
+    JPEG; PNG/WEBP keep their format (alpha matters for templates).
+    """
+    with Image.open(io.BytesIO(data)) as probe:
+        if max(probe.size) <= max_side:
+            return data, mime
+    im = _open_reduced(data, max_side)
+    im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    fmt = FORMAT_BY_MIME.get(mime, "JPEG")
+    if fmt == "JPEG":
+        im.convert("RGB").save(out, "JPEG", quality=quality, optimize=False)
+    else:
+        im.save(out, fmt)
+    return out.getvalue(), mime
+
+
+def make_preview(data: bytes, max_side: int = 512) -> bytes:
+    """A small WebP preview for galleries."""
+    im = _open_reduced(data, max_side)
+    im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    if im.mode not in ("RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+    out = io.BytesIO()
+    im.save(out, "WEBP", quality=80, method=4)
+    return out.getvalue()
+
+
+def convert(data: bytes, target_mime: str, quality: int = 92) -> bytes:
+    """Re-encode an image (e.g. a provider PNG to JPEG for printing)."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        fmt = FORMAT_BY_MIME[target_mime]
+        out = io.BytesIO()
+        if fmt == "JPEG":
+            rgb = im.convert("RGBA") if im.mode in ("P", "LA") else im
+            if rgb.mode == "RGBA":
+                bg = Image.new("RGB", rgb.size, (255, 255, 255))
+                bg.paste(rgb, mask=rgb.getchannel("A"))
+                rgb = bg
+            rgb.convert("RGB").save(out, "JPEG", quality=quality)
+        else:
+            im.save(out, fmt)
+        return out.getvalue()

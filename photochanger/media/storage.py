@@ -1,0 +1,114 @@
+"""Files under ``MEDIA_ROOT``: layout, atomic writes, removal.
+
+Layout::
+
+    results/{slot_id}/{job_id}/payload.{ext}   processed image, TTL
+    results/{slot_id}/{job_id}/preview.webp    gallery preview, same TTL
+    inputs/{slot_id}/{job_id}.{ext}            the booth photo as received, TTL
+    templates/{slot_id}/{media_id}.{ext}       slot template images, no TTL
+    provider-media/{media_id}.{ext}            inputs published to URL-fetching providers
+    temp/{media_id}.{ext}                      admin test photos, TTL
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+
+class MediaStore:
+    """The local-filesystem media backend."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    def abspath(self, relpath: str) -> str:
+        path = os.path.abspath(os.path.join(self.root, relpath))
+        if not path.startswith(self.root + os.sep):
+            raise ValueError(f"path escapes MEDIA_ROOT: {relpath}")
+        return path
+
+    def write_atomic(self, relpath: str, data: bytes) -> str:
+        """Write ``data`` under a temporary name and rename it into place.
+
+        A reader sees either no file or the whole file, never half of one.
+        """
+        path = self.abspath(relpath)
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return path
+
+    def link_or_copy(self, src_relpath: str, dst_relpath: str) -> str:
+        """Publish a file under a second name: a hard link when possible."""
+        src, dst = self.abspath(src_relpath), self.abspath(dst_relpath)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+        return dst
+
+    def read(self, relpath: str) -> bytes:
+        with open(self.abspath(relpath), "rb") as fh:
+            return fh.read()
+
+    def exists(self, relpath: str) -> bool:
+        return os.path.exists(self.abspath(relpath))
+
+    def remove(self, relpath: str) -> bool:
+        """Remove one file; ``True`` when it existed."""
+        return _unlink_quietly(self.abspath(relpath))
+
+    def remove_tree(self, relpath: str) -> None:
+        shutil.rmtree(self.abspath(relpath), ignore_errors=True)
+
+    def prune_empty_parents(self, relpath: str) -> None:
+        """Remove now-empty folders above ``relpath`` up to the kind folder."""
+        directory = os.path.dirname(self.abspath(relpath))
+        while directory.startswith(self.root + os.sep) and os.path.dirname(directory) != self.root:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            directory = os.path.dirname(directory)
+
+
+def _unlink_quietly(path: str) -> bool:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def result_dir(slot_id: str, job_id: str) -> str:
+    return f"results/{slot_id}/{job_id}"
+
+
+def result_path(slot_id: str, job_id: str, ext: str) -> str:
+    return f"{result_dir(slot_id, job_id)}/payload.{ext}"
+
+
+def preview_path(slot_id: str, job_id: str) -> str:
+    return f"{result_dir(slot_id, job_id)}/preview.webp"
+
+
+def input_path(slot_id: str, job_id: str, ext: str) -> str:
+    return f"inputs/{slot_id}/{job_id}.{ext}"
+
+
+def template_path(slot_id: str, media_id: str, ext: str) -> str:
+    return f"templates/{slot_id}/{media_id}.{ext}"
+
+
+def provider_media_path(media_id: str, ext: str) -> str:
+    return f"provider-media/{media_id}.{ext}"

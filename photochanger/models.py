@@ -1,0 +1,151 @@
+"""Typed SQLAlchemy 2.0 models (DESIGN.md §3–§4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+    """Timezone-aware UTC datetimes on PostgreSQL and on SQLite alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(dt.UTC) if value is not None else None
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class JobStatus:
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
+    RUNNING = (PENDING, PROCESSING)
+
+
+class MediaKind:
+    RESULT = "result"
+    PREVIEW = "preview"
+    INPUT = "input"
+    TEMPLATE = "template"
+    PROVIDER_MEDIA = "provider_media"
+    TEMP = "temp"
+
+
+class Slot(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "slot"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(32))
+    operation: Mapped[str] = mapped_column(String(64))
+    settings_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    size_limit_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gallery_token: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+    templates: Mapped[list[SlotTemplateMedia]] = relationship(
+        back_populates="slot", order_by="SlotTemplateMedia.position", cascade="all, delete-orphan"
+    )
+
+
+class MediaObject(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "media_object"
+    __table_args__ = (
+        Index("ix_media_object_expiry", "cleaned_at", "expires_at"),
+        Index("ix_media_object_job", "job_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    slot_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    #: path relative to MEDIA_ROOT
+    path: Mapped[str] = mapped_column(String(500))
+    mime: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cleaned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SlotTemplateMedia(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "slot_template_media"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slot_id: Mapped[str] = mapped_column(ForeignKey("slot.id", ondelete="CASCADE"), index=True)
+    media_kind: Mapped[str] = mapped_column(String(32))
+    media_object_id: Mapped[str] = mapped_column(ForeignKey("media_object.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    slot: Mapped[Slot] = relationship(back_populates="templates")
+    media: Mapped[MediaObject] = relationship()
+
+
+class JobHistory(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "job_history"
+    __table_args__ = (
+        Index("ix_job_slot_started", "slot_id", "started_at"),
+        Index("ix_job_started", "started_at"),
+        Index("ix_job_status", "status"),
+        Index("ix_job_idempotency", "slot_id", "idempotency_key"),
+        Index("ix_job_input", "slot_id", "input_sha256", "slot_version"),
+    )
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slot_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.PENDING)
+    source: Mapped[str] = mapped_column(String(16), default="ingest")
+    provider_id: Mapped[str] = mapped_column(String(32))
+    operation: Mapped[str] = mapped_column(String(64))
+    slot_version: Mapped[int] = mapped_column(Integer)
+    input_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    input_mime: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    input_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    hash_provided: Mapped[bool] = mapped_column(Boolean, default=False)
+    hash_matched: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    provider_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failure_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    result_mime: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    result_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    result_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AppSetting(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)

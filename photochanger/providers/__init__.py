@@ -1,0 +1,1 @@
+"""Provider drivers (one module each) and their registry."""

@@ -1,0 +1,179 @@
+"""Provider driver interface: immutable job in, image bytes out, typed failures.
+
+Drivers know nothing of Flask or the database. The ingest service builds a
+:class:`ProviderJob`, hands it to :meth:`ProviderDriver.process` together with a
+:class:`CallContext` (time budget, HTTP session) and maps :class:`ProviderError`
+kinds to HTTP answers.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import requests
+
+
+class FailureKind(enum.StrEnum):
+    """Why a provider call failed; each kind has one HTTP answer (DESIGN.md §3)."""
+
+    TIMEOUT = "timeout"
+    NETWORK = "network"
+    PROVIDER_5XX = "provider_5xx"
+    QUOTA = "quota"
+    BAD_RESPONSE = "bad_response"
+    BLOCKED = "blocked"
+    NOT_CONFIGURED = "not_configured"
+
+
+class ProviderError(Exception):
+    """A typed provider failure.
+
+    ``retryable`` tells the ingest service whether another attempt inside the
+    deadline can help (network resets, 5xx, Gemini ``NO_IMAGE``); quota,
+    blocked content and invalid keys are never retried.
+    """
+
+    def __init__(
+        self,
+        kind: FailureKind,
+        detail: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One image sent to a provider: the booth photo or a slot template.
+
+    ``url`` is set by the ingest service for drivers that fetch inputs by URL
+    (``input_urls = True``): a short-lived public ``/public/provider-media`` link.
+    """
+
+    data: bytes
+    mime: str
+    role: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    """Everything a driver needs for one call; never mutated."""
+
+    job_id: str
+    slot_id: str
+    operation: str
+    settings: Mapping[str, Any]
+    photo: ImageInput
+    templates: tuple[ImageInput, ...] = ()
+    api_key: str | None = None
+
+    @property
+    def prompt(self) -> str:
+        return str(self.settings.get("prompt") or "")
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    data: bytes
+    mime: str
+
+
+@dataclass
+class CallContext:
+    """Time budget and transport for one provider call.
+
+    ``deadline`` is a ``time.monotonic()`` instant; drivers derive every HTTP
+    timeout from :meth:`time_left` so a slow call never outlives the ingest
+    deadline (the outer ``gevent.Timeout`` is the hard stop).
+    """
+
+    deadline: float
+    session: requests.Session
+    sleep: Any = field(default=time.sleep)
+
+    def time_left(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def http_timeout(self, connect: float = 5.0) -> tuple[float, float]:
+        """(connect, read) timeouts bounded by the remaining budget."""
+        left = max(0.05, self.time_left())
+        return (min(connect, left), left)
+
+    def check_time(self) -> None:
+        if self.time_left() <= 0:
+            raise ProviderError(FailureKind.TIMEOUT, "deadline reached")
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    """Deployment-level driver configuration (from the Flask config / env)."""
+
+    base_url: str = ""
+    default_api_key: str | None = None
+    max_input_side: int = 2048
+    poll_interval: float = 2.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+COMMON_SETTINGS_PROPERTIES: dict[str, Any] = {
+    "output_format": {
+        "type": "string",
+        "enum": ["auto", "jpeg", "png", "webp"],
+        "default": "auto",
+        "title": "Формат ответа",
+        "description": "auto — как вернул провайдер; jpeg — надёжнее всего для печати",
+    },
+}
+
+
+def slot_settings_schema(properties: Mapping[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """A driver's slot-settings JSON schema, with the settings every slot has."""
+    return {
+        "type": "object",
+        "properties": {**COMMON_SETTINGS_PROPERTIES, **properties},
+        "required": list(required or []),
+        "additionalProperties": False,
+    }
+
+
+class ProviderDriver:
+    """Base class of provider drivers; one module per provider."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    #: operation id -> Russian label
+    operations: ClassVar[Mapping[str, str]]
+    #: operation id -> JSON schema of the slot settings for that operation
+    settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]]
+    #: settings property names that hold secrets (masked in forms)
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+    needs_api_key: ClassVar[bool] = False
+    #: True when the provider fetches inputs by public URL (Turbotext, FAL)
+    input_urls: ClassVar[bool] = False
+    #: max template images the driver sends (None = unlimited)
+    max_templates: ClassVar[int | None] = None
+
+    def __init__(self, config: DriverConfig | None = None) -> None:
+        self.config = config or DriverConfig()
+
+    def settings_schema(self, operation: str) -> Mapping[str, Any]:
+        return self.settings_schemas[operation]
+
+    def default_settings(self, operation: str) -> dict[str, Any]:
+        """Defaults declared in the schema for a fresh slot."""
+        props = self.settings_schema(operation).get("properties", {})
+        return {k: v["default"] for k, v in props.items() if "default" in v}
+
+    def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
+        raise NotImplementedError

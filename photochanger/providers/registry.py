@@ -1,0 +1,37 @@
+"""Registry of provider drivers, built from the deployment configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import DriverConfig, ProviderDriver
+from .gemini import GeminiDriver
+from .local import LocalDriver
+from .turbotext import TurbotextDriver
+
+DRIVER_CLASSES: dict[str, type[ProviderDriver]] = {
+    LocalDriver.name: LocalDriver,
+    GeminiDriver.name: GeminiDriver,
+    TurbotextDriver.name: TurbotextDriver,
+}
+
+
+def build_drivers(config: Mapping[str, Any]) -> dict[str, ProviderDriver]:
+    """Instantiate every driver with its base URL and defaults from ``config``.
+
+    ``config`` is the Flask config: ``{NAME}_API_BASE``, ``{NAME}_API_KEY``,
+    ``PROVIDER_MAX_INPUT_SIDE`` and ``{NAME}_POLL_INTERVAL`` are read.
+    """
+    drivers: dict[str, ProviderDriver] = {}
+    for name, cls in DRIVER_CLASSES.items():
+        upper = name.upper()
+        drivers[name] = cls(
+            DriverConfig(
+                base_url=str(config.get(f"{upper}_API_BASE") or ""),
+                default_api_key=config.get(f"{upper}_API_KEY") or None,
+                max_input_side=int(config.get("PROVIDER_MAX_INPUT_SIDE", 2048)),
+                poll_interval=float(config.get(f"{upper}_POLL_INTERVAL", 2.0)),
+            )
+        )
+    return drivers

@@ -1,0 +1,1 @@
+"""Public links: result downloads, provider media, slot galleries."""

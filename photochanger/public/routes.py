@@ -1,0 +1,56 @@
+"""Public downloads: results (TTL-checked) and short-lived provider media."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, send_file
+
+from ..errors import ApiError
+from ..extensions import db
+from ..media.images import EXT_BY_MIME
+from ..media.lifecycle import expire_job_result, expire_media
+from ..models import JobHistory, MediaKind, MediaObject, utcnow
+from ..services.runtime import services
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/public/results/<job_id>")
+def download_result(job_id: str) -> Response:
+    """The processed image as an attachment while it is within its TTL."""
+    job = db.session.get(JobHistory, job_id) if len(job_id) <= 64 else None
+    if job is None or not job.result_path:
+        raise ApiError("result_not_found")
+    store = services().store
+    if job.result_expires_at is None or job.result_expires_at <= utcnow():
+        expire_job_result(store, job)
+        raise ApiError("result_expired")
+    if not store.exists(job.result_path):
+        raise ApiError("result_not_found")
+    ext = EXT_BY_MIME.get(job.result_mime or "", "jpg")
+    resp = send_file(
+        store.abspath(job.result_path),
+        mimetype=job.result_mime,
+        as_attachment=True,
+        download_name=f"photochanger-{job.job_id}.{ext}",
+        conditional=True,
+        max_age=0,
+    )
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.get("/public/provider-media/<media_id>")
+def provider_media(media_id: str) -> Response:
+    """An input published for a URL-fetching provider; 410 after the job's deadline."""
+    media = db.session.get(MediaObject, media_id) if len(media_id) <= 64 else None
+    if media is None or media.kind != MediaKind.PROVIDER_MEDIA:
+        raise ApiError("not_found", "Файл не найден")
+    store = services().store
+    if media.cleaned_at is not None or media.expires_at is None or media.expires_at <= utcnow():
+        expire_media(store, media)
+        raise ApiError("media_expired")
+    if not store.exists(media.path):
+        raise ApiError("not_found", "Файл не найден")
+    resp = send_file(store.abspath(media.path), mimetype=media.mime, max_age=0)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -1,0 +1,131 @@
+"""Shared fixtures: a migrated database (SQLite or a private PostgreSQL), the app,
+its test client and CLI runner, and a real gunicorn server.
+
+``pytest --db=postgresql`` runs everything against a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+
+from photochanger import create_app
+from photochanger.extensions import db
+from photochanger.services.passwords import hash_password
+from photochanger.services.runtime import services
+from photochanger.services.settings import save_setting
+from photochanger.services.slots import seed_slots
+from tests.support.live_server import LiveServer
+from tests.support.postgres import PostgresCluster
+
+INGEST_PASSWORD = "123456"
+JWT_TEST_SECRET = "test-jwt-secret-0123456789abcdef0123456789abcdef"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("PHOTOCHANGER_TEST_DB", "sqlite"),
+        help="database engine for the suite",
+    )
+
+
+def _migrate(url: str, instance: str) -> None:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MEDIA_ROOT": instance, "LOCK_DIR": instance})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], str]]:
+    """Returns a function that makes a fresh, migrated database and gives its URL."""
+    engine = request.config.getoption("--db")
+    scratch = str(tmp_path_factory.mktemp("dbtemplate"))
+    if engine == "postgresql":
+        cluster = PostgresCluster()
+        cluster.start()
+        template = cluster.create_database()
+        _migrate(cluster.url(template), scratch)
+        try:
+            yield lambda: cluster.url(cluster.create_database(template=template))
+        finally:
+            cluster.stop()
+    else:
+        template_file = os.path.join(scratch, "template.db")
+        _migrate(f"sqlite:///{template_file}", scratch)
+        counter = iter(range(1_000_000))
+
+        def make() -> str:
+            target = str(tmp_path_factory.getbasetemp() / f"db-{next(counter)}.sqlite")
+            shutil.copyfile(template_file, target)
+            return f"sqlite:///{target}"
+
+        yield make
+
+
+@pytest.fixture
+def app_env(database_factory: Callable[[], str], tmp_path: Any) -> dict[str, str]:
+    """Environment shared by the in-process app and a live gunicorn server."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    return {
+        "DATABASE_URL": database_factory(),
+        "MEDIA_ROOT": str(instance / "media"),
+        "LOCK_DIR": str(instance / "locks"),
+        "INSTANCE_PATH": str(instance),
+        "JWT_SECRET_KEY": JWT_TEST_SECRET,
+        "ADMIN_CREDENTIALS_FILE": str(instance / "credentials.json"),
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def app(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """The app on a fresh database with 15 seeded slots and ingest password 123456."""
+    for key, value in app_env.items():
+        monkeypatch.setenv(key, value)
+    app = create_app({"TESTING": True})
+    with app.app_context():
+        seed_slots(services().drivers)
+        save_setting("ingest_password_hash", hash_password(INGEST_PASSWORD, rounds=4), "tests")
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def live_server(app: Flask, app_env: dict[str, str]) -> Iterator[Callable[..., LiveServer]]:
+    """Factory: ``live_server(workers=2, GEMINI_API_BASE=...)`` starts gunicorn on the app's database."""
+    started: list[LiveServer] = []
+
+    def start(workers: int = 1, **env: str) -> LiveServer:
+        server = LiveServer({**app_env, **env}, workers=workers)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

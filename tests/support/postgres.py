@@ -1,0 +1,108 @@
+"""A private PostgreSQL cluster for the test session.
+
+PostgreSQL refuses to run as root, so when the suite runs as root the
+cluster is created and started as the ``postgres`` system user, in a fresh
+folder, on a free loopback port. Durability is switched off: tests need a
+real server, not crash safety.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import psycopg2
+
+from .net import free_port
+
+
+def _bindir() -> str:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql")
+    return os.path.dirname(found[-1])
+
+
+class PostgresCluster:
+    def __init__(self) -> None:
+        self.bindir = _bindir()
+        self.datadir = tempfile.mkdtemp(prefix="photochanger-pg-")
+        self.port = free_port()
+        self._as_root = os.geteuid() == 0
+        if self._as_root:
+            shutil.chown(self.datadir, "postgres", "postgres")
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if self._as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/tmp")
+
+    def start(self) -> None:
+        self._run(
+            f"{self.bindir}/initdb",
+            "-D",
+            self.datadir,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
+        opts = (
+            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            f"{self.bindir}/pg_ctl",
+            "-D",
+            self.datadir,
+            "-o",
+            opts,
+            "-l",
+            f"{self.datadir}/server.log",
+            "-w",
+            "start",
+        )
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def _admin(self) -> psycopg2.extensions.connection:
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
+        conn.autocommit = True
+        return conn
+
+    def create_database(self, template: str | None = None) -> str:
+        name = "t_" + uuid.uuid4().hex[:12]
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                for attempt in range(20):
+                    try:
+                        if template:
+                            cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                        else:
+                            cur.execute(f'CREATE DATABASE "{name}"')
+                        break
+                    except psycopg2.errors.ObjectInUse:  # template still has a session
+                        if attempt == 19:
+                            raise
+                        time.sleep(0.1)
+        finally:
+            conn.close()
+        return name
+
+    def stop(self) -> None:
+        try:
+            self._run(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.datadir, ignore_errors=True)
