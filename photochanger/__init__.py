@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .errors import register_error_handlers
     from .extensions import db, migrate
     from .logging_setup import configure_logging
+    from .request import StrictRequest
     from .services.runtime import init_services
 
     app = Flask(
@@ -31,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         template_folder=os.path.join(_ROOT, "templates"),
         static_folder=os.path.join(_ROOT, "static"),
     )
+    app.request_class = StrictRequest
     app.config.update(Config(app.instance_path).as_dict())
     if config:
         app.config.update(config)

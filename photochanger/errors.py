@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+_log = logging.getLogger("photochanger.http")
 
 #: failure_reason -> (HTTP status, Russian message)
 REASONS: dict[str, tuple[int, str]] = {
     "bad_request": (400, "Некорректный запрос"),
     "hash_mismatch": (400, "Поле hash не совпадает с SHA-1 полученного файла"),
     "unauthorized": (401, "Неверный или отсутствующий пароль"),
+    "invalid_credentials": (401, "Неверное имя пользователя или пароль"),
     "forbidden": (403, "Доступ запрещён"),
+    "csrf_failed": (403, "Проверка CSRF не пройдена: обновите страницу и повторите"),
+    "version_conflict": (409, "Слот уже изменён другим администратором: обновите страницу"),
+    "throttled": (429, "Слишком много неудачных попыток входа: повторите через 15 минут"),
+    "admin_not_configured": (503, "Вход администраторов не настроен: проверьте файл учётных записей"),
     "slot_not_found": (404, "Слот не найден"),
     "slot_inactive": (404, "Слот отключён администратором"),
     "not_found": (404, "Не найдено"),
@@ -103,6 +111,17 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
+        db.session.rollback()
+        _log.info(
+            "request.rejected",
+            extra={
+                "event": "request.rejected",
+                "failure_reason": exc.reason,
+                "status": exc.status,
+                "path": request.path,
+                "job_id": exc.job_id,
+            },
+        )
         return exc.to_response()
 
     @app.errorhandler(HTTPException)
