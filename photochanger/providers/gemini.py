@@ -1,0 +1,288 @@
+"""Gemini image models (``generateContent``): prompt + photo + optional template images.
+
+Wire facts are in ``reference/providers.md`` §1. One :meth:`GeminiDriver.process`
+call makes one request; retrying retryable failures (``NO_IMAGE``, 5xx,
+network) within the deadline is the ingest service's job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import requests
+
+from photochanger.media.images import downscale
+
+from .base import (
+    CallContext,
+    FailureKind,
+    ImageInput,
+    ProviderError,
+    ProviderJob,
+    ProviderResult,
+    slot_settings_schema,
+)
+from .transport import HttpDriver, as_dict, checked_image, parse_seconds, send
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+MODELS = [
+    "gemini-2.5-flash-image",
+    "gemini-3-pro-image-preview",
+    "gemini-3.1-flash-image-preview",
+]
+ASPECT_RATIOS = [
+    "1:1",
+    "2:3",
+    "3:2",
+    "3:4",
+    "4:3",
+    "4:5",
+    "5:4",
+    "9:16",
+    "16:9",
+    "21:9",
+]
+IMAGE_SIZES = ["1K", "2K", "4K"]
+#: Google's inline limit is 20 MB for the whole request; keep room for JSON and text.
+MAX_REQUEST_BYTES = 19_000_000
+#: Finish/block reasons that mean moderation refused: retrying cannot help.
+BLOCKED_REASONS = frozenset(
+    {
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_PROHIBITED_CONTENT",
+        "SAFETY",
+        "BLOCKLIST",
+        "SPII",
+    }
+)
+
+
+def supports_image_size(model: str) -> bool:
+    """``imageSize`` is documented for 3-pro only; sending it to 2.5 answers 400."""
+    return model.startswith("gemini-3") and "-pro-" in model
+
+
+def _get(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
+    """Responses are camelCase, but both spellings are parsed defensively."""
+    return obj.get(camel, obj.get(snake))
+
+
+class GeminiDriver(HttpDriver):
+    """Edits the booth photo with a Gemini image model following the slot prompt."""
+
+    name = "gemini"
+    title = "Google Gemini (генерация изображений)"
+    operations: ClassVar[Mapping[str, str]] = {"image_edit": "Редактирование по промпту"}
+    default_base_url = DEFAULT_BASE_URL
+    settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "image_edit": slot_settings_schema(
+            {
+                "prompt": {
+                    "type": "string",
+                    "minLength": 1,
+                    "title": "Промпт",
+                    "description": "Фото гостя — «Изображение №1», шаблоны — №2, №3 … по порядку",
+                },
+                "model": {
+                    "type": "string",
+                    "enum": MODELS,
+                    "default": MODELS[0],
+                    "title": "Модель",
+                },
+                "aspect_ratio": {
+                    "type": "string",
+                    "enum": ["auto", *ASPECT_RATIOS],
+                    "default": "auto",
+                    "title": "Соотношение сторон",
+                    "description": "auto — как у фото гостя",
+                },
+                "image_size": {
+                    "type": "string",
+                    "enum": IMAGE_SIZES,
+                    "default": "1K",
+                    "title": "Размер результата",
+                    "description": "Только для gemini-3-pro; другим моделям не передаётся",
+                },
+            },
+            required=["prompt"],
+        )
+    }
+
+    def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
+        key = self.api_key(job)
+        if job.operation not in self.operations:
+            raise ProviderError(
+                FailureKind.NOT_CONFIGURED,
+                f"gemini: unknown operation {job.operation!r}",
+            )
+        if not job.prompt.strip():
+            raise ProviderError(FailureKind.NOT_CONFIGURED, "gemini: the slot has no prompt")
+        model = str(job.settings.get("model") or MODELS[0])
+        body = self.build_request(job, model)
+        resp = send(
+            ctx,
+            "POST",
+            f"{self.base_url}/v1beta/models/{model}:generateContent",
+            data=body,
+            headers={"x-goog-api-key": key, "Content-Type": "application/json"},
+        )
+        if resp.status_code != 200:
+            raise self._http_error(resp, model)
+        try:
+            payload = resp.json()
+        except ValueError as exc:
+            raise ProviderError(
+                FailureKind.BAD_RESPONSE,
+                "gemini: 200 with a non-JSON body",
+                retryable=True,
+            ) from exc
+        return self.parse_response(as_dict(payload))
+
+    # -- request ---------------------------------------------------------------
+
+    def build_request(self, job: ProviderJob, model: str) -> bytes:
+        """JSON body: prompt, then the photo, then templates in slot order.
+
+        The order is part of the contract: a prompt may say «Изображение №2».
+        Images are downscaled to ``max_input_side`` and, if the request is still
+        over Google's 20 MB limit, further until it fits.
+        """
+        images = (job.photo, *job.templates)
+        side = self.config.max_input_side
+        while True:
+            parts: list[dict[str, Any]] = [{"text": job.prompt}]
+            parts += [self._inline(image, side) for image in images]
+            body = json.dumps(
+                {
+                    "contents": [{"role": "user", "parts": parts}],
+                    "generationConfig": self._generation_config(job.settings, model),
+                },
+                ensure_ascii=False,
+            ).encode()
+            if len(body) <= MAX_REQUEST_BYTES:
+                return body
+            if side <= 512:
+                raise ProviderError(
+                    FailureKind.NOT_CONFIGURED,
+                    f"gemini: request of {len(body)} bytes exceeds the 20 MB limit (too many templates?)",
+                )
+            side = side * 3 // 4
+
+    @staticmethod
+    def _inline(image: ImageInput, max_side: int) -> dict[str, Any]:
+        try:
+            data, mime = downscale(image.data, image.mime, max_side)
+        except OSError as exc:  # Pillow cannot read it: the slot's template is broken
+            raise ProviderError(
+                FailureKind.NOT_CONFIGURED,
+                f"gemini: {image.role} image is unreadable: {exc}",
+            ) from exc
+        return {
+            "inlineData": {
+                "mimeType": mime,
+                "data": base64.b64encode(data).decode("ascii"),
+            }
+        }
+
+    @staticmethod
+    def _generation_config(settings: Mapping[str, Any], model: str) -> dict[str, Any]:
+        image_config: dict[str, str] = {}
+        ratio = settings.get("aspect_ratio") or "auto"
+        if ratio != "auto":
+            image_config["aspectRatio"] = str(ratio)
+        if supports_image_size(model) and settings.get("image_size"):
+            image_config["imageSize"] = str(settings["image_size"])
+        # No responseMimeType: image models reject it; the output format is read from the answer.
+        config: dict[str, Any] = {"responseModalities": ["IMAGE"]}
+        if image_config:
+            config["imageConfig"] = image_config
+        return config
+
+    # -- response --------------------------------------------------------------
+
+    @staticmethod
+    def _parts(payload: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        for candidate in payload.get("candidates") or []:
+            content = as_dict(as_dict(candidate).get("content"))
+            for part in content.get("parts") or []:
+                if isinstance(part, dict):
+                    yield part
+
+    def parse_response(self, payload: Mapping[str, Any]) -> ProviderResult:
+        """Pick the final image from a 200 answer or raise the matching typed error."""
+        feedback = as_dict(_get(payload, "promptFeedback", "prompt_feedback"))
+        block = _get(feedback, "blockReason", "block_reason")
+        if block:
+            raise ProviderError(FailureKind.BLOCKED, f"gemini: prompt blocked ({block})")
+
+        images = [
+            as_dict(_get(part, "inlineData", "inline_data"))
+            for part in self._parts(payload)
+            if _get(part, "inlineData", "inline_data") and not part.get("thought")
+        ]
+        if images:
+            # 3-pro may send interim "thought" drafts first; the last real image is the answer.
+            try:
+                data = base64.b64decode(images[-1].get("data") or "", validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ProviderError(
+                    FailureKind.BAD_RESPONSE,
+                    "gemini: image data is not valid base64",
+                    retryable=True,
+                ) from exc
+            return checked_image(data, "gemini")
+
+        candidates = [as_dict(c) for c in payload.get("candidates") or []]
+        reasons = [str(_get(c, "finishReason", "finish_reason") or "") for c in candidates]
+        blocked = [r for r in reasons if r in BLOCKED_REASONS]
+        if blocked:
+            raise ProviderError(FailureKind.BLOCKED, f"gemini: image blocked ({blocked[0]})")
+        text = " ".join(
+            str(p["text"]) for p in self._parts(payload) if p.get("text") and not p.get("thought")
+        )
+        detail = f"gemini: no image in the answer (finishReason={','.join(reasons) or 'none'})"
+        if text:
+            detail += f"; model said: {text[:200]}"
+        # The production NO_IMAGE case: intermittent, and the next attempt usually works.
+        raise ProviderError(FailureKind.BAD_RESPONSE, detail, retryable=True)
+
+    @staticmethod
+    def _http_error(resp: requests.Response, model: str) -> ProviderError:
+        status = resp.status_code
+        try:
+            error = as_dict(as_dict(resp.json()).get("error"))
+        except ValueError:
+            error = {}
+        rpc_status = str(error.get("status") or "")
+        message = str(error.get("message") or resp.text[:200])
+        details = [as_dict(d) for d in error.get("details") or []]
+        reasons = {d.get("reason") for d in details}
+        what = f"gemini: HTTP {status} {rpc_status}: {message}"
+
+        if status == 400 and "API_KEY_INVALID" in reasons:
+            return ProviderError(
+                FailureKind.NOT_CONFIGURED,
+                f"gemini: the API key is invalid ({message})",
+            )
+        if status in (401, 403) or (status == 400 and rpc_status == "FAILED_PRECONDITION"):
+            # 403: missing, leaked or suspended key; FAILED_PRECONDITION: billing/region.
+            return ProviderError(FailureKind.NOT_CONFIGURED, what)
+        if status == 404:
+            return ProviderError(
+                FailureKind.BAD_RESPONSE,
+                f"gemini: model {model!r} is unknown or retired — choose another model ({message})",
+            )
+        if status == 429:
+            delays = [parse_seconds(d.get("retryDelay")) for d in details if "retryDelay" in d]
+            retry_after = next((d for d in delays if d is not None), None)
+            if retry_after is None:
+                retry_after = parse_seconds(resp.headers.get("Retry-After"))
+            return ProviderError(FailureKind.QUOTA, what, retry_after=retry_after)
+        if status >= 500:
+            return ProviderError(FailureKind.PROVIDER_5XX, what, retryable=True)
+        return ProviderError(FailureKind.BAD_RESPONSE, what)

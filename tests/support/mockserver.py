@@ -1,0 +1,225 @@
+"""A real HTTP server on 127.0.0.1 for provider mocks, scripted step by step.
+
+Subclasses (``MockGemini``, ``MockTurbotext``) implement :meth:`MockServer.handle`;
+this module owns the socket, the background thread, request recording, the
+queue of scripted behaviours and the special "answers" (reset, disconnect,
+hang) that need the raw connection.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import struct
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Self
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scripted behaviour: a name from the mock's ``BEHAVIOURS`` plus options."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def step(name: str, **options: Any) -> Step:
+    """``step("success", snake_case=True)`` — a behaviour with options."""
+    return Step(name, options)
+
+
+@dataclass
+class RecordedRequest:
+    """What the mock received; ``headers`` keys are lower-case."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    json: Any = None
+    form: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=UTF-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    return Reply(status, json.dumps(payload, ensure_ascii=False).encode(), headers=headers)
+
+
+#: Special answers that act on the connection instead of sending a response.
+RESET = "reset"  # TCP RST after reading the request (ConnectionResetError)
+DISCONNECT = "disconnect"  # close without a response (RemoteDisconnected)
+
+
+def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (0, 160, 90)) -> bytes:
+    """A real solid-colour PNG, so drivers' image checks pass."""
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs and requests' pool
+    server: _Server
+    timeout = 10  # idle keep-alive connections must not pile up threads forever
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        mock = self.server.mock
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        ctype = self.headers.get("Content-Type") or ""
+        request = RecordedRequest(
+            method=self.command,
+            path=parts.path,
+            query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        if "json" in ctype:
+            try:
+                request.json = json.loads(body)
+            except ValueError:
+                request.json = None
+        elif "x-www-form-urlencoded" in ctype:
+            request.form = {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+        with mock.lock:
+            mock.requests.append(request)
+        answer = mock.handle(request)
+        if answer in (RESET, DISCONNECT):
+            if answer == RESET:
+                # SO_LINGER 0 makes close() send RST instead of FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        assert isinstance(answer, Reply)
+        try:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            for name, value in answer.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except OSError:
+            self.close_connection = True  # the client gave up (e.g. after a hang)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a hanging handler must never block interpreter exit
+    mock: MockServer
+
+
+class MockServer:
+    """Base of the provider mocks: start on a free port, record, script, stop.
+
+    Use as a context manager or call :meth:`stop`. Scripted steps are consumed
+    one per "job" (see the subclass); when the queue is empty ``default`` is used.
+    """
+
+    BEHAVIOURS: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, *, default: str | Step = "success", hang_seconds: float = 60.0) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.lock = threading.Lock()
+        self.hang_seconds = hang_seconds
+        self._default = self._as_step(default)
+        self._queue: deque[Step] = deque()
+        self._stopping = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.mock = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            daemon=True,
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def enqueue(self, *steps: str | Step) -> None:
+        """Script the next behaviours in order, e.g. ``enqueue("no_image", "success")``."""
+        with self.lock:
+            self._queue.extend(self._as_step(s) for s in steps)
+
+    def next_step(self) -> Step:
+        with self.lock:
+            return self._queue.popleft() if self._queue else self._default
+
+    def hang(self, seconds: float | None = None) -> bool:
+        """Block like a stuck provider; returns early (True) when the mock stops."""
+        return self._stopping.wait(self.hang_seconds if seconds is None else seconds)
+
+    def handle(self, request: RecordedRequest) -> Reply | str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases hanging handlers first
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _as_step(self, value: str | Step) -> Step:
+        result = Step(value) if isinstance(value, str) else value
+        if result.name not in self.BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {result.name!r}; known: {sorted(self.BEHAVIOURS)}")
+        return result
+
+
+class FileHost(MockServer):
+    """Serves fixed bytes at ``/files/<name>``: a stand-in for ``/public/provider-media`` links.
+
+    ``host.add("photo.jpg", data, "image/jpeg")`` returns the absolute URL; GETs are
+    recorded in ``requests`` like any mock's.
+    """
+
+    BEHAVIOURS: ClassVar[frozenset[str]] = frozenset({"serve"})
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}
+        super().__init__(default="serve")
+
+    def add(self, name: str, data: bytes, mime: str) -> str:
+        with self.lock:
+            self.files[name] = (data, mime)
+        return f"{self.url}/files/{name}"
+
+    def handle(self, request: RecordedRequest) -> Reply | str:
+        with self.lock:
+            found = self.files.get(request.path.removeprefix("/files/"))
+        if request.method != "GET" or found is None:
+            return Reply(404, b"not found", "text/plain")
+        return Reply(200, found[0], found[1])
