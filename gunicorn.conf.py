@@ -25,20 +25,44 @@ graceful_timeout = 70
 keepalive = 75
 # Several masters may run on one host (tests, blue/green): no shared control socket.
 control_socket_disable = True
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # empty: no access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_field_size = 16384
 
+# Prometheus multiprocess mode: the variable must be set before any worker
+# imports prometheus_client (workers inherit the master's environment). The
+# folder itself is wiped in on_starting, once per master, not on every reload.
+_instance = os.environ.get("INSTANCE_PATH") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "instance"
+)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(_instance, "prometheus-multiproc"))
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 
 def on_starting(server):
-    """Before any worker takes traffic: fail jobs a crash left running."""
+    """Before any worker takes traffic: fresh metrics folder, fail jobs a crash left running."""
+    from photochanger.stats.multiproc import prepare_multiproc_dir
+
+    prepare_multiproc_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
     from photochanger import create_app
+    from photochanger.admin.auth import check_credentials_at_start
     from photochanger.services.jobs import mark_interrupted
 
     app = create_app()
+    # A missing or malformed admin credentials file stops the start here with
+    # a message naming the file and the problem, instead of failing at login.
+    check_credentials_at_start(app)
     with app.app_context():
         count = mark_interrupted(socket.gethostname())
         if count:
             server.log.warning("marked %d interrupted job(s) as failed", count)
+
+
+def child_exit(server, worker):
+    """A worker died: its live gauges (in-flight ingests) stop counting."""
+    from photochanger.stats.multiproc import mark_worker_dead
+
+    mark_worker_dead(worker.pid)

@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             event.listen(db.engine, "connect", _sqlite_pragmas)
     init_services(app)
     register_error_handlers(app)
+    _init_observability(app)
     _register_blueprints(app)
     _register_cli(app)
     app.wsgi_app = _ArrivalStamp(app.wsgi_app)  # type: ignore[method-assign]
@@ -77,11 +78,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _init_observability(app: Flask) -> None:
+    """Request ids and access lines first, so metrics hooks run inside a known request."""
+    from .request_log import init_request_log
+    from .stats.metrics import init_metrics
+
+    init_request_log(app)
+    init_metrics(app)
+
+
 def _register_blueprints(app: Flask) -> None:
     from .ingest.routes import bp as ingest_bp
     from .public.routes import bp as public_bp
+    from .stats.contract import bp as contract_bp
+    from .stats.health import bp as health_bp
 
-    for bp in (ingest_bp, public_bp):
+    for bp in (ingest_bp, public_bp, health_bp, contract_bp):
         app.register_blueprint(bp)
 
 

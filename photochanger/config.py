@@ -55,6 +55,12 @@ class Config:
         self.PROVIDER_MAX_INPUT_SIDE = int(_env("PROVIDER_MAX_INPUT_SIDE", "2048") or 2048)
         self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        # Bearer token Prometheus must send to /metrics; unset: /metrics is open
+        # (then restrict it in nginx or the firewall).
+        self.METRICS_TOKEN = _env("METRICS_TOKEN")
+        # Behind nginx: result downloads are answered with X-Accel-Redirect and
+        # nginx sends the file from disk (nginx/photochanger.conf).
+        self.USE_X_ACCEL_REDIRECT = (_env("USE_X_ACCEL_REDIRECT", "0") or "0").lower() in ("1", "true", "yes")
         self.MAX_CONTENT_LENGTH = HARD_UPLOAD_CAP_MB * MB + MULTIPART_OVERHEAD
         # Werkzeug keeps form parts up to this size in memory, bigger ones
         # spill to a temporary file: photos never sit twice in RAM.

@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Flask
 
+from .request_log import RedactionFilter, RequestContextFilter
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -40,6 +42,9 @@ def configure_logging(app: Flask) -> None:
     if not any(getattr(h, "_photochanger", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
+        # Context first, then redaction: the request id is never scrubbed, secrets always are.
+        handler.addFilter(RequestContextFilter())
+        handler.addFilter(RedactionFilter())
         handler._photochanger = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     app.logger.setLevel(level)

@@ -37,6 +37,7 @@ from ..services.concurrency import HostMutex, Lease, try_acquire
 from ..services.provider_keys import provider_api_key
 from ..services.runtime import AppServices
 from ..services.settings import RuntimeSettings
+from ..stats import metrics
 from .upload import Upload
 
 log = logging.getLogger("photochanger.ingest")
@@ -308,6 +309,7 @@ class IngestService:
         finally:
             self._retire_published(published)
         self.spawn(lambda: _write_preview(store, slot.id, job_id, data))
+        metrics.ingest_finished(slot.id, slot.provider, "done", None, time.monotonic() - req.arrival)
         log.info(
             "ingest.done",
             extra={
@@ -330,18 +332,24 @@ class IngestService:
         ctx = CallContext(deadline=call_deadline, session=self.svc.session_for(provider), sleep=gevent.sleep)
         attempts = 0
         budget = max(0.0, call_deadline - time.monotonic())
+        attempt_started = time.monotonic()
         try:
             with gevent.Timeout(budget, _DeadlineExpired):
                 while True:
                     attempts += 1
+                    attempt_started = time.monotonic()
                     try:
-                        return driver.process(pjob, ctx), attempts
+                        result = driver.process(pjob, ctx)
+                        metrics.provider_attempt(provider, None, time.monotonic() - attempt_started)
+                        return result, attempts
                     except ProviderError as exc:
+                        metrics.provider_attempt(provider, exc.kind.value, time.monotonic() - attempt_started)
                         if exc.kind is FailureKind.TIMEOUT:
                             raise _Failure("timeout", exc.detail, attempts) from None
                         pause = BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
                         if not exc.retryable or ctx.time_left() < pause + 1.0:
                             raise _Failure(exc.kind.value, exc.detail, attempts) from None
+                        metrics.provider_retry(provider, exc.kind.value)
                         log.warning(
                             "provider.retry",
                             extra={
@@ -354,6 +362,7 @@ class IngestService:
                         )
                         gevent.sleep(pause)
         except _DeadlineExpired:
+            metrics.provider_attempt(provider, "timeout", time.monotonic() - attempt_started)
             raise _Failure("timeout", "deadline reached during provider call", attempts) from None
 
     def _templates(self, slot: _SlotSnapshot) -> tuple[ImageInput, ...]:
@@ -433,6 +442,8 @@ class IngestService:
             )
         )
         db.session.commit()
+        elapsed = time.monotonic() - req.arrival
+        metrics.ingest_finished(slot.id, slot.provider, status, failure.reason, elapsed)
         log.warning(
             "ingest.failed",
             extra={

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, send_file
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, send_file
 
 from ..errors import ApiError
 from ..extensions import db
@@ -12,6 +14,9 @@ from ..models import JobHistory, MediaKind, MediaObject, utcnow
 from ..services.runtime import services
 
 bp = Blueprint("public", __name__)
+
+#: The internal nginx location that serves MEDIA_ROOT (nginx/photochanger.conf).
+X_ACCEL_PREFIX = "/_protected_media/"
 
 
 @bp.get("/public/results/<job_id>")
@@ -27,11 +32,20 @@ def download_result(job_id: str) -> Response:
     if not store.exists(job.result_path):
         raise ApiError("result_not_found")
     ext = EXT_BY_MIME.get(job.result_mime or "", "jpg")
+    download_name = f"photochanger-{job.job_id}.{ext}"
+    if current_app.config.get("USE_X_ACCEL_REDIRECT"):
+        # TTL checked above; nginx streams the file from disk (internal location
+        # /_protected_media/ aliases MEDIA_ROOT), so no worker holds the download.
+        resp = Response(b"", mimetype=job.result_mime or "application/octet-stream")
+        resp.headers["X-Accel-Redirect"] = X_ACCEL_PREFIX + quote(job.result_path)
+        resp.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+        resp.headers["Cache-Control"] = "private, no-store"
+        return resp
     resp = send_file(
         store.abspath(job.result_path),
         mimetype=job.result_mime,
         as_attachment=True,
-        download_name=f"photochanger-{job.job_id}.{ext}",
+        download_name=download_name,
         conditional=True,
         max_age=0,
     )

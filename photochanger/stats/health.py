@@ -1,0 +1,140 @@
+"""``GET /healthz``: database, media folders and providers, each check named.
+
+Answers 200 when every required check passes, else 503 with the failing
+checks listed. Provider probes are TCP connects to the configured base URL,
+cached per worker, so a load balancer polling every few seconds costs nothing.
+Only providers that an active slot uses are required; the others are listed
+as ``unused``. A missing API key is reported, never a failure by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, jsonify
+from sqlalchemy import select, text
+
+from ..extensions import db
+from ..models import Slot
+from ..services.provider_keys import provider_api_key
+from ..services.runtime import services
+
+bp = Blueprint("health", __name__)
+
+#: Seconds a provider probe result is reused.
+PROBE_TTL = 45.0
+PROBE_TIMEOUT = 2.0
+#: Providers that need no network and no key.
+OFFLINE_PROVIDERS = frozenset({"local"})
+
+
+@dataclass
+class _Probe:
+    ok: bool
+    detail: str
+    at: float
+
+
+_probe_cache: dict[tuple[str, int], _Probe] = {}
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Liveness and readiness in one answer (for nginx, Docker and Prometheus)."""
+    checks: dict[str, Any] = {
+        "database": _check_database(),
+        "media": _check_media(),
+    }
+    checks["providers"] = _check_providers(db_ok=checks["database"]["status"] == "ok")
+    failing = [name for name in ("database", "media") if checks[name]["status"] != "ok"]
+    failing += [
+        f"provider:{name}"
+        for name, result in checks["providers"].items()
+        if result["status"] == "fail" and result.get("required")
+    ]
+    body = {"status": "fail" if failing else "ok", "checks": checks, "failing": failing}
+    resp = jsonify(body)
+    resp.status_code = 503 if failing else 200
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _check_database() -> dict[str, Any]:
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        db.session.rollback()
+        return {"status": "fail", "detail": type(exc).__name__}
+    return {"status": "ok"}
+
+
+def _check_media() -> dict[str, Any]:
+    """Write and remove a probe file in MEDIA_ROOT and in the lock folder."""
+    folders = {"media_root": services().store.root, "lock_dir": services().lock_dir}
+    problems = {}
+    for name, path in folders.items():
+        try:
+            os.makedirs(path, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".healthz-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            problems[name] = exc.strerror or type(exc).__name__
+    if problems:
+        return {"status": "fail", "detail": problems}
+    return {"status": "ok"}
+
+
+def _check_providers(db_ok: bool) -> dict[str, Any]:
+    used: set[str] = set()
+    if db_ok:
+        try:
+            used = set(db.session.execute(select(Slot.provider).where(Slot.is_active)).scalars())
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the database check already reports it
+            db.session.rollback()
+    out: dict[str, Any] = {}
+    for name in sorted(services().drivers):
+        required = name in used
+        entry: dict[str, Any] = {"required": required}
+        if name in OFFLINE_PROVIDERS:
+            entry["status"] = "ok"
+        else:
+            entry["key_configured"] = bool(provider_api_key(name))
+            if not required:
+                entry["status"] = "unused"
+            else:
+                base = str(current_app.config.get(f"{name.upper()}_API_BASE") or "")
+                probe = probe_url(base)
+                entry["status"] = "ok" if probe.ok else "fail"
+                if not probe.ok:
+                    entry["detail"] = probe.detail
+        out[name] = entry
+    return out
+
+
+def probe_url(base_url: str, now: float | None = None) -> _Probe:
+    """TCP connect to the host of ``base_url``, cached for :data:`PROBE_TTL` seconds."""
+    now = time.monotonic() if now is None else now
+    parts = urlsplit(base_url)
+    if not parts.hostname:
+        return _Probe(False, "base URL not set", now)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    key = (parts.hostname, port)
+    cached = _probe_cache.get(key)
+    if cached is not None and now - cached.at < PROBE_TTL:
+        return cached
+    try:
+        with socket.create_connection(key, timeout=PROBE_TIMEOUT):
+            result = _Probe(True, "", now)
+    except OSError as exc:
+        result = _Probe(False, f"{parts.hostname}:{port}: {exc.strerror or type(exc).__name__}", now)
+    _probe_cache[key] = result
+    return result
