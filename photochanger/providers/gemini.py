@@ -26,7 +26,7 @@ from .base import (
     ProviderResult,
     slot_settings_schema,
 )
-from .transport import HttpDriver, as_dict, checked_image, parse_seconds, send
+from .transport import HttpDriver, as_dict, as_list, checked_image, parse_seconds, send
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 MODELS = [
@@ -77,6 +77,8 @@ class GeminiDriver(HttpDriver):
 
     name = "gemini"
     title = "Google Gemini (генерация изображений)"
+    #: 3-pro and 3.1-flash take up to 14 input images, the photo included
+    max_templates = 13
     operations: ClassVar[Mapping[str, str]] = {"image_edit": "Редактирование по промпту"}
     default_base_url = DEFAULT_BASE_URL
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
@@ -207,9 +209,9 @@ class GeminiDriver(HttpDriver):
 
     @staticmethod
     def _parts(payload: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        for candidate in payload.get("candidates") or []:
+        for candidate in as_list(payload.get("candidates")):
             content = as_dict(as_dict(candidate).get("content"))
-            for part in content.get("parts") or []:
+            for part in as_list(content.get("parts")):
                 if isinstance(part, dict):
                     yield part
 
@@ -237,7 +239,7 @@ class GeminiDriver(HttpDriver):
                 ) from exc
             return checked_image(data, "gemini")
 
-        candidates = [as_dict(c) for c in payload.get("candidates") or []]
+        candidates = [as_dict(c) for c in as_list(payload.get("candidates"))]
         reasons = [str(_get(c, "finishReason", "finish_reason") or "") for c in candidates]
         blocked = [r for r in reasons if r in BLOCKED_REASONS]
         if blocked:
@@ -260,7 +262,7 @@ class GeminiDriver(HttpDriver):
             error = {}
         rpc_status = str(error.get("status") or "")
         message = str(error.get("message") or resp.text[:200])
-        details = [as_dict(d) for d in error.get("details") or []]
+        details = [as_dict(d) for d in as_list(error.get("details"))]
         reasons = {d.get("reason") for d in details}
         what = f"gemini: HTTP {status} {rpc_status}: {message}"
 

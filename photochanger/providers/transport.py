@@ -49,6 +49,10 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _is_reset(exc: BaseException) -> bool:
     """True when the peer dropped the connection (``RemoteDisconnected`` is a reset too)."""
     pending: list[BaseException] = [exc]

@@ -117,7 +117,10 @@ class TurbotextDriver(HttpDriver):
                 FailureKind.NOT_CONFIGURED,
                 f"turbotext: unknown operation {job.operation!r}",
             )
-        fields = self.build_fields(job)
+        try:
+            fields = self.build_fields(job)
+        except (TypeError, ValueError) as exc:  # e.g. a non-numeric strength saved by hand
+            raise ProviderError(FailureKind.NOT_CONFIGURED, f"turbotext: bad slot settings: {exc}") from exc
         url = f"{self.base_url}/api_ai/{method}"
         headers = {"Authorization": f"Bearer {key}"}
 

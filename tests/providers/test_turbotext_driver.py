@@ -374,6 +374,14 @@ def test_image_edit_without_prompt_is_not_configured(
     assert failure(driver, make_job("image_edit", photo)).kind is FailureKind.NOT_CONFIGURED
 
 
+def test_malformed_numeric_setting_is_not_configured(
+    turbotext: MockTurbotext, driver: TurbotextDriver, photo: ImageInput
+) -> None:
+    error = failure(driver, make_job("image_edit", photo, prompt="зима", strength="сильно"))
+    assert error.kind is FailureKind.NOT_CONFIGURED
+    assert turbotext.requests == []
+
+
 def test_no_key_is_not_configured(
     turbotext: MockTurbotext, driver: TurbotextDriver, photo: ImageInput
 ) -> None:
