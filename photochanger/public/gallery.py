@@ -1,0 +1,106 @@
+"""Guest-facing pages: the slot gallery (share token), result previews and the QR result page."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request, send_file
+from sqlalchemy import select
+
+from ..errors import ApiError
+from ..extensions import db
+from ..media.lifecycle import expire_job_result
+from ..media.previews import ensure_preview
+from ..models import JobHistory, JobStatus, Slot, utcnow
+from ..services.runtime import services
+
+bp = Blueprint("public_gallery", __name__)
+
+#: How many live results a slot gallery shows.
+GALLERY_SIZE = 10
+#: Admin test runs are not shown to guests.
+HIDDEN_SOURCES = ("ui_test",)
+
+
+def _live_job(job_id: str) -> tuple[JobHistory | None, bool]:
+    """The job with a stored result and whether that result has expired."""
+    job = db.session.get(JobHistory, job_id) if len(job_id) <= 64 else None
+    if job is None or not job.result_path:
+        return None, False
+    if job.result_expires_at is None or job.result_expires_at <= utcnow():
+        expire_job_result(services().store, job)
+        return job, True
+    if not services().store.exists(job.result_path):
+        return None, False
+    return job, False
+
+
+@bp.get("/public/slots/<slot_id>")
+def slot_gallery(slot_id: str) -> Any:
+    """The slot's last live results; 404 without the slot's current share token."""
+    slot = db.session.get(Slot, slot_id) if len(slot_id) <= 32 else None
+    token = request.args.get("token", "")
+    if slot is None or not token or not secrets.compare_digest(token, slot.gallery_token or ""):
+        return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+    now = utcnow()
+    jobs = (
+        db.session.execute(
+            select(JobHistory)
+            .where(
+                JobHistory.slot_id == slot.id,
+                JobHistory.status == JobStatus.DONE,
+                JobHistory.result_path.is_not(None),
+                JobHistory.result_expires_at > now,
+                JobHistory.source.not_in(HIDDEN_SOURCES),
+            )
+            .order_by(JobHistory.finished_at.desc(), JobHistory.started_at.desc())
+            .limit(GALLERY_SIZE)
+        )
+        .scalars()
+        .all()
+    )
+    resp = Response(render_template("public/gallery.html", slot=slot, jobs=jobs))
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    return resp
+
+
+@bp.get("/public/results/<job_id>/preview")
+def result_preview(job_id: str) -> Response:
+    """A small WEBP of a live result, built on first request when missing."""
+    job, expired = _live_job(job_id)
+    if expired:
+        raise ApiError("result_expired")
+    if job is None or job.result_path is None:
+        raise ApiError("result_not_found")
+    rel = ensure_preview(services().store, job.slot_id, job.job_id, source_rel=job.result_path)
+    if rel is None:
+        raise ApiError("result_not_found")
+    resp = send_file(services().store.abspath(rel), mimetype="image/webp", conditional=True, max_age=0)
+    resp.headers["Cache-Control"] = "private, max-age=300"
+    return resp
+
+
+@bp.get("/public/results/<job_id>/view")
+def result_view(job_id: str) -> Any:
+    """A phone-friendly page for a QR code: the picture and a download button."""
+    job, expired = _live_job(job_id)
+    if expired:
+        return _page("public/message.html", 410, title="Срок хранения истёк", text=_EXPIRED)
+    if job is None:
+        return _page("public/message.html", 404, title="Фото не найдено", text=_NOT_FOUND)
+    resp = Response(render_template("public/result.html", job=job))
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+_GALLERY_404 = "Ссылка на галерею неверна или устарела. Попросите у администратора новую ссылку."
+_EXPIRED = "Фотография больше недоступна: срок её хранения закончился."
+_NOT_FOUND = "Такой фотографии нет. Проверьте ссылку или отсканируйте QR-код ещё раз."
+
+
+def _page(template: str, status: int, **context: Any) -> Response:
+    resp = Response(render_template(template, status=status, **context), status=status)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

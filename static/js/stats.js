@@ -1,0 +1,92 @@
+/* Statistics page: GET /api/stats/overview, refreshed every 15 seconds. */
+(function () {
+  "use strict";
+  const el = PC.el;
+  const REFRESH_MS = 15000;
+  const windowSel = document.getElementById("window");
+  const REASONS = {
+    timeout: "Таймаут", network: "Нет связи", provider_5xx: "Провайдер недоступен", quota: "Квота исчерпана",
+    bad_response: "Нет изображения", blocked: "Модерация", not_configured: "Не настроен", internal: "Ошибка сервера",
+    interrupted: "Прервано", slot_busy: "Слот занят", provider_busy: "Провайдер занят",
+  };
+  let timer = null;
+
+  function num(v) {
+    return typeof v === "number" ? v.toLocaleString("ru-RU") : "—";
+  }
+
+  function windowLabel(min) {
+    if (min % 1440 === 0) return min / 1440 === 1 ? "24 часа" : min / 60 + " ч";
+    if (min % 60 === 0) return min / 60 === 1 ? "час" : min / 60 + " " + PC.plural(min / 60, "час", "часа", "часов");
+    return min + " мин";
+  }
+
+  function countCell(v, bad) {
+    const td = el("td", { class: "num" + (v ? (bad ? " bad" : "") : " zero"), text: num(v) });
+    return td;
+  }
+
+  function render(data) {
+    const sys = data.system || {};
+    const win = data.window_minutes || Number(windowSel.value);
+    document.getElementById("global-count").textContent = num(sys.jobs_last_window);
+    document.getElementById("global-label").textContent =
+      PC.plural(sys.jobs_last_window || 0, "обработка", "обработки", "обработок") + " за " + windowLabel(win);
+    document.getElementById("m-total").textContent = num(sys.jobs_total);
+    document.getElementById("m-timeouts").textContent = num(sys.timeouts_last_window);
+    document.getElementById("m-errors").textContent = num(sys.provider_errors_last_window);
+    document.getElementById("m-storage").textContent =
+      typeof sys.storage_usage_mb === "number" ? sys.storage_usage_mb.toLocaleString("ru-RU", { maximumFractionDigits: 1 }) + " МБ" : "—";
+    const body = document.getElementById("stats-body");
+    body.textContent = "";
+    for (const s of data.slots || []) {
+      const errors = (s.timeouts_last_window || 0) + (s.provider_errors_last_window || 0);
+      let pill;
+      if (!s.is_active) pill = el("span", { class: "pill pill--off", text: "Остановлен" });
+      else if (errors) pill = el("span", { class: "pill pill--warn", text: "Есть ошибки" });
+      else pill = el("span", { class: "pill pill--ok", text: "Активен" });
+      const reason = s.last_error_reason;
+      body.append(el("tr", { "data-slot-id": s.slot_id }, [
+        el("td", {}, [el("a", { href: "/admin/slots/" + encodeURIComponent(s.slot_id), text: s.display_name || s.slot_id })]),
+        el("td", {}, [pill]),
+        countCell(s.jobs_last_window, false),
+        countCell(s.timeouts_last_window, true),
+        countCell(s.provider_errors_last_window, true),
+        el("td", { text: s.last_success_at ? PC.fmtAgo(s.last_success_at) : "—", title: s.last_success_at ? PC.fmtDateTime(s.last_success_at) : null }),
+        el("td", { class: reason ? "bad" : "zero", text: reason ? REASONS[reason] || reason : "—" }),
+      ]));
+    }
+    if (!(data.slots || []).length) body.append(el("tr", {}, [el("td", { colspan: "7", class: "muted", text: "Слотов нет." })]));
+  }
+
+  async function load() {
+    const err = document.getElementById("stats-error");
+    try {
+      const data = await PC.api("/api/stats/overview?window_minutes=" + encodeURIComponent(windowSel.value));
+      render(data);
+      err.hidden = true;
+      document.getElementById("updated").textContent =
+        "обновлено в " + new Date().toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    } catch (e) {
+      err.textContent = "Не удалось обновить статистику: " + e.message + ". Повторим через 15 секунд.";
+      err.hidden = false;
+    }
+  }
+
+  function schedule() {
+    clearInterval(timer);
+    timer = setInterval(() => {
+      if (!document.hidden) load();
+    }, REFRESH_MS);
+  }
+
+  windowSel.addEventListener("change", () => {
+    load();
+    schedule();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) load();
+  });
+  load();
+  schedule();
+})();
