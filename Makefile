@@ -24,7 +24,7 @@ run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-slots
 	@$(BIN)/flask set-ingest-password --if-unset --by make-run
-	@$(BIN)/flask admin-bootstrap 2>/dev/null || true
+	@$(BIN)/flask admin-bootstrap
 	@echo "Ingest URL for DSLR Remote Pro: http://$$(hostname -I 2>/dev/null | awk '{print $$1}' || echo 127.0.0.1):$(PORT)/ingest/slot-001 (slot-001 … slot-015)"
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 

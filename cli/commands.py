@@ -7,6 +7,7 @@ import socket
 import click
 from flask.cli import with_appcontext
 
+from cli.admin import admin_bootstrap_command
 from photochanger.extensions import db
 from photochanger.services.jobs import mark_interrupted
 from photochanger.services.passwords import generate_password, hash_password
@@ -60,4 +61,10 @@ def recover_jobs_command() -> None:
     click.echo(f"marked {count} interrupted job(s)")
 
 
-ALL = [seed_slots_command, set_ingest_password_command, hash_password_command, recover_jobs_command]
+ALL = [
+    seed_slots_command,
+    set_ingest_password_command,
+    hash_password_command,
+    recover_jobs_command,
+    admin_bootstrap_command,
+]

@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``config`` overrides values read from the environment (tests use it).
     """
     from . import models  # noqa: F401 - registers the tables on db.metadata
+    from .admin.auth import init_admin_auth
     from .config import Config, normalise_database_url
     from .errors import register_error_handlers
     from .extensions import db, migrate
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
     init_services(app)
+    init_admin_auth(app)
     register_error_handlers(app)
     _init_observability(app)
     _register_blueprints(app)
@@ -88,12 +90,27 @@ def _init_observability(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from .admin.auth import bp as auth_bp
+    from .admin.media_api import bp as media_api_bp
+    from .admin.settings_api import bp as settings_api_bp
+    from .admin.slots_api import bp as slots_api_bp
     from .ingest.routes import bp as ingest_bp
     from .public.routes import bp as public_bp
+    from .stats.api import bp as stats_api_bp
     from .stats.contract import bp as contract_bp
     from .stats.health import bp as health_bp
 
-    for bp in (ingest_bp, public_bp, health_bp, contract_bp):
+    for bp in (
+        ingest_bp,
+        public_bp,
+        health_bp,
+        contract_bp,
+        auth_bp,
+        slots_api_bp,
+        settings_api_bp,
+        media_api_bp,
+        stats_api_bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -1,14 +1,88 @@
-"""Which API key a provider call sends.
+"""Which API key a provider call sends, and the encrypted keys admins save.
 
 A key saved by an admin in the settings wins over the deployment default
-from the environment (``GEMINI_API_KEY`` ...).
+from the environment (``GEMINI_API_KEY`` ...). Saved keys are encrypted at
+rest (:mod:`.secrets_box`) and never leave the server again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
 from flask import current_app
+
+from ..extensions import db
+from ..models import AppSetting, utcnow
+from .secrets_box import SecretUnreadable, decrypt, encrypt
+
+log = logging.getLogger("photochanger.settings")
+
+
+def setting_key(provider: str) -> str:
+    return f"provider_key.{provider}"
+
+
+def _saved_ciphertext(provider: str) -> tuple[str | None, AppSetting | None]:
+    row = db.session.get(AppSetting, setting_key(provider))
+    value = row.value if row is not None else None
+    if isinstance(value, Mapping) and isinstance(value.get("ciphertext"), str):
+        return value["ciphertext"], row
+    return None, row
+
+
+def saved_api_key(provider: str) -> str | None:
+    """The key an admin saved, decrypted; ``None`` when none or unreadable."""
+    ciphertext, _ = _saved_ciphertext(provider)
+    if ciphertext is None:
+        return None
+    try:
+        return decrypt(str(current_app.config["SECRET_KEY"]), ciphertext)
+    except SecretUnreadable:
+        # SECRET_KEY changed since the key was saved: fall back to the env default.
+        log.error(
+            "saved provider key unreadable",
+            extra={"event": "settings.provider_key_unreadable", "provider": provider},
+        )
+        return None
 
 
 def provider_api_key(provider: str) -> str | None:
     """The key for ``provider``: settings first, then the environment."""
-    return current_app.config.get(f"{provider.upper()}_API_KEY") or None
+    return saved_api_key(provider) or current_app.config.get(f"{provider.upper()}_API_KEY") or None
+
+
+def save_api_key(provider: str, key: str | None, updated_by: str) -> None:
+    """Store (encrypted) or remove (``None``/empty) an admin-set key. Caller commits."""
+    row = db.session.get(AppSetting, setting_key(provider))
+    value: dict[str, Any] = {}
+    if key:
+        value = {"ciphertext": encrypt(str(current_app.config["SECRET_KEY"]), key)}
+    if row is None:
+        db.session.add(
+            AppSetting(key=setting_key(provider), value=value, updated_by=updated_by, updated_at=utcnow())
+        )
+    else:
+        row.value = value
+        row.version += 1
+        row.updated_at = utcnow()
+        row.updated_by = updated_by
+
+
+def key_status(provider: str) -> dict[str, Any]:
+    """``{"configured", "updated_at", "source"}`` — never the key itself."""
+    ciphertext, row = _saved_ciphertext(provider)
+    saved = saved_api_key(provider) if ciphertext else None
+    env = bool(current_app.config.get(f"{provider.upper()}_API_KEY"))
+    source = "settings" if saved else ("environment" if env else None)
+    updated: dt.datetime | None = row.updated_at if row is not None else None
+    status: dict[str, Any] = {
+        "configured": source is not None,
+        "updated_at": updated.isoformat().replace("+00:00", "Z") if updated else None,
+        "source": source,
+    }
+    if ciphertext and not saved:
+        status["unreadable"] = True  # saved under another SECRET_KEY: enter it again
+    return status

@@ -1,0 +1,1 @@
+"""Admin: JSON API under /api (login, slots, settings, media) and the Jinja pages under /admin."""

@@ -1,0 +1,92 @@
+"""Admin API for media: slot template images and temporary test photos."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..errors import ApiError
+from ..extensions import db
+from ..models import MediaKind
+from ..services import slot_admin
+from ..services.media_admin import delete_template, get_media, media_view, register_temp, register_template
+from ..services.runtime import services
+from ..services.settings import load_settings
+from .auth import current_admin, require_admin
+from .uploads import form_file, required_image
+
+bp = Blueprint("media_api", __name__, url_prefix="/api")
+bp.before_request(require_admin)
+
+
+@bp.post("/template-media/register")
+def register_template_media() -> Response:
+    """Multipart ``file`` + ``slot_id`` + ``media_kind``: store and bind a template image."""
+    form_file("file")  # a broken multipart body answers 400 before the fields are read
+    slot_id = (request.form.get("slot_id") or "").strip()
+    if not slot_id:
+        raise ApiError("bad_request", "Поле «slot_id» обязательно", extra={"field": "slot_id"})
+    slot = slot_admin.get_slot(slot_id)
+    media_kind = (request.form.get("media_kind") or slot_admin.MEDIA_KINDS[0]).strip()
+    upload = required_image("file")
+    svc = services()
+    media, binding = register_template(
+        svc.store, slot, svc.drivers.get(slot.provider), upload, media_kind, current_admin()
+    )
+    db.session.commit()
+    body = {
+        **media_view(media),
+        "media_kind": binding.media_kind,
+        "position": binding.position,
+        "slot_version": slot.version,
+    }
+    resp = jsonify(body)
+    resp.status_code = 201
+    return resp
+
+
+@bp.delete("/template-media/<media_id>")
+def delete_template_media(media_id: str) -> Response:
+    """Unbind the template from its slot and remove the file."""
+    media = get_media(media_id, MediaKind.TEMPLATE)
+    slots = delete_template(services().store, media, current_admin())
+    db.session.commit()
+    return jsonify({"status": "ok", "deleted": media_id, "slots": slots})
+
+
+@bp.get("/template-media/<media_id>")
+def download_template_media(media_id: str) -> Response:
+    return _file(get_media(media_id, MediaKind.TEMPLATE).id, MediaKind.TEMPLATE)
+
+
+@bp.post("/media/register")
+def register_media() -> Response:
+    """Multipart ``file`` (optional ``slot_id``): a temporary upload, e.g. a test photo.
+
+    It expires after ``result_ttl_hours`` like results do.
+    """
+    upload = required_image("file")
+    slot_id = (request.form.get("slot_id") or "").strip() or None
+    if slot_id is not None:
+        slot_admin.get_slot(slot_id)
+    media = register_temp(services().store, upload, slot_id, load_settings().result_ttl)
+    db.session.commit()
+    resp = jsonify(media_view(media))
+    resp.status_code = 201
+    return resp
+
+
+@bp.get("/media/<media_id>")
+def download_media(media_id: str) -> Response:
+    return _file(media_id, MediaKind.TEMP)
+
+
+def _file(media_id: str, kind: str) -> Response:
+    media = get_media(media_id, kind)
+    try:
+        data = services().store.read(media.path)
+    except OSError:
+        raise ApiError("not_found", "Файл не найден или уже удалён") from None
+    resp = Response(data, mimetype=media.mime)
+    # Admin-only content: browsers may cache it, shared caches must not.
+    resp.headers["Cache-Control"] = "private, max-age=300"
+    return resp

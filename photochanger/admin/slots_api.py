@@ -1,0 +1,140 @@
+"""Admin API for slots: list, view, update, test-run, clean-up, gallery token."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..background import spawn
+from ..config import HARD_UPLOAD_CAP_MB
+from ..errors import ApiError
+from ..extensions import db
+from ..ingest.responses import ARRIVAL_KEY, image_response, public_base_url
+from ..ingest.service import IngestRequest, IngestService
+from ..ingest.upload import Upload, read_upload
+from ..media.storage import preview_path
+from ..models import JobHistory, JobStatus, MediaKind, utcnow
+from ..services import slot_admin
+from ..services.cleanup_slot import cleanup_slot
+from ..services.media_admin import get_media
+from ..services.runtime import services
+from ..services.settings import load_settings
+from .auth import current_admin, require_admin
+from .uploads import form_file
+from .validation import json_body
+
+bp = Blueprint("slots_api", __name__, url_prefix="/api")
+bp.before_request(require_admin)
+
+
+def _no_store(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/slots")
+def list_slots() -> Response:
+    return _no_store(jsonify({"slots": slot_admin.list_slots(public_base_url())}))
+
+
+@bp.get("/slots/<slot_id>")
+def get_slot(slot_id: str) -> Response:
+    slot = slot_admin.get_slot(slot_id)
+    body = slot_admin.slot_detail(slot, public_base_url(), services().drivers, load_settings())
+    return _no_store(jsonify(body))
+
+
+@bp.put("/slots/<slot_id>")
+def put_slot(slot_id: str) -> Response:
+    """Update a slot; settings are validated by the chosen driver's schema."""
+    slot = slot_admin.get_slot(slot_id)
+    body = json_body({"type": "object"})
+    drivers = services().drivers
+    settings = load_settings()
+    slot_admin.update_slot(slot, body, drivers, settings, current_admin())
+    db.session.commit()
+    return _no_store(jsonify(slot_admin.slot_detail(slot, public_base_url(), drivers, settings)))
+
+
+@bp.post("/slots/<slot_id>/test-run")
+def test_run(slot_id: str) -> Response:
+    """The ingest pipeline without the booth password; the job is ``source = "ui_test"``.
+
+    Inactive slots can be tested too: admins check a configuration before
+    switching it on. The photo is the multipart ``test_image`` or the
+    ``media_id`` of a photo registered with ``POST /api/media/register``.
+    """
+    arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
+    settings = load_settings()
+    slot = slot_admin.get_slot(slot_id)
+    limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
+    upload = _test_photo(limit_mb)
+    req = IngestRequest(
+        slot_id=slot.id,
+        upload=upload,
+        arrival=arrival,
+        source="ui_test",
+        metadata={"requested_by": current_admin()},
+    )
+    service = IngestService(services(), settings, public_base_url(), spawn)
+    return image_response(service.run(slot, req))
+
+
+def _test_photo(limit_mb: int) -> Upload:
+    file = form_file("test_image")
+    if file is not None:
+        return read_upload(file.stream, file.filename, limit_mb)
+    media_id = request.form.get("media_id") or (request.get_json(silent=True) or {}).get("media_id")
+    if not isinstance(media_id, str) or not media_id:
+        raise ApiError("bad_request", "Поле «test_image»: не передан файл", extra={"field": "test_image"})
+    media = get_media(media_id, MediaKind.TEMP)
+    try:
+        data = services().store.read(media.path)
+    except OSError:
+        raise ApiError("not_found", "Файл не найден или уже удалён", extra={"field": "media_id"}) from None
+    return read_upload(io.BytesIO(data), None, limit_mb)
+
+
+@bp.post("/slots/<slot_id>/cleanup")
+def cleanup(slot_id: str) -> Response:
+    """Remove this slot's expired media now (templates and live results stay)."""
+    slot = slot_admin.get_slot(slot_id)
+    report = cleanup_slot(services().store, slot.id)
+    return _no_store(jsonify(report.as_dict()))
+
+
+@bp.post("/slots/<slot_id>/gallery-token")
+def rotate_gallery_token(slot_id: str) -> Response:
+    """A new share token: links and QR codes with the old one stop working."""
+    slot = slot_admin.get_slot(slot_id)
+    slot_admin.rotate_gallery_token(slot, current_admin())
+    db.session.commit()
+    body = {
+        "slot_id": slot.id,
+        "gallery_token": slot.gallery_token,
+        "gallery_url": slot_admin.gallery_url(public_base_url(), slot),
+    }
+    return _no_store(jsonify(body))
+
+
+@bp.get("/slots/<slot_id>/results/<job_id>/preview")
+def result_preview(slot_id: str, job_id: str) -> Response:
+    """A recent result's preview (the full image while the preview is not ready)."""
+    job = db.session.get(JobHistory, job_id) if len(job_id) <= 32 else None
+    if job is None or job.slot_id != slot_id or job.status != JobStatus.DONE or not job.result_path:
+        raise ApiError("result_not_found")
+    if job.result_expires_at is not None and job.result_expires_at <= utcnow():
+        raise ApiError("result_expired")
+    store = services().store
+    try:
+        data, mime = store.read(preview_path(slot_id, job_id)), "image/webp"
+    except OSError:
+        try:
+            data, mime = store.read(job.result_path), job.result_mime or "image/jpeg"
+        except OSError:
+            raise ApiError("result_not_found") from None
+    resp = Response(data, mimetype=mime)
+    resp.headers["Cache-Control"] = "private, max-age=300"
+    return resp

@@ -1,0 +1,150 @@
+"""``GET /api/stats/overview``: global counters and per-slot state (brief §8).
+
+Booth traffic (``source = "ingest"``) and admin test-runs (``"ui_test"``) are
+counted separately so tests never inflate the studio's figures. All queries
+use the ``job_history`` indexes: the window aggregate ranges over
+``(started_at)``, the per-slot "last success / last error" look-ups walk
+``(slot_id, started_at)`` backwards and stop at the first match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import JobHistory, JobStatus, MediaObject, Slot, utcnow
+
+DEFAULT_WINDOW_MINUTES = 60
+MAX_WINDOW_MINUTES = 7 * 24 * 60
+UI_TEST = "ui_test"
+#: failure reasons that are the provider's fault (DESIGN.md §3: 502/503 answers)
+PROVIDER_ERRORS = frozenset({"bad_response", "blocked", "not_configured", "quota", "provider_5xx", "network"})
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+@dataclass
+class _Counts:
+    jobs: int = 0
+    timeouts: int = 0
+    provider_errors: int = 0
+    test_runs: int = 0
+    hash_provided: int = 0
+    hash_matched: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def add(
+        self, source: str, status: str, reason: str | None, provided: bool, matched: bool | None, n: int
+    ) -> None:
+        if source == UI_TEST:
+            self.test_runs += n
+            return
+        self.jobs += n
+        self.by_status[status] = self.by_status.get(status, 0) + n
+        if status == JobStatus.TIMEOUT:
+            self.timeouts += n
+        elif status == JobStatus.FAILED and reason in PROVIDER_ERRORS:
+            self.provider_errors += n
+        if provided:
+            self.hash_provided += n
+            if matched:
+                self.hash_matched += n
+
+    def hash_share(self) -> float | None:
+        return round(self.hash_matched / self.hash_provided, 4) if self.hash_provided else None
+
+
+def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The brief's JSON shape, with test-runs and booth-hash figures added."""
+    now = now or utcnow()
+    since = now - dt.timedelta(minutes=window_minutes)
+    system = _Counts()
+    per_slot: dict[str, _Counts] = {}
+    rows = db.session.execute(
+        select(
+            JobHistory.slot_id,
+            JobHistory.source,
+            JobHistory.status,
+            JobHistory.failure_reason,
+            JobHistory.hash_provided,
+            JobHistory.hash_matched,
+            func.count(),
+        )
+        .where(JobHistory.started_at >= since)
+        .group_by(
+            JobHistory.slot_id,
+            JobHistory.source,
+            JobHistory.status,
+            JobHistory.failure_reason,
+            JobHistory.hash_provided,
+            JobHistory.hash_matched,
+        )
+    ).all()
+    for slot_id, source, status, reason, provided, matched, n in rows:
+        system.add(source, status, reason, bool(provided), matched, int(n))
+        per_slot.setdefault(slot_id, _Counts()).add(source, status, reason, bool(provided), matched, int(n))
+
+    jobs_total = db.session.execute(
+        select(func.count()).select_from(JobHistory).where(JobHistory.source != UI_TEST)
+    ).scalar_one()
+    storage_bytes = db.session.execute(
+        select(func.coalesce(func.sum(MediaObject.size_bytes), 0)).where(MediaObject.cleaned_at.is_(None))
+    ).scalar_one()
+
+    slots = []
+    for slot in db.session.execute(select(Slot).order_by(Slot.id)).scalars():
+        counts = per_slot.get(slot.id, _Counts())
+        success = _latest(slot.id, (JobStatus.DONE,))
+        error = _latest(slot.id, (JobStatus.FAILED, JobStatus.TIMEOUT))
+        slots.append(
+            {
+                "slot_id": slot.id,
+                "display_name": slot.display_name or slot.id,
+                "is_active": slot.is_active,
+                "provider": slot.provider,
+                "jobs_last_window": counts.jobs,
+                "timeouts_last_window": counts.timeouts,
+                "provider_errors_last_window": counts.provider_errors,
+                "last_success_at": _iso(success.finished_at or success.started_at) if success else None,
+                "last_error_reason": error.failure_reason if error else None,
+                "last_error_at": _iso(error.finished_at or error.started_at) if error else None,
+                "test_runs_last_window": counts.test_runs,
+                "hash_provided_last_window": counts.hash_provided,
+                "hash_matched_last_window": counts.hash_matched,
+            }
+        )
+    return {
+        "window_minutes": window_minutes,
+        "generated_at": _iso(now),
+        "system": {
+            "jobs_total": int(jobs_total),
+            "jobs_last_window": system.jobs,
+            "timeouts_last_window": system.timeouts,
+            "provider_errors_last_window": system.provider_errors,
+            "storage_usage_mb": round(int(storage_bytes) / (1024 * 1024), 1),
+            "jobs_by_status_last_window": system.by_status,
+            "test_runs_last_window": system.test_runs,
+            "hash_provided_last_window": system.hash_provided,
+            "hash_matched_last_window": system.hash_matched,
+            # Share of booth hashes that matched the bytes: near 1.0 means
+            # switching ingest_hash_mode to "strict" will not reject real photos.
+            "hash_match_share": system.hash_share(),
+        },
+        "slots": slots,
+    }
+
+
+def _latest(slot_id: str, statuses: tuple[str, ...]) -> JobHistory | None:
+    query = (
+        select(JobHistory)
+        .where(JobHistory.slot_id == slot_id, JobHistory.status.in_(statuses), JobHistory.source != UI_TEST)
+        .order_by(JobHistory.started_at.desc())
+        .limit(1)
+    )
+    return db.session.execute(query).scalars().first()
