@@ -4,6 +4,17 @@ Subclasses (``MockGemini``, ``MockTurbotext``) implement :meth:`MockServer.handl
 this module owns the socket, the background thread, request recording, the
 queue of scripted behaviours and the special "answers" (reset, disconnect,
 hang) that need the raw connection.
+
+Common API of every mock::
+
+    mock = MockGemini(default="success", hang_seconds=60.0)  # starts at once, free port
+    mock.url                     # "http://127.0.0.1:<port>", no trailing slash
+    mock.enqueue("a", step("b", opt=1))  # consumed in order, then `default` forever
+    mock.requests                # [RecordedRequest(method, path, query, headers, body, json, form)]
+    mock.stop()                  # or `with MockX() as mock:`; releases hanging handlers first
+
+An unknown behaviour name raises ``ValueError`` at ``enqueue`` time, not mid-test.
+``FileHost`` serves fixed bytes at URLs (a stand-in for provider-media links).
 """
 
 from __future__ import annotations
