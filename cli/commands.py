@@ -7,8 +7,8 @@ import socket
 import click
 from flask.cli import with_appcontext
 
-from cli.admin import admin_bootstrap_command
 from photochanger.extensions import db
+from photochanger.media.cleanup import cleanup_media
 from photochanger.services.jobs import mark_interrupted
 from photochanger.services.passwords import generate_password, hash_password
 from photochanger.services.runtime import services
@@ -61,10 +61,31 @@ def recover_jobs_command() -> None:
     click.echo(f"marked {count} interrupted job(s)")
 
 
+@click.command("cleanup-media")
+@click.option(
+    "--batch-size", default=200, show_default=True, type=click.IntRange(1, 10_000), help="Rows per batch."
+)
+@click.option(
+    "--max-batches",
+    default=None,
+    type=click.IntRange(1),
+    help="Stop after this many batches (default: until done).",
+)
+@with_appcontext
+def cleanup_media_command(batch_size: int, max_batches: int | None) -> None:
+    """Remove expired results, inputs, provider media and temp files; remove orphaned result folders.
+
+    Safe while traffic runs and when runs overlap; meant for cron every 15 minutes.
+    """
+    summary = cleanup_media(services().store, batch_size=batch_size, max_batches=max_batches)
+    for line in summary.lines():
+        click.echo(line)
+
+
 ALL = [
     seed_slots_command,
     set_ingest_password_command,
     hash_password_command,
     recover_jobs_command,
-    admin_bootstrap_command,
+    cleanup_media_command,
 ]

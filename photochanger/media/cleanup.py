@@ -1,0 +1,234 @@
+"""``flask cleanup-media``: remove expired media and orphaned result folders.
+
+Safe while traffic runs and when two runs overlap (cron on two hosts, or a
+slow run still going when the next one starts):
+
+* a row is *claimed* with ``UPDATE media_object SET cleaned_at = now WHERE
+  id = :id AND cleaned_at IS NULL``; only the run whose update touched the
+  row removes its file, so no file is ever counted (or removed) twice;
+* nothing belonging to a job that is still running, or younger than the
+  longest possible deadline, is touched;
+* template media (no TTL) and results within their TTL are never candidates.
+
+Work is done in batches (one short transaction per row claim) so a large
+backlog never holds a long transaction or a lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..models import JobHistory, JobStatus, MediaKind, MediaObject, utcnow
+from ..services.jobs import STALE_AFTER
+from .storage import MediaStore, result_dir
+
+DEFAULT_BATCH_SIZE = 200
+#: Kinds with a TTL; templates live until an admin removes them.
+EXPIRING_KINDS = (
+    MediaKind.RESULT,
+    MediaKind.PREVIEW,
+    MediaKind.INPUT,
+    MediaKind.PROVIDER_MEDIA,
+    MediaKind.TEMP,
+)
+
+
+@dataclass
+class CleanupSummary:
+    """What one run did (printed by the command)."""
+
+    removed: dict[str, int] = field(default_factory=dict)
+    orphans_removed: int = 0
+    bytes_freed: int = 0
+    skipped_running: int = 0
+    claimed_by_other_run: int = 0
+    batches: int = 0
+
+    @property
+    def total_removed(self) -> int:
+        return sum(self.removed.values()) + self.orphans_removed
+
+    def lines(self) -> list[str]:
+        kinds = ", ".join(f"{kind}={count}" for kind, count in sorted(self.removed.items())) or "none"
+        return [
+            f"expired media removed: {sum(self.removed.values())} ({kinds})",
+            f"orphaned result folders removed: {self.orphans_removed}",
+            f"bytes freed: {self.bytes_freed}",
+            f"skipped (job still running): {self.skipped_running}",
+            f"claimed by a concurrent run: {self.claimed_by_other_run}",
+            f"batches: {self.batches}",
+        ]
+
+
+def cleanup_media(
+    store: MediaStore,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_batches: int | None = None,
+    now: dt.datetime | None = None,
+) -> CleanupSummary:
+    """Remove expired media, then orphaned result folders; loop until done or ``max_batches``."""
+    now = now or utcnow()
+    summary = CleanupSummary()
+    skip: set[str] = set()
+    while max_batches is None or summary.batches < max_batches:
+        rows = _expired_batch(now, batch_size, skip)
+        if not rows:
+            break
+        summary.batches += 1
+        for media in rows:
+            _clean_one(store, media, now, summary, skip)
+    if max_batches is None or summary.batches < max_batches:
+        _remove_orphans(store, now, summary, batch_size, max_batches)
+    db.session.rollback()
+    return summary
+
+
+def _expired_batch(now: dt.datetime, batch_size: int, skip: set[str]) -> list[MediaObject]:
+    query = (
+        select(MediaObject)
+        .where(
+            MediaObject.cleaned_at.is_(None),
+            MediaObject.expires_at.is_not(None),
+            MediaObject.expires_at <= now,
+            MediaObject.kind.in_(EXPIRING_KINDS),
+        )
+        .order_by(MediaObject.expires_at, MediaObject.id)
+        .limit(batch_size)
+    )
+    if skip:
+        query = query.where(MediaObject.id.not_in(skip))
+    rows = list(db.session.execute(query).scalars())
+    db.session.expunge_all()  # plain values from here on; each claim is its own transaction
+    db.session.rollback()
+    return rows
+
+
+def _job_busy(job_id: str | None, now: dt.datetime) -> bool:
+    """True while the job may still be writing: running and not yet past its deadline."""
+    if not job_id:
+        return False
+    job = db.session.get(JobHistory, job_id)
+    if job is None or job.status not in JobStatus.RUNNING:
+        return False
+    limit = job.deadline_at or (job.started_at + STALE_AFTER)
+    return limit > now
+
+
+def claim(media_id: str, now: dt.datetime) -> bool:
+    """Mark one media row cleaned; ``True`` only for the run whose update changed it."""
+    result = db.session.execute(
+        update(MediaObject)
+        .where(MediaObject.id == media_id, MediaObject.cleaned_at.is_(None))
+        .values(cleaned_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def _clean_one(
+    store: MediaStore, media: MediaObject, now: dt.datetime, summary: CleanupSummary, skip: set[str]
+) -> None:
+    if _job_busy(media.job_id, now):
+        summary.skipped_running += 1
+        skip.add(media.id)
+        db.session.rollback()
+        return
+    if not claim(media.id, now):
+        summary.claimed_by_other_run += 1
+        return
+    if media.kind == MediaKind.RESULT and media.slot_id and media.job_id:
+        folder = result_dir(media.slot_id, media.job_id)
+        freed = _tree_size(store.abspath(folder))
+        store.remove_tree(folder)  # payload and preview.webp together
+        store.prune_empty_parents(folder)
+    else:
+        try:
+            freed = os.path.getsize(store.abspath(media.path))
+        except OSError:
+            freed = 0
+        store.remove(media.path)
+        store.prune_empty_parents(media.path)
+    summary.removed[media.kind] = summary.removed.get(media.kind, 0) + 1
+    summary.bytes_freed += freed
+
+
+def _remove_orphans(
+    store: MediaStore,
+    now: dt.datetime,
+    summary: CleanupSummary,
+    batch_size: int,
+    max_batches: int | None,
+) -> None:
+    """Result folders whose job is gone, failed, or past its TTL (e.g. a crash mid-write)."""
+    results_root = store.abspath("results")
+    if not os.path.isdir(results_root):
+        return
+    candidates: list[tuple[str, str]] = []
+    for slot_id in sorted(os.listdir(results_root)):
+        slot_path = os.path.join(results_root, slot_id)
+        if not os.path.isdir(slot_path):
+            continue
+        for job_id in sorted(os.listdir(slot_path)):
+            if os.path.isdir(os.path.join(slot_path, job_id)):
+                candidates.append((slot_id, job_id))
+    young = (now - STALE_AFTER).timestamp()
+    for start in range(0, len(candidates), batch_size):
+        if max_batches is not None and summary.batches >= max_batches:
+            return
+        summary.batches += 1
+        chunk = candidates[start : start + batch_size]
+        jobs = {
+            job.job_id: job
+            for job in db.session.execute(
+                select(JobHistory).where(JobHistory.job_id.in_([job_id for _, job_id in chunk]))
+            ).scalars()
+        }
+        db.session.rollback()
+        for slot_id, job_id in chunk:
+            folder = result_dir(slot_id, job_id)
+            path = store.abspath(folder)
+            if _is_orphan(jobs.get(job_id), slot_id, now) and _mtime(path) < young:
+                size = _tree_size(path)
+                store.remove_tree(folder)
+                summary.orphans_removed += 1
+                summary.bytes_freed += size
+        for slot_id in {slot_id for slot_id, _ in chunk}:
+            try:
+                os.rmdir(store.abspath(f"results/{slot_id}"))
+            except OSError:
+                pass  # not empty: live results remain
+
+
+def _is_orphan(job: JobHistory | None, slot_id: str, now: dt.datetime) -> bool:
+    if job is None or job.slot_id != slot_id:
+        return True  # no job owns this folder
+    if job.status in JobStatus.RUNNING:
+        return False  # still writing (or left for recovery): never touched
+    if job.status != JobStatus.DONE:
+        return True  # failed/timeout jobs keep no result
+    return job.result_expires_at is None or job.result_expires_at <= now
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, name))
+            except OSError:
+                pass
+    return total
