@@ -221,6 +221,9 @@ class _MediaBytesCache:
         self._lock = threading.Lock()
         self._at = float("-inf")
 
+    def expire(self) -> None:
+        self._at = float("-inf")
+
     def refresh(self) -> None:
         now = time.monotonic()
         if now - self._at < MEDIA_BYTES_TTL:
