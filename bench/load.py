@@ -1,0 +1,180 @@
+"""Load generators (gevent greenlets + requests; the caller has monkey-patched).
+
+Every ingest carries a fresh ``Idempotency-Key``: without it the server would
+rightly answer a repeated photo from its earlier result (DESIGN §3) and the
+benchmark would measure replays instead of ingests.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import gevent
+import requests
+
+from .photos import Body
+
+
+@dataclass
+class Outcome:
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: honest for small samples)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(round(q / 100.0 * len(ordered) + 0.5))))
+    return ordered[rank - 1]
+
+
+def post(session: requests.Session, url: str, body: Body, timeout: float = 120) -> tuple[int, float, int]:
+    """One booth POST: (status, seconds, response bytes)."""
+    headers = {"Content-Type": body.content_type, "Idempotency-Key": uuid.uuid4().hex}
+    start = time.perf_counter()
+    resp = session.post(url, data=body.data, headers=headers, timeout=timeout)
+    content = resp.content
+    return resp.status_code, time.perf_counter() - start, len(content)
+
+
+def sequential_pairs(targets: dict[str, str], body: Body, count: int) -> dict[str, Outcome]:
+    """``count`` requests per target, one at a time, alternating targets so noise hits both alike."""
+    sessions = {name: requests.Session() for name in targets}
+    out = {name: Outcome() for name in targets}
+    for _ in range(count):
+        for name, url in targets.items():
+            try:
+                status, seconds, _ = post(sessions[name], url, body)
+            except requests.RequestException as exc:
+                out[name].error(type(exc).__name__)
+                continue
+            if status == 200:
+                out[name].latencies.append(seconds)
+            else:
+                out[name].error(str(status))
+    return out
+
+
+def closed_loop(
+    url: str, bodies: Callable[[int], tuple[str, Body]], concurrency: int, duration: float
+) -> Outcome:
+    """``concurrency`` booths posting back-to-back for ``duration`` seconds."""
+    out = Outcome()
+    end = time.perf_counter() + duration
+
+    def booth(n: int) -> None:
+        session = requests.Session()
+        i = 0
+        while time.perf_counter() < end:
+            path, body = bodies(n + i * concurrency)
+            i += 1
+            try:
+                status, seconds, _ = post(session, url + path, body)
+            except requests.RequestException as exc:
+                out.error(type(exc).__name__)
+                continue
+            if status == 200:
+                out.latencies.append(seconds)
+            else:
+                out.error(str(status))
+
+    start = time.perf_counter()
+    gevent.joinall([gevent.spawn(booth, n) for n in range(concurrency)])
+    out.elapsed = time.perf_counter() - start
+    return out
+
+
+@dataclass
+class Burst:
+    outcome: Outcome
+    peak_in_flight: int
+    peak_rss: int
+    peak_master_rss: int
+
+
+def burst(
+    url: str,
+    bodies: Callable[[int], tuple[str, Body]],
+    count: int,
+    sample_rss: Callable[[], tuple[int, int]],
+    ramp: float = 2.0,
+    timeout: float = 120,
+) -> Burst:
+    """``count`` booths post at once (spread over ``ramp`` seconds); all wait for their answers."""
+    out = Outcome()
+    state = {"in_flight": 0, "peak": 0, "rss": 0, "master": 0, "done": False}
+
+    def booth(n: int) -> None:
+        gevent.sleep(ramp * n / count)
+        path, body = bodies(n)
+        session = requests.Session()
+        state["in_flight"] += 1
+        state["peak"] = max(state["peak"], state["in_flight"])
+        try:
+            status, seconds, _ = post(session, url + path, body, timeout=timeout)
+        except requests.RequestException as exc:
+            out.error(type(exc).__name__)
+            return
+        finally:
+            state["in_flight"] -= 1
+            session.close()
+        if status == 200:
+            out.latencies.append(seconds)
+        else:
+            out.error(str(status))
+
+    def sampler() -> None:
+        while not state["done"]:
+            workers, master = sample_rss()
+            state["rss"] = max(state["rss"], workers)
+            state["master"] = max(state["master"], master)
+            gevent.sleep(0.25)
+
+    watcher = gevent.spawn(sampler)
+    start = time.perf_counter()
+    gevent.joinall([gevent.spawn(booth, n) for n in range(count)])
+    out.elapsed = time.perf_counter() - start
+    state["done"] = True
+    watcher.join()
+    return Burst(out, int(state["peak"]), int(state["rss"]), int(state["master"]))
+
+
+def downloads(urls: Sequence[str], concurrency: int, duration: float) -> Outcome:
+    """GET result links back-to-back from ``concurrency`` clients."""
+    out = Outcome()
+    end = time.perf_counter() + duration
+
+    def client(n: int) -> None:
+        session = requests.Session()
+        i = n
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            try:
+                resp = session.get(urls[i % len(urls)], timeout=30)
+                _ = resp.content
+            except requests.RequestException as exc:
+                out.error(type(exc).__name__)
+                continue
+            i += concurrency
+            if resp.status_code == 200:
+                out.latencies.append(time.perf_counter() - start)
+            else:
+                out.error(str(resp.status_code))
+
+    start = time.perf_counter()
+    gevent.joinall([gevent.spawn(client, n) for n in range(concurrency)])
+    out.elapsed = time.perf_counter() - start
+    return out

@@ -1,0 +1,87 @@
+"""A Gemini-wire-compatible provider mock for the benchmark (gevent WSGIServer).
+
+``python -m bench.mock_provider --port P --delay 0.5`` answers every
+``POST /v1beta/models/<model>:generateContent`` after ``delay`` seconds with a
+real JPEG in ``candidates[0].content.parts[0].inlineData``. The delay can be
+changed while running: ``POST /_bench/delay?seconds=20``. Unlike the
+thread-per-connection test mock, one gevent process holds thousands of hanging
+connections.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import base64  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+from collections.abc import Callable, Iterable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gevent  # noqa: E402
+from gevent.pywsgi import WSGIServer  # noqa: E402
+from PIL import Image  # noqa: E402
+
+_PATH = re.compile(r"^/v1beta/models/[^/:]+:generateContent$")
+
+
+def answer_body(side: int = 1024) -> bytes:
+    """A 200 generateContent answer carrying a ``side``×``side`` JPEG (like a 1K Gemini image)."""
+    im = Image.radial_gradient("L").resize((side, side)).convert("RGB")
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=90)
+    part = {"inlineData": {"mimeType": "image/jpeg", "data": base64.b64encode(out.getvalue()).decode()}}
+    payload = {
+        "candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
+        "modelVersion": "gemini-2.5-flash-image",
+    }
+    return json.dumps(payload).encode()
+
+
+class MockApp:
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.body = answer_body()
+        self.count = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        stream = environ["wsgi.input"]
+        while stream.read(1 << 20):  # drain the request like the real API does
+            pass
+        if path == "/_bench/delay":
+            query = dict(p.split("=", 1) for p in environ.get("QUERY_STRING", "").split("&") if "=" in p)
+            self.delay = float(query.get("seconds", self.delay))
+            return self._send(start_response, "200 OK", b'{"ok": true}')
+        if path == "/_bench/count":
+            return self._send(start_response, "200 OK", json.dumps({"count": self.count}).encode())
+        if environ["REQUEST_METHOD"] != "POST" or not _PATH.match(path):
+            return self._send(start_response, "404 Not Found", b'{"error": {"code": 404}}')
+        if not environ.get("HTTP_X_GOOG_API_KEY"):
+            return self._send(start_response, "403 Forbidden", b'{"error": {"code": 403}}')
+        self.count += 1
+        if self.delay > 0:
+            gevent.sleep(self.delay)
+        return self._send(start_response, "200 OK", self.body)
+
+    @staticmethod
+    def _send(start_response: Callable[..., Any], status: str, body: bytes) -> list[bytes]:
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    server = WSGIServer(("127.0.0.1", args.port), MockApp(args.delay), log=None, backlog=4096)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

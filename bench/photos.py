@@ -1,0 +1,73 @@
+"""Benchmark photos and pre-encoded multipart bodies (built once, before timing)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import uuid
+from dataclasses import dataclass
+
+from PIL import Image
+
+BOOTH_FIELDS = {
+    "time": "1758217512",
+    "user_id": "bench",
+    "id": "BENCH_00000001.",
+    "name": "BENCH-BOOTH",
+    "model": "Windows",
+    "version": "3.30.2",
+}
+
+
+def jpeg_of_size(target: int, seed: int = 1) -> bytes:
+    """A real JPEG of about ``target`` bytes with a DSLR-like pixel count.
+
+    Noise makes the encoder work like on a real photo; the resolution grows
+    with the size (24 MP for the big ones), so server-side decoding costs what
+    it would on a booth photo. The file is padded after EOI to the exact size.
+    """
+    # Empirically ~1.2 bytes/pixel at quality 85 for half-noise images.
+    pixels = max(64 * 48, int(target / 1.3))
+    width = max(64, int((pixels * 3 / 2) ** 0.5))
+    height = max(48, width * 2 // 3)
+    rnd = os.urandom(width * height // 4)
+    noise = Image.frombytes("L", (width // 2, height // 2), rnd).resize((width, height))
+    base = Image.linear_gradient("L").resize((width, height))
+    im = Image.merge("RGB", (noise, base, Image.blend(noise, base, 0.5)))
+    out = io.BytesIO()
+    quality = 85
+    im.save(out, "JPEG", quality=quality)
+    data = out.getvalue()
+    while len(data) > target and quality > 30:
+        quality -= 10
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=quality)
+        data = out.getvalue()
+    if len(data) < target:
+        data += bytes(seed % 256 for _ in range(1)) * (target - len(data))  # trailing bytes are ignored
+    return data
+
+
+@dataclass(frozen=True)
+class Body:
+    """A multipart body exactly as a booth would send it."""
+
+    data: bytes
+    content_type: str
+    photo_size: int
+
+
+def multipart(photo: bytes, password: str, field: str = "fileToUpload") -> Body:
+    boundary = "----bench" + uuid.uuid4().hex
+    fields = {**BOOTH_FIELDS, "password": password, "hash": hashlib.sha1(photo).hexdigest()}
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="IMG_0001.JPG"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    data = b"".join([*parts, head, photo, f"\r\n--{boundary}--\r\n".encode()])
+    return Body(data, f"multipart/form-data; boundary={boundary}", len(photo))

@@ -1,0 +1,602 @@
+"""PhotoChanger benchmark: ``python -m bench.run --quick|--full|--smoke [--db sqlite|postgresql]``.
+
+Starts the real server (gunicorn + gevent, ``gunicorn.conf.py``), a bare echo
+baseline and a Gemini-compatible provider mock on loopback, measures the five
+sections of docs/PERFORMANCE.md and prints one Markdown report (also saved
+under ``instance/bench/``). Every run is bounded; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()  # the load generator is thousands of greenlets
+
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gevent  # noqa: E402
+import requests  # noqa: E402
+
+from . import load  # noqa: E402
+from .photos import Body, jpeg_of_size, multipart  # noqa: E402
+from .servers import (  # noqa: E402
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    INGEST_PASSWORD,
+    ROOT,
+    Stack,
+    children_of,
+    rss_bytes,
+)
+
+MB = 1024 * 1024
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "sizes": [("40 KB", 40_000)],
+        "pairs": 2,
+        "delay": 0.05,
+        "tp_size": 40_000,
+        "tp_conc": [2],
+        "tp_seconds": 1.0,
+        "cap_count": 10,
+        "cap_delay": 0.5,
+        "cap_size": 20_000,
+        "dl_conc": 4,
+        "dl_results": 5,
+        "dl_seconds": 1.0,
+        "stats_rows": 0,
+        "stats_calls": 0,
+        "cleanup_results": 20,
+    },
+    "quick": {
+        "sizes": [("5 MB", 5 * MB), ("20 MB", 20 * MB - 64 * 1024)],
+        "pairs": 8,
+        "delay": 0.3,
+        "tp_size": 5 * MB,
+        "tp_conc": [8, 32],
+        "tp_seconds": 8.0,
+        "cap_count": 1000,
+        "cap_delay": 20.0,
+        "cap_size": 60_000,
+        "dl_conc": 16,
+        "dl_results": 60,
+        "dl_seconds": 5.0,
+        "stats_rows": 100_000,
+        "stats_calls": 20,
+        "cleanup_results": 10_000,
+    },
+    "full": {
+        "sizes": [("5 MB", 5 * MB), ("20 MB", 20 * MB - 64 * 1024)],
+        "pairs": 30,
+        "delay": 0.5,
+        "tp_size": 5 * MB,
+        "tp_conc": [8, 32],
+        "tp_seconds": 20.0,
+        "cap_count": 1000,
+        "cap_delay": 20.0,
+        "cap_size": 60_000,
+        "dl_conc": 32,
+        "dl_results": 60,
+        "dl_seconds": 10.0,
+        "stats_rows": 1_000_000,
+        "stats_calls": 50,
+        "cleanup_results": 100_000,
+    },
+}
+#: Raised for the benchmark only: the defaults (4 per slot, 16 per provider) would
+#: answer most of the 1000-in-flight burst with 429, which is the limit working, not capacity.
+BENCH_SETTINGS = {
+    "concurrency_per_slot": 1000,
+    "concurrency_per_provider": 2000,
+    "sync_response_seconds": 60,
+    "upload_limit_mb": 20,
+}
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+class Report:
+    def __init__(self, profile: str, db: str, workers: int) -> None:
+        self.profile, self.db, self.workers = profile, db, workers
+        self.sections: list[tuple[str, list[str]]] = []
+        self.data: dict[str, Any] = {"profile": profile, "db": db, "workers": workers}
+
+    def add(self, title: str, lines: list[str], data: dict[str, Any]) -> None:
+        self.sections.append((title, lines))
+        self.data[title] = data
+        print(f"\n### {title}\n" + "\n".join(lines), flush=True)
+
+    def markdown(self) -> str:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+        head = [
+            f"## Benchmark run `{self.profile}` on {self.db} — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+            "",
+            f"Machine: {os.cpu_count()} CPUs (nproc), {mem:.1f} GB RAM, Python {sys.version.split()[0]}; "
+            f"{self.workers} gunicorn gevent workers for PhotoChanger and for the echo baseline; "
+            f"load average at the end: {loadavg()}.",
+        ]
+        body = [f"\n### {title}\n\n" + "\n".join(lines) for title, lines in self.sections]
+        return "\n".join(head + body) + "\n"
+
+
+def _warm(url: str, body: Body, workers: int) -> None:
+    """Every worker pays its one-off costs (bcrypt check, imports, pools) before timing."""
+    jobs = [gevent.spawn(load.post, requests.Session(), url, body) for _ in range(workers * 3)]
+    gevent.joinall(jobs)
+
+
+def section_overhead(
+    stack: Stack, pc_url: str, echo_url: str, mock_url: str, p: dict[str, Any], report: Report
+) -> None:
+    requests.post(f"{mock_url}/_bench/delay?seconds={p['delay']}", timeout=5)
+    lines = [
+        f"Sequential requests, {p['pairs']} per target and size, alternating PhotoChanger and echo; "
+        f"provider delay {p['delay']} s (subtracted). Load average before: {loadavg()}.",
+        "",
+        "| photo | PhotoChanger overhead p50 / p95 (ms) | echo p50 / p95 (ms) | p95 ratio | goal ≤ 2× | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    data: dict[str, Any] = {"load_before": loadavg()}
+    for label, size in p["sizes"]:
+        body = multipart(jpeg_of_size(size), INGEST_PASSWORD)
+        _warm(f"{pc_url}/ingest/slot-001", body, stack.workers)
+        _warm(f"{echo_url}/echo", body, stack.workers)
+        out = load.sequential_pairs(
+            {"pc": f"{pc_url}/ingest/slot-001", "echo": f"{echo_url}/echo"}, body, p["pairs"]
+        )
+        overhead = [x - p["delay"] for x in out["pc"].latencies]
+        echo = out["echo"].latencies
+        p50, p95 = load.percentile(overhead, 50), load.percentile(overhead, 95)
+        e50, e95 = load.percentile(echo, 50), load.percentile(echo, 95)
+        ratio = p95 / e95 if e95 else float("nan")
+        errors = {
+            **{f"pc {k}": v for k, v in out["pc"].errors.items()},
+            **{f"echo {k}": v for k, v in out["echo"].errors.items()},
+        }
+        lines.append(
+            f"| {label} | {ms(p50)} / {ms(p95)} | {ms(e50)} / {ms(e95)} | {ratio:.2f}× | "
+            f"{'met' if ratio <= 2 else 'NOT met'} | {errors or 0} |"
+        )
+        data[label] = {"pc_p50": p50, "pc_p95": p95, "echo_p50": e50, "echo_p95": e95, "errors": errors}
+    data["load_after"] = loadavg()
+    lines.append(f"\nLoad average after: {data['load_after']}.")
+    report.add("1. Platform overhead", lines, data)
+
+
+def section_throughput(
+    pc_url: str, echo_url: str, mock_url: str, p: dict[str, Any], report: Report, workers: int
+) -> list[str]:
+    requests.post(f"{mock_url}/_bench/delay?seconds=0", timeout=5)
+    body = multipart(jpeg_of_size(p["tp_size"]), INGEST_PASSWORD)
+    _warm(f"{pc_url}/ingest/slot-001", body, workers)
+    lines = [
+        f"Closed loop, {p['tp_seconds']:.0f} s per cell, {p['tp_size'] / MB:.1f} MB photo, instant provider, "
+        f"photos spread over the 15 slots. Load average before: {loadavg()}.",
+        "",
+        "| booths | PhotoChanger req/s (p95 ms) | echo req/s (p95 ms) | ratio | goal ≥ 0.7× | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    data: dict[str, Any] = {"load_before": loadavg()}
+
+    def spread(n: int) -> tuple[str, Body]:
+        return f"/ingest/slot-{n % 15 + 1:03d}", body
+
+    for conc in p["tp_conc"]:
+        pc = load.closed_loop(pc_url, spread, conc, p["tp_seconds"])
+        echo = load.closed_loop(echo_url, lambda n: ("/echo", body), conc, p["tp_seconds"])
+        pc_rate, echo_rate = pc.ok / pc.elapsed, echo.ok / echo.elapsed
+        ratio = pc_rate / echo_rate if echo_rate else float("nan")
+        errors = {
+            **{f"pc {k}": v for k, v in pc.errors.items()},
+            **{f"echo {k}": v for k, v in echo.errors.items()},
+        }
+        lines.append(
+            f"| {conc} | {pc_rate:.1f} ({ms(load.percentile(pc.latencies, 95))}) | "
+            f"{echo_rate:.1f} ({ms(load.percentile(echo.latencies, 95))}) | {ratio:.2f}× | "
+            f"{'met' if ratio >= 0.7 else 'NOT met'} | {errors or 0} |"
+        )
+        data[str(conc)] = {"pc_rps": pc_rate, "echo_rps": echo_rate, "errors": errors}
+    data["load_after"] = loadavg()
+    lines.append(f"\nLoad average after: {data['load_after']}.")
+    report.add("2. Throughput", lines, data)
+    return []
+
+
+def section_capacity(server: Any, pc_url: str, mock_url: str, p: dict[str, Any], report: Report) -> None:
+    requests.post(f"{mock_url}/_bench/delay?seconds={p['cap_delay']}", timeout=5)
+    photo = jpeg_of_size(p["cap_size"])
+    body = multipart(photo, INGEST_PASSWORD)
+    master = server.proc.pid
+
+    def sample() -> tuple[int, int]:
+        return sum(rss_bytes(pid) for pid in children_of(master)), rss_bytes(master)
+
+    idle_workers, _ = sample()
+    before = loadavg()
+    result = load.burst(pc_url, lambda n: (f"/ingest/slot-{n % 15 + 1:03d}", body), p["cap_count"], sample)
+    out = result.outcome
+    ok_goal = not out.errors and out.ok == p["cap_count"] and result.peak_rss < 1.5 * 1024**3
+    lines = [
+        f"{p['cap_count']} booths post a {len(photo) / 1024:.0f} KB photo within 2 s, spread over the 15 slots; "
+        f"the provider answers after {p['cap_delay']:g} s. Load average before: {before}, after: {loadavg()}.",
+        "",
+        "| completed | errors | peak in flight | latency p50 / p95 (s) | workers' RSS idle → peak (sum) | master RSS | goal |",
+        "|---|---|---|---|---|---|---|",
+        f"| {out.ok}/{p['cap_count']} | {out.errors or 0} | {result.peak_in_flight} | "
+        f"{load.percentile(out.latencies, 50):.1f} / {load.percentile(out.latencies, 95):.1f} | "
+        f"{idle_workers / MB:.0f} MB → {result.peak_rss / MB:.0f} MB | {result.peak_master_rss / MB:.0f} MB | "
+        f"{'met' if ok_goal else 'NOT met'} (0 errors, < 1.5 GB) |",
+    ]
+    report.add(
+        "3. Capacity",
+        lines,
+        {
+            "ok": out.ok,
+            "errors": out.errors,
+            "peak_rss": result.peak_rss,
+            "peak_in_flight": result.peak_in_flight,
+        },
+    )
+
+
+def _collect_results(pc_url: str, count: int) -> list[str]:
+    body = multipart(jpeg_of_size(200_000), INGEST_PASSWORD)
+    ids: list[str] = []
+
+    def one(n: int) -> None:
+        resp = requests.post(
+            f"{pc_url}/ingest/slot-{n % 15 + 1:03d}",
+            data=body.data,
+            headers={"Content-Type": body.content_type, "Idempotency-Key": f"dl-{n}-{time.time()}"},
+            timeout=60,
+        )
+        if resp.status_code == 200:
+            ids.append(resp.headers["X-Job-Id"])
+
+    gevent.joinall([gevent.spawn(one, n) for n in range(count)])
+    return ids
+
+
+def section_downloads(
+    stack: Stack, env: dict[str, str], pc_url: str, mock_url: str, p: dict[str, Any], report: Report
+) -> None:
+    requests.post(f"{mock_url}/_bench/delay?seconds=0", timeout=5)
+    ids = _collect_results(pc_url, p["dl_results"])
+    size = len(requests.get(f"{pc_url}/public/results/{ids[0]}", timeout=10).content) if ids else 0
+    lines = [
+        f"GET /public/results/<job_id> over {len(ids)} stored results ({size / 1024:.0f} KB each), "
+        f"{p['dl_conc']} clients, {p['dl_seconds']:.0f} s per cell. Load average before: {loadavg()}.",
+        "",
+        "| path | downloads/s | p95 (ms) | errors |",
+        "|---|---|---|---|",
+    ]
+    data: dict[str, Any] = {}
+    flask = load.downloads([f"{pc_url}/public/results/{i}" for i in ids], p["dl_conc"], p["dl_seconds"])
+    lines.append(
+        f"| straight from Flask (send_file) | {flask.ok / flask.elapsed:.0f} | {ms(load.percentile(flask.latencies, 95))} | {flask.errors or 0} |"
+    )
+    data["flask"] = flask.ok / flask.elapsed
+    routes = open(os.path.join(ROOT, "photochanger", "public", "routes.py")).read()
+    nginx_conf = os.path.join(ROOT, "nginx", "photochanger.conf")
+    if "X-Accel-Redirect" not in routes or not os.path.exists(nginx_conf):
+        lines.append(
+            "| nginx + X-Accel-Redirect | pending: nginx/photochanger.conf or USE_X_ACCEL_REDIRECT not in place yet | | |"
+        )
+    else:
+        accel = stack.photochanger({**env, "USE_X_ACCEL_REDIRECT": "1"})
+        nginx_url = stack.nginx(accel.port, env["MEDIA_ROOT"])
+        if nginx_url is None:
+            lines.append("| nginx + X-Accel-Redirect | nginx binary not installed | | |")
+        else:
+            via = load.downloads(
+                [f"{nginx_url}/public/results/{i}" for i in ids], p["dl_conc"], p["dl_seconds"]
+            )
+            lines.append(
+                f"| nginx + X-Accel-Redirect | {via.ok / via.elapsed:.0f} | {ms(load.percentile(via.latencies, 95))} | {via.errors or 0} |"
+            )
+            data["nginx"] = via.ok / via.elapsed
+        accel.stop()
+    lines.append(f"\nLoad average after: {loadavg()}.")
+    report.add("4. Public result downloads", lines, data)
+
+
+def _bulk_jobs_sql(rows: int) -> str:
+    """``rows`` job_history rows over the last 30 days, 15 slots, a realistic status mix (PostgreSQL)."""
+    return f"""
+        INSERT INTO job_history (job_id, slot_id, status, source, provider_id, operation, slot_version,
+            input_sha256, input_mime, input_size, hash_provided, hash_matched, host, started_at, deadline_at,
+            finished_at, duration_ms, provider_attempts, failure_reason, result_path, result_mime, result_size,
+            result_expires_at, metadata_json)
+        SELECT 'j' || lpad(i::text, 31, '0'),
+               'slot-' || lpad((1 + i % 15)::text, 3, '0'),
+               CASE WHEN i % 20 = 0 THEN 'failed' WHEN i % 33 = 0 THEN 'timeout' ELSE 'done' END,
+               CASE WHEN i % 50 = 0 THEN 'ui_test' ELSE 'ingest' END,
+               'gemini', 'image_edit', 1, md5(i::text) || md5((i + 7)::text), 'image/jpeg', 2000000,
+               true, i % 40 <> 0, 'bench', t, t + interval '48 seconds', t + (i % 30 + 5) * interval '1 second',
+               (i % 30 + 5) * 1000, 1 + (i % 7 = 0)::int,
+               CASE WHEN i % 20 = 0 THEN 'provider_5xx' WHEN i % 33 = 0 THEN 'timeout' END,
+               CASE WHEN i % 20 <> 0 AND i % 33 <> 0
+                    THEN 'results/slot-' || lpad((1 + i % 15)::text, 3, '0') || '/j' || lpad(i::text, 31, '0') || '/payload.jpg' END,
+               'image/jpeg', 900000, t + interval '72 hours', '{{}}'::json
+        FROM (SELECT i, now() - i * (interval '30 days' / {rows}) AS t FROM generate_series(1, {rows}) AS i) AS s
+    """
+
+
+def section_stats(stack: Stack, p: dict[str, Any], report: Report) -> None:
+    import psycopg2
+
+    title = f"5a. /api/stats/overview at {p['stats_rows']:,} job rows (PostgreSQL)"
+    if not os.path.exists(os.path.join(ROOT, "photochanger", "stats", "api.py")):
+        report.add(title, ["Pending: the endpoint (photochanger/stats/) is not in place yet."], {})
+        return
+    url = stack.new_database("postgresql")
+    env = stack.app_env("stats", url)
+    stack.prepare(env, BENCH_SETTINGS, gemini_slots=True)
+    start = time.perf_counter()
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute(_bulk_jobs_sql(p["stats_rows"]))
+        cur.execute("ANALYZE job_history")
+    conn.close()
+    fill = time.perf_counter() - start
+    server = stack.photochanger(env)
+    try:
+        login = requests.post(
+            f"{server.url}/api/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}, timeout=10
+        )
+        if login.status_code != 200:
+            report.add(
+                title, [f"Pending: admin login answered {login.status_code} ({login.text[:120]})."], {}
+            )
+            return
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        data: dict[str, Any] = {"fill_seconds": fill, "load_before": loadavg()}
+        lines = [
+            f"{p['stats_rows']:,} rows inserted with INSERT … SELECT generate_series in {fill:.1f} s, then ANALYZE; "
+            f"{p['stats_calls']} sequential calls per window after 3 warm-up calls. Load average before: {loadavg()}.",
+            "",
+            "| window_minutes | p50 (ms) | p95 (ms) | goal p95 ≤ 200 ms | errors |",
+            "|---|---|---|---|---|",
+        ]
+        session = requests.Session()
+        for window in (60, 24 * 60, 7 * 24 * 60):
+            target = f"{server.url}/api/stats/overview?window_minutes={window}"
+            status = [session.get(target, headers=headers, timeout=60).status_code for _ in range(3)]
+            if status[-1] == 404:
+                lines.append(f"| {window} | pending: endpoint answers 404 (not registered yet) | | | |")
+                continue
+            times, errors = [], 0
+            for _ in range(p["stats_calls"]):
+                t0 = time.perf_counter()
+                resp = session.get(target, headers=headers, timeout=60)
+                if resp.status_code == 200:
+                    times.append(time.perf_counter() - t0)
+                else:
+                    errors += 1
+            p95 = load.percentile(times, 95)
+            lines.append(
+                f"| {window} | {ms(load.percentile(times, 50))} | {ms(p95)} | {'met' if p95 <= 0.2 else 'NOT met'} | {errors} |"
+            )
+            data[str(window)] = {"p50": load.percentile(times, 50), "p95": p95, "errors": errors}
+        lines.append(f"\nLoad average after: {loadavg()}.")
+        report.add(title, lines, data)
+    finally:
+        server.stop()
+
+
+def section_cleanup(stack: Stack, p: dict[str, Any], report: Report) -> None:
+    count = p["cleanup_results"]
+    title = f"5b. flask cleanup-media, {count:,} expired results ({stack.db})"
+    if not os.path.exists(os.path.join(ROOT, "photochanger", "media", "cleanup.py")):
+        report.add(title, ["Pending: photochanger/media/cleanup.py is not in place yet."], {})
+        return
+    env = stack.app_env("cleanup", stack.new_database())
+    stack.prepare(env, BENCH_SETTINGS, gemini_slots=False)
+    start = time.perf_counter()
+    _seed_expired(env, count)
+    seeded = time.perf_counter() - start
+    before = loadavg()
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "photochanger", "cleanup-media", "--batch-size", "1000"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    took = time.perf_counter() - t0
+    left = sum(len(files) for _, _, files in os.walk(os.path.join(env["MEDIA_ROOT"], "results")))
+    ok = proc.returncode == 0 and left == 0 and took < 60
+    summary = " ".join(proc.stdout.split())[:300] or proc.stderr[-300:]
+    lines = [
+        f"{count:,} done jobs whose results expired an hour ago, each with payload.jpg + preview.webp on disk "
+        f"and a media_object row (seeded in {seeded:.1f} s, not timed). Load average before: {before}, after: {loadavg()}.",
+        "",
+        "| time (s) | files left | exit | goal < 60 s | output |",
+        "|---|---|---|---|---|",
+        f"| {took:.1f} | {left} | {proc.returncode} | {'met' if ok else 'NOT met'} | {summary} |",
+    ]
+    report.add(title, lines, {"seconds": took, "left": left, "exit": proc.returncode})
+
+
+def _seed_expired(env: dict[str, str], count: int) -> None:
+    """Rows and files of ``count`` expired results, inserted in bulk."""
+    from sqlalchemy import insert
+
+    from photochanger import create_app
+    from photochanger.extensions import db
+    from photochanger.models import JobHistory, MediaObject
+
+    now = dt.datetime.now(dt.UTC)
+    past, started = now - dt.timedelta(hours=1), now - dt.timedelta(hours=73)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        app = create_app()
+        with app.app_context():
+            for lo in range(0, count, 5000):
+                jobs, media = [], []
+                for i in range(lo, min(count, lo + 5000)):
+                    job_id, slot_id = f"c{i:031d}", f"slot-{i % 15 + 1:03d}"
+                    rel = f"results/{slot_id}/{job_id}/payload.jpg"
+                    jobs.append(
+                        dict(
+                            job_id=job_id,
+                            slot_id=slot_id,
+                            status="done",
+                            source="ingest",
+                            provider_id="local",
+                            operation="filter",
+                            slot_version=1,
+                            started_at=started,
+                            finished_at=started,
+                            result_path=rel,
+                            result_mime="image/jpeg",
+                            result_size=1024,
+                            result_expires_at=past,
+                            metadata_json={},
+                        )
+                    )
+                    media.append(
+                        dict(
+                            id=f"m{i:031d}",
+                            job_id=job_id,
+                            slot_id=slot_id,
+                            kind="result",
+                            path=rel,
+                            mime="image/jpeg",
+                            size_bytes=1024,
+                            created_at=started,
+                            expires_at=past,
+                        )
+                    )
+                    folder = os.path.join(env["MEDIA_ROOT"], "results", slot_id, job_id)
+                    os.makedirs(folder)
+                    for name in ("payload.jpg", "preview.webp"):
+                        with open(os.path.join(folder, name), "wb") as fh:
+                            fh.write(b"\xff\xd8\xff" + b"\0" * 1021)
+                db.session.execute(insert(JobHistory), jobs)
+                db.session.execute(insert(MediaObject), media)
+                db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _raise_nofile() -> None:
+    """1000 in-flight ingests hold ~4 descriptors each (booth, provider, two permits)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    mode = parser.add_mutually_exclusive_group()
+    for name in PROFILES:
+        mode.add_argument(f"--{name}", dest="profile", action="store_const", const=name)
+    parser.add_argument(
+        "--db", choices=("sqlite", "postgresql"), default="sqlite", help="database of sections 1–4 and 5b"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, (os.cpu_count() or 1) * 2),
+        help="gunicorn workers (production default)",
+    )
+    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated sections, e.g. 1,3")
+    parser.add_argument(
+        "--no-postgres", action="store_true", help="skip 5a (needs PostgreSQL server binaries)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, databases)")
+    parser.add_argument(
+        "--out", default=os.path.join(ROOT, "instance", "bench"), help="folder for the report (git-ignored)"
+    )
+    args = parser.parse_args(argv)
+    profile = args.profile or "quick"
+    p = PROFILES[profile]
+    only = set(args.only.split(","))
+    _raise_nofile()
+
+    stack = Stack(args.db, args.workers, keep=args.keep)
+    report = Report(profile, args.db, args.workers)
+    failed = False
+
+    def guarded(name: str, fn: Callable[[], Any]) -> None:
+        nonlocal failed
+        try:
+            fn()
+        except Exception:  # one broken section must not hide the others
+            failed = True
+            report.add(name, ["```", traceback.format_exc()[-3000:], "```"], {"error": True})
+
+    try:
+        print(
+            f"bench: profile={profile} db={args.db} workers={args.workers} scratch={stack.dir} load={loadavg()}",
+            flush=True,
+        )
+        if only & {"1", "2", "3", "4"}:
+            mock_url = stack.mock_provider()
+            env = stack.app_env("main", stack.new_database(), GEMINI_API_BASE=mock_url)
+            stack.prepare(env, BENCH_SETTINGS)
+            server = stack.photochanger(env)
+            echo_url, _ = stack.echo()
+            if "1" in only:
+                guarded(
+                    "1. Platform overhead",
+                    lambda: section_overhead(stack, server.url, echo_url, mock_url, p, report),
+                )
+            if "2" in only:
+                guarded(
+                    "2. Throughput",
+                    lambda: section_throughput(server.url, echo_url, mock_url, p, report, stack.workers),
+                )
+            if "3" in only:
+                guarded("3. Capacity", lambda: section_capacity(server, server.url, mock_url, p, report))
+            if "4" in only:
+                guarded(
+                    "4. Public result downloads",
+                    lambda: section_downloads(stack, env, server.url, mock_url, p, report),
+                )
+        if "5" in only:
+            if p["stats_rows"] and not args.no_postgres:
+                guarded("5a. Stats overview", lambda: section_stats(stack, p, report))
+            guarded("5b. Cleanup", lambda: section_cleanup(stack, p, report))
+    finally:
+        stack.stop()
+    os.makedirs(args.out, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = os.path.join(args.out, f"{stamp}-{profile}-{args.db}")
+    with open(base + ".md", "w") as fh:
+        fh.write(report.markdown())
+    with open(base + ".json", "w") as fh:
+        json.dump(report.data, fh, indent=2, default=str)
+    print(f"\nreport: {base}.md", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

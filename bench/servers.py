@@ -1,0 +1,282 @@
+"""The processes under test: PhotoChanger (the real gunicorn + gevent server),
+the bare echo baseline, the provider mock, nginx and a private PostgreSQL.
+
+Everything listens on 127.0.0.1 on free ports and is stopped by :class:`Stack`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from tests.support.live_server import LiveServer
+from tests.support.net import free_port
+from tests.support.postgres import PostgresCluster
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INGEST_PASSWORD = "bench-123456"
+ADMIN_USER, ADMIN_PASSWORD = "bench", "bench-admin-password"
+GEMINI_KEY = "bench-gemini-key"
+JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789abcdef"
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early (code {proc.returncode})")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:  # refused, or accepted while the worker still boots
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} not ready in {timeout}s")
+
+
+def children_of(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (gunicorn workers of a master)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.append(int(entry))
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class Stack:
+    """Owns a scratch folder and every process started for one benchmark run."""
+
+    def __init__(self, db: str, workers: int, keep: bool = False) -> None:
+        self.dir = tempfile.mkdtemp(prefix="photochanger-bench-")
+        self.db = db
+        self.workers = workers
+        self.keep = keep
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.servers: list[LiveServer] = []
+        self.pg: PostgresCluster | None = None
+
+    # -- databases -----------------------------------------------------------
+
+    def postgres(self) -> PostgresCluster:
+        if self.pg is None:
+            self.pg = PostgresCluster()
+            self.pg.start()
+        return self.pg
+
+    def new_database(self, engine: str | None = None) -> str:
+        engine = engine or self.db
+        if engine == "postgresql":
+            pg = self.postgres()
+            return pg.url(pg.create_database())
+        return f"sqlite:///{tempfile.mkstemp(prefix='bench-', suffix='.sqlite', dir=self.dir)[1]}"
+
+    def app_env(self, name: str, database_url: str, **extra: str) -> dict[str, str]:
+        instance = os.path.join(self.dir, name)
+        os.makedirs(instance, exist_ok=True)
+        creds = os.path.join(instance, "credentials.json")
+        return {
+            "DATABASE_URL": database_url,
+            "MEDIA_ROOT": os.path.join(instance, "media"),
+            "LOCK_DIR": os.path.join(instance, "locks"),
+            "INSTANCE_PATH": instance,
+            "JWT_SECRET_KEY": JWT_SECRET,
+            "ADMIN_CREDENTIALS_FILE": creds,
+            "GEMINI_API_KEY": GEMINI_KEY,
+            "LOG_LEVEL": "INFO",  # production default; also LiveServer waits for "Booting worker" lines
+            **extra,
+        }
+
+    @staticmethod
+    def prepare(env: Mapping[str, str], settings: Mapping[str, Any], gemini_slots: bool = True) -> None:
+        """Migrate, seed 15 slots (Gemini when asked), store settings and an admin account."""
+        from flask_migrate import upgrade
+
+        from photochanger import create_app
+        from photochanger.extensions import db
+        from photochanger.models import Slot
+        from photochanger.services.passwords import hash_password
+        from photochanger.services.runtime import services
+        from photochanger.services.settings import save_setting
+        from photochanger.services.slots import seed_slots
+
+        saved = dict(os.environ)
+        os.environ.update(env)
+        try:
+            app = create_app()
+            with app.app_context():
+                upgrade()
+                seed_slots(services().drivers)
+                save_setting("ingest_password_hash", hash_password(INGEST_PASSWORD), "bench")
+                for key, value in settings.items():
+                    save_setting(key, value, "bench")
+                if gemini_slots:
+                    for slot in db.session.query(Slot):
+                        slot.provider, slot.operation = "gemini", "image_edit"
+                        slot.settings_json = {"prompt": "Сделай фон пляжем"}
+                        slot.version += 1
+                db.session.commit()
+                db.session.remove()
+                db.engine.dispose()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        with open(env["ADMIN_CREDENTIALS_FILE"], "w") as fh:
+            json.dump(
+                {"admins": [{"username": ADMIN_USER, "password_hash": hash_password(ADMIN_PASSWORD, 4)}]}, fh
+            )
+
+    # -- servers -------------------------------------------------------------
+
+    def photochanger(self, env: Mapping[str, str]) -> LiveServer:
+        server = LiveServer(env, workers=self.workers)
+        self.servers.append(server)
+        return server
+
+    def _spawn(self, args: list[str], env: Mapping[str, str], log: str) -> subprocess.Popen[bytes]:
+        with open(os.path.join(self.dir, log), "wb") as out:
+            proc = subprocess.Popen(
+                args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.procs.append(proc)
+        return proc
+
+    def echo(self) -> tuple[str, subprocess.Popen[bytes]]:
+        port = free_port()
+        proc = self._spawn(
+            [sys.executable, "-m", "gunicorn", "-c", "bench/echo_gunicorn.conf.py", "bench.echo_app:app"],
+            {"PORT": str(port), "WEB_CONCURRENCY": str(self.workers)},
+            "echo.log",
+        )
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/healthz", proc, "echo server")
+        time.sleep(0.5)  # let every worker boot
+        return url, proc
+
+    def mock_provider(self, delay: float = 0.0) -> str:
+        port = free_port()
+        proc = self._spawn(
+            [sys.executable, "-m", "bench.mock_provider", "--port", str(port), "--delay", str(delay)],
+            {},
+            "mock.log",
+        )
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/_bench/count", proc, "provider mock")
+        return url
+
+    def nginx(self, upstream_port: int, media_root: str) -> str | None:
+        """nginx in front of ``upstream_port`` with the project's X-Accel location; ``None`` if unavailable."""
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        conf_src = os.path.join(ROOT, "nginx", "photochanger.conf")
+        if nginx is None or not os.path.exists(conf_src):
+            return None
+        port = free_port()
+        prefix = os.path.join(self.dir, "nginx")
+        os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
+        conf = os.path.join(prefix, "nginx.conf")
+        internal = _accel_location(conf_src)
+        with open(conf, "w") as fh:
+            fh.write(
+                NGINX_TEMPLATE.format(
+                    prefix=prefix,
+                    port=port,
+                    upstream=upstream_port,
+                    internal=internal,
+                    media=media_root.rstrip("/") + "/",
+                    user="root" if os.geteuid() == 0 else "nobody",
+                )
+            )
+        proc = self._spawn([nginx, "-p", prefix, "-c", conf, "-g", "daemon off;"], {}, "nginx.log")
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(url + "/", proc, "nginx")
+        return url
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if self.pg is not None:
+            self.pg.stop()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _accel_location(conf_path: str) -> str:
+    """The ``internal`` location prefix nginx/photochanger.conf serves X-Accel-Redirect from."""
+    import re
+
+    text = open(conf_path).read()
+    for match in re.finditer(r"location\s+(\S+)\s*\{([^}]*)\}", text):
+        if "internal" in match.group(2):
+            return match.group(1)
+    return "/_protected_media/"
+
+
+# A bench-only nginx: same proxying and X-Accel location as nginx/photochanger.conf,
+# but on a free port, with a private prefix and no TLS.
+NGINX_TEMPLATE = """
+worker_processes 1;
+user {user};
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    client_max_body_size 21m;
+    upstream photochanger {{ server 127.0.0.1:{upstream}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location {internal} {{
+            internal;
+            alias {media};
+        }}
+        location / {{
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_pass http://photochanger;
+        }}
+    }}
+}}
+"""
