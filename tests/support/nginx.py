@@ -1,0 +1,132 @@
+"""A real nginx in front of the live gunicorn, configured from nginx/photochanger.conf."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+
+import requests
+
+from .live_server import ROOT
+from .net import free_port
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+TEMPLATE = os.path.join(ROOT, "nginx", "photochanger.conf")
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """envsubst for the named variables only: nginx's own ``$vars`` stay as they are."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"template variable {name} has no value")
+        return values[name]
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+class NginxServer:
+    """nginx as the current user, everything (pid, temp, logs) under ``workdir``."""
+
+    def __init__(self, workdir: str, upstream: str, media_root: str) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        os.makedirs(workdir, exist_ok=True)
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(workdir, sub), exist_ok=True)
+        with open(TEMPLATE, encoding="utf-8") as fh:
+            site = render(
+                fh.read(),
+                {
+                    "PHOTOCHANGER_UPSTREAM": upstream,
+                    "PHOTOCHANGER_LISTEN": f"127.0.0.1:{self.port}",
+                    "PHOTOCHANGER_SERVER_NAME": "localhost",
+                    "MEDIA_ROOT": os.path.abspath(media_root),
+                },
+            )
+        site_path = os.path.join(workdir, "photochanger.conf")
+        with open(site_path, "w", encoding="utf-8") as fh:
+            fh.write(site)
+        # As root, nginx's workers would drop to "nobody", who cannot read the test's files.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        w = workdir
+        main = f"""{user}worker_processes 1;
+daemon off;
+pid {w}/nginx.pid;
+error_log {w}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    log_format upstream '$request $status upstream_status=$upstream_status '
+                        'x_accel=$upstream_http_x_accel_redirect rid=$upstream_http_x_request_id';
+    access_log {w}/access.log upstream;
+    client_body_temp_path {w}/client_body;
+    proxy_temp_path {w}/proxy;
+    fastcgi_temp_path {w}/fastcgi;
+    uwsgi_temp_path {w}/uwsgi;
+    scgi_temp_path {w}/scgi;
+    include {site_path};
+}}
+"""
+        self.conf = os.path.join(workdir, "nginx.conf")
+        with open(self.conf, "w", encoding="utf-8") as fh:
+            fh.write(main)
+        check = subprocess.run(
+            [NGINX, "-t", "-p", workdir, "-c", self.conf, "-e", f"{w}/error.log"],
+            capture_output=True,
+            text=True,
+        )
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx -t failed:\n{check.stderr}")
+        self._out = open(os.path.join(workdir, "stdout.log"), "wb")
+        self.proc = subprocess.Popen(
+            [NGINX, "-p", workdir, "-c", self.conf, "-e", f"{w}/error.log"],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited early:\n{self.error_log()}")
+            try:
+                requests.get(f"{self.url}/healthz", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"nginx not ready in {timeout}s:\n{self.error_log()}")
+
+    def access_log(self) -> str:
+        return _read(os.path.join(self.workdir, "access.log"))
+
+    def error_log(self) -> str:
+        return _read(os.path.join(self.workdir, "error.log"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # fast shutdown
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return ""
