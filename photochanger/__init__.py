@@ -92,9 +92,11 @@ def _init_observability(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .admin.auth import bp as auth_bp
     from .admin.media_api import bp as media_api_bp
+    from .admin.pages import bp as admin_pages_bp
     from .admin.settings_api import bp as settings_api_bp
     from .admin.slots_api import bp as slots_api_bp
     from .ingest.routes import bp as ingest_bp
+    from .public.gallery import bp as gallery_bp
     from .public.routes import bp as public_bp
     from .stats.api import bp as stats_api_bp
     from .stats.contract import bp as contract_bp
@@ -110,6 +112,8 @@ def _register_blueprints(app: Flask) -> None:
         settings_api_bp,
         media_api_bp,
         stats_api_bp,
+        admin_pages_bp,
+        gallery_bp,
     ):
         app.register_blueprint(bp)
 

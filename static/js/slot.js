@@ -263,14 +263,18 @@
     state.dirty = on;
     document.getElementById("dirty-note").hidden = !on;
   }
+  /** File pickers and section toggles are not slot settings. */
+  function untracked(target) {
+    return target.type === "file" || (target.id || "").startsWith("toggle-");
+  }
   form.addEventListener("input", (ev) => {
-    if (ev.target.type === "file") return;
+    if (untracked(ev.target)) return;
     const wrap = ev.target.closest(".field");
     if (wrap) wrap.classList.remove("has-error");
     setDirty(true);
   });
   form.addEventListener("change", (ev) => {
-    if (ev.target.type === "file" || ev.target.id.startsWith("toggle-")) return;
+    if (untracked(ev.target)) return;
     setDirty(true);
   });
   window.addEventListener("beforeunload", (ev) => {

@@ -1,0 +1,110 @@
+"""Browser fixtures: admin credentials, a live gunicorn, headless Debian Chromium via Playwright."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from photochanger.services.passwords import hash_password
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "studio-pass-42"
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (never downloaded: Debian's package)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.skip(f"{CHROMIUM} not installed (make system-deps)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def admin_credentials(app_env: dict[str, str]) -> tuple[str, str]:
+    """Writes the credentials file the server reads (docs/admin-auth.md format)."""
+    path = Path(app_env["ADMIN_CREDENTIALS_FILE"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"admins": [{"username": ADMIN_USER, "password_hash": hash_password(ADMIN_PASSWORD, rounds=4)}]}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return ADMIN_USER, ADMIN_PASSWORD
+
+
+@pytest.fixture
+def server(live_server: Callable[..., Any], admin_credentials: tuple[str, str]) -> Any:
+    """gunicorn on the test database, with the admin account in place."""
+    return live_server()
+
+
+@pytest.fixture
+def page(browser: Any, server: Any) -> Iterator[Any]:
+    """A desktop-sized page in a fresh context (no cookies), Russian locale."""
+    context = browser.new_context(viewport=DESKTOP, locale="ru-RU", base_url=server.url)
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def phone_page(browser: Any, server: Any) -> Iterator[Any]:
+    """A phone-sized touch page."""
+    context = browser.new_context(
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="ru-RU",
+        base_url=server.url,
+    )
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Callable[[Any, str], None]:
+    """Saves full-page screenshots: into $PHOTOCHANGER_SCREENSHOTS (docs/screenshots) when set."""
+    target = Path(os.environ.get("PHOTOCHANGER_SCREENSHOTS") or tmp_path / "screenshots")
+    target.mkdir(parents=True, exist_ok=True)
+
+    def take(pg: Any, name: str) -> None:
+        pg.wait_for_timeout(250)  # let toasts and transitions settle
+        pg.screenshot(path=str(target / f"{name}.png"), full_page=True)
+
+    return take
+
+
+def login(pg: Any, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> None:
+    """Signs in through the login form and waits for the dashboard."""
+    pg.goto("/admin/login")
+    pg.fill("#username", username)
+    pg.fill("#password", password)
+    pg.click("#login-submit")
+    pg.wait_for_url("**/admin/")

@@ -1,0 +1,272 @@
+"""Admin pages in a real headless Chromium against a live gunicorn."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from tests.browser.conftest import PHONE, login
+from tests.conftest import INGEST_PASSWORD
+from tests.support.images import jpeg_bytes, png_bytes
+
+pytestmark = pytest.mark.browser
+
+
+def _ingest(server, slot_id="slot-001", color=(40, 120, 200)) -> str:
+    resp = requests.post(
+        f"{server.url}/ingest/{slot_id}",
+        files={"fileToUpload": ("IMG_0001.JPG", jpeg_bytes(color=color), "image/jpeg")},
+        data={"password": INGEST_PASSWORD},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.headers["X-Job-Id"]
+
+
+def _toast(page, text: str) -> None:
+    page.locator(".toast", has_text=text).first.wait_for()
+
+
+def test_login_required_and_failed_login_shows_russian_error(page, phone_page, shots):
+    page.goto("/admin/settings")
+    page.wait_for_url(re.compile(r"/admin/login\?next=/admin/settings"))
+    shots(page, "login-desktop")
+
+    page.fill("#username", "admin")
+    page.fill("#password", "wrong-password")
+    page.click("#login-submit")
+    error = page.locator("#login-error")
+    error.wait_for(state="visible")
+    assert error.inner_text() == "Неверное имя пользователя или пароль"
+    shots(page, "login-error-desktop")
+
+    # empty fields are caught before any request
+    page.fill("#password", "")
+    page.click("#login-submit")
+    assert page.locator(".field.has-error").count() == 1
+
+    # the right password lands on the page asked for first
+    page.fill("#password", "studio-pass-42")
+    page.click("#login-submit")
+    page.wait_for_url("**/admin/settings")
+
+    phone_page.goto("/admin/login")
+    shots(phone_page, "login-phone")
+
+
+def test_dashboard_lists_fifteen_slots_with_ingest_links(page, phone_page, server, shots):
+    _ingest(server)
+    login(page)
+    rows = page.locator(".slot-row")
+    assert rows.count() == 15
+    page.wait_for_selector(".slot-row:not(.is-loading) >> nth=14")
+    first = rows.first
+    assert first.locator(".slot-row__name").inner_text() == "Слот 1"
+    assert "Локальная обработка" in first.locator(".slot-row__meta").inner_text()
+    assert "Последняя обработка: только что" in first.locator(".slot-row__meta").inner_text()
+    assert first.locator(".pill").inner_text() == "Активен"
+    assert first.locator("input").input_value() == f"{server.url}/ingest/slot-001"
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    first.get_by_role("button", name="Копировать").click()
+    assert first.get_by_role("button", name="Скопировано").count() == 1
+    shots(page, "dashboard-desktop")
+
+    phone_page.context.add_cookies(page.context.cookies())
+    phone_page.goto("/admin/")
+    phone_page.wait_for_selector(".slot-row:not(.is-loading) >> nth=14")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shots(phone_page, "dashboard-phone")
+
+
+def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, shots, tmp_path):
+    login(page)
+    page.click(".slot-row[data-slot-id='slot-002'] .slot-row__name")
+    page.wait_for_url("**/admin/slots/slot-002")
+    page.wait_for_selector("#slot-layout[aria-busy='false']")
+    assert page.locator("#ingest-url").input_value() == f"{server.url}/ingest/slot-002"
+
+    # client-side validation: an empty name never reaches the server
+    page.fill("#display_name", "")
+    page.click("#save")
+    assert page.locator("[data-field='display_name'] .field__error").inner_text() == "Введите название слота"
+
+    page.fill("#display_name", "Новогодняя рамка")
+    page.get_by_label("Рамка / наложение шаблона").check()
+    page.select_option("#set-filter", "sepia")
+    page.select_option("#set-fit", "contain")
+    page.click("#save")
+    _toast(page, "Настройки слота сохранены")
+
+    page.reload()
+    page.wait_for_selector("#slot-layout[aria-busy='false']")
+    assert page.locator("#display_name").input_value() == "Новогодняя рамка"
+    assert page.get_by_label("Рамка / наложение шаблона").is_checked()
+    assert page.locator("#set-filter").input_value() == "sepia"
+    assert page.locator("#set-fit").input_value() == "contain"
+    assert page.locator("#slot-title").inner_text() == "Новогодняя рамка"
+
+    # template: the overlay operation needs one, so its section is open
+    assert page.locator("#templates-body").is_visible()
+    frame = tmp_path / "frame.png"
+    frame.write_bytes(png_bytes(800, 600, alpha=True))
+    page.set_input_files("#template-file", str(frame))
+    _toast(page, "Шаблон загружен и сохранён")
+    thumb = page.locator("#template-thumbs .thumb[data-media-id] img")
+    thumb.wait_for()
+    page.wait_for_function(
+        "document.querySelector('#template-thumbs .thumb[data-media-id] img').naturalWidth > 0"
+    )
+
+    # a wrong file type is refused before upload
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    page.set_input_files("#template-file", str(bad))
+    assert "JPEG, PNG или WEBP" in page.locator("[data-field='template_media'] .field__error").inner_text()
+
+    # test photo: original and processed result side by side
+    page.locator("label.toggle", has=page.locator("#toggle-test")).click()
+    photo = tmp_path / "guest.jpg"
+    photo.write_bytes(jpeg_bytes(1024, 768))
+    page.set_input_files("#test-file", str(photo))
+    page.click("#run-test")
+    page.wait_for_function(
+        "(() => { const s = document.getElementById('result-status');"
+        " return s.hidden || s.classList.contains('is-error') || document.querySelector('dialog'); })()",
+        timeout=30_000,
+    )
+    assert page.locator("dialog").count() == 0, page.locator("dialog").inner_text()
+    status = page.locator("#result-status")
+    assert status.is_hidden(), status.inner_text()
+    result = page.locator("#test-result")
+    result.wait_for(state="visible")
+    page.wait_for_function("document.getElementById('test-result').naturalWidth === 1024")
+    assert page.locator("#test-original").is_visible()
+    assert page.locator("#test-result-link").get_attribute("href").startswith("/public/results/")
+    _toast(page, "Тест выполнен")
+    shots(page, "slot-desktop")
+
+    # the slot still saves after the template bumped its version
+    page.fill("#set-quality", "120")
+    page.click("#save")
+    assert "Не больше 100" in page.locator("[data-field='settings.quality'] .field__error").inner_text()
+    page.fill("#set-quality", "85")
+    page.click("#save")
+    _toast(page, "Настройки слота сохранены")
+
+    phone_page.context.add_cookies(page.context.cookies())
+    phone_page.goto("/admin/slots/slot-002")
+    phone_page.wait_for_selector("#slot-layout[aria-busy='false']")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shots(phone_page, "slot-phone")
+
+
+def test_server_field_error_is_shown_next_to_the_field(page, tmp_path):
+    """Turbotext takes one template: a slot with two cannot switch to it (server-side rule)."""
+    login(page)
+    page.goto("/admin/slots/slot-003")
+    page.wait_for_selector("#slot-layout[aria-busy='false']")
+    page.get_by_label("Рамка / наложение шаблона").check()
+    page.click("#save")
+    _toast(page, "Настройки слота сохранены")
+    for n in range(2):
+        f = tmp_path / f"t{n}.png"
+        f.write_bytes(png_bytes(300, 200, alpha=True))
+        page.set_input_files("#template-file", str(f))
+        page.locator("#template-thumbs .thumb[data-media-id]").nth(n).wait_for()
+    page.select_option("#provider", "turbotext")
+    page.get_by_label("Изменение фото по промпту").check()
+    page.fill("#set-prompt", "сделай фото в стиле акварели")
+    page.click("#save")
+    error = page.locator("[data-field='template_media'] .field__error")
+    error.wait_for(state="visible")
+    assert "не больше 1" in error.inner_text()
+
+    # removing a template asks first, then the same save goes through
+    page.locator("#template-thumbs .thumb__remove").first.click()
+    page.get_by_role("button", name="Убрать").last.click()
+    _toast(page, "Шаблон убран")
+    page.click("#save")
+    _toast(page, "Настройки слота сохранены")
+    page.reload()
+    page.wait_for_selector("#slot-layout[aria-busy='false']")
+    assert page.locator("#provider").input_value() == "turbotext"
+    assert page.locator("#set-prompt").input_value() == "сделай фото в стиле акварели"
+
+
+def test_settings_change_deadline_password_and_keys(page, phone_page, server, shots):
+    login(page)
+    page.goto("/admin/settings")
+    page.wait_for_selector("#password-state:not(:text('…'))")
+    assert page.locator("#password-state").inner_text() == "Задан"
+    assert page.locator("#sync_response_seconds").input_value() == "48"
+    assert "Таймаут в DSLR Remote Pro должен быть больше" in page.content()
+
+    page.fill("#sync_response_seconds", "30")
+    assert page.locator("#sync-value").inner_text() == "30 с"
+    page.click("#deadline-save")
+    _toast(page, "Таймаут сохранён: 30 с")
+
+    # provider key: stored, reported as configured, never shown back
+    row = page.locator("[data-provider='gemini']")
+    row.locator("input").fill("AIza-test-key-123")
+    row.get_by_role("button", name="Сохранить").click()
+    _toast(page, "Ключ сохранён")
+    assert "Настроен" in row.locator("[data-role='state']").inner_text()
+    assert "AIza-test-key-123" not in page.content()
+
+    page.click("#media-cleanup")
+    page.get_by_role("button", name="Очистить").last.click()
+    _toast(page, "Очистка запланирована: будут удалены только устаревшие результаты")
+    hint = "Удаляются только устаревшие результаты; последний обработанный файл останется доступным"
+    assert hint in page.content()
+
+    page.reload()
+    page.wait_for_selector("#password-state:not(:text('…'))")
+    assert page.locator("#sync_response_seconds").input_value() == "30"
+    assert page.locator("#sync-value").inner_text() == "30 с"
+    shots(page, "settings-desktop")
+
+    # the new deadline reaches the slot API (and so the ingest pipeline)
+    api = page.request.get(f"{server.url}/api/settings")
+    assert api.json()["sync_response_seconds"] == 30
+
+    phone_page.context.add_cookies(page.context.cookies())
+    phone_page.goto("/admin/settings")
+    phone_page.wait_for_selector("#password-state:not(:text('…'))")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shots(phone_page, "settings-phone")
+
+
+def test_stats_page_shows_overview_and_refreshes(page, phone_page, server, shots):
+    _ingest(server, "slot-001")
+    _ingest(server, "slot-004", color=(200, 100, 40))
+    login(page)
+    page.click("a.navlink[title='Статистика']")
+    page.wait_for_url("**/admin/stats")
+    page.wait_for_selector("#stats-body tr[data-slot-id]")
+    assert page.locator("#stats-body tr[data-slot-id]").count() == 15
+    assert page.locator("#global-count").inner_text() == "2"
+    row = page.locator("#stats-body tr[data-slot-id='slot-004']")
+    assert row.locator("td").nth(2).inner_text() == "1"
+    assert "только что" in row.locator("td").nth(5).inner_text()
+    shots(page, "stats-desktop")
+
+    _ingest(server, "slot-004", color=(10, 100, 240))
+    # auto-refresh every 15 s; switching the window reloads at once
+    page.select_option("#window", "1440")
+    page.wait_for_function("document.getElementById('global-count').textContent === '3'")
+
+    phone_page.context.add_cookies(page.context.cookies())
+    phone_page.goto("/admin/stats")
+    phone_page.wait_for_selector("#stats-body tr[data-slot-id]")
+    shots(phone_page, "stats-phone")
+
+
+def test_logout_drops_the_session(page):
+    login(page)
+    page.click("#logout")
+    page.wait_for_url("**/admin/login")
+    page.goto("/admin/")
+    page.wait_for_url(re.compile(r"/admin/login"))
