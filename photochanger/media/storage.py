@@ -16,6 +16,9 @@ import os
 import shutil
 import tempfile
 
+#: Mode of stored media files (see ``write_atomic``).
+FILE_MODE = 0o644
+
 
 class MediaStore:
     """The local-filesystem media backend."""
@@ -39,6 +42,10 @@ class MediaStore:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         try:
+            # mkstemp makes 0600 files; nginx (another user) serves results
+            # from disk via X-Accel-Redirect, so make them readable like a
+            # normal file. Keep MEDIA_ROOT itself 0750 app:nginx-group.
+            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
