@@ -224,17 +224,51 @@ def test_image_size_is_sent_only_to_3_pro(
     assert ("imageSize" in json.dumps(request.json)) is sent
 
 
-# -- failures that arrive as HTTP 200 ------------------------------------------------
+# -- failures that arrive as HTTP 200 or as error statuses -------------------------
+
+BAD, BLOCKED, CONFIG, P5XX = (
+    FailureKind.BAD_RESPONSE,
+    FailureKind.BLOCKED,
+    FailureKind.NOT_CONFIGURED,
+    FailureKind.PROVIDER_5XX,
+)
+FAILURE_TABLE = [
+    # answers without an image: the next attempt usually works
+    ("no_image", BAD, True),
+    ("image_other", BAD, True),
+    ("text_only", BAD, True),
+    # moderation: retrying cannot help
+    ("blocked_prompt", BLOCKED, False),
+    (step("blocked_prompt", reason="PROHIBITED_CONTENT"), BLOCKED, False),
+    ("image_safety", BLOCKED, False),
+    (step("image_safety", reason="IMAGE_PROHIBITED_CONTENT"), BLOCKED, False),
+    (step("image_safety", reason="SAFETY"), BLOCKED, False),
+    # unusable 200 bodies
+    ("not_json", BAD, True),
+    ("bad_base64", BAD, True),
+    ("not_an_image", BAD, True),
+    ("truncated_image", BAD, True),
+    # key, billing or region problems: an admin must act
+    ("permission_denied", CONFIG, False),
+    ("failed_precondition", CONFIG, False),
+    # transient server trouble
+    ("internal", P5XX, True),
+    ("overloaded", P5XX, True),
+    ("deadline_exceeded", P5XX, True),
+]
 
 
-@pytest.mark.parametrize("behaviour", ["no_image", "image_other", "text_only"])
-def test_answer_without_image_is_a_retryable_bad_response(
-    gemini: MockGemini, driver: GeminiDriver, behaviour: str
+@pytest.mark.parametrize(
+    ("behaviour", "kind", "retryable"),
+    FAILURE_TABLE,
+    ids=["-".join([b] if isinstance(b, str) else [b.name, *b.options.values()]) for b, _, _ in FAILURE_TABLE],
+)
+def test_failure_table(
+    gemini: MockGemini, driver: GeminiDriver, behaviour: Any, kind: FailureKind, retryable: bool
 ) -> None:
     gemini.enqueue(behaviour)
     error = failure(driver)
-    assert error.kind is FailureKind.BAD_RESPONSE
-    assert error.retryable
+    assert (error.kind, error.retryable) == (kind, retryable)
 
 
 def test_no_image_twice_then_success_works_when_the_caller_retries(
@@ -246,38 +280,6 @@ def test_no_image_twice_then_success_works_when_the_caller_retries(
         assert failure(driver).retryable
     assert run(driver).mime == "image/png"
     assert len(gemini.generate_requests) == 3
-
-
-@pytest.mark.parametrize(
-    "behaviour",
-    [
-        "blocked_prompt",
-        step("blocked_prompt", reason="PROHIBITED_CONTENT"),
-        "image_safety",
-        step("image_safety", reason="IMAGE_PROHIBITED_CONTENT"),
-        step("image_safety", reason="SAFETY"),
-    ],
-)
-def test_moderation_blocks_are_blocked_and_never_retried(
-    gemini: MockGemini, driver: GeminiDriver, behaviour: Any
-) -> None:
-    gemini.enqueue(behaviour)
-    error = failure(driver)
-    assert error.kind is FailureKind.BLOCKED
-    assert not error.retryable
-
-
-@pytest.mark.parametrize("behaviour", ["not_json", "bad_base64", "not_an_image", "truncated_image"])
-def test_unusable_200_bodies_are_retryable_bad_responses(
-    gemini: MockGemini, driver: GeminiDriver, behaviour: str
-) -> None:
-    gemini.enqueue(behaviour)
-    error = failure(driver)
-    assert error.kind is FailureKind.BAD_RESPONSE
-    assert error.retryable
-
-
-# -- HTTP errors ------------------------------------------------------------------
 
 
 def test_quota_is_not_retried_and_carries_retry_delay(gemini: MockGemini, driver: GeminiDriver) -> None:
@@ -296,15 +298,6 @@ def test_invalid_key_is_not_configured_and_says_so(gemini: MockGemini, driver: G
     assert gemini.generate_requests[-1].headers["x-goog-api-key"] == "wrong-key"
 
 
-@pytest.mark.parametrize("behaviour", ["permission_denied", "failed_precondition"])
-def test_key_or_billing_problems_are_not_configured(
-    gemini: MockGemini, driver: GeminiDriver, behaviour: str
-) -> None:
-    gemini.enqueue(behaviour)
-    error = failure(driver)
-    assert error.kind is FailureKind.NOT_CONFIGURED and not error.retryable
-
-
 def test_retired_model_is_a_non_retryable_bad_response_naming_the_model(
     gemini: MockGemini,
 ) -> None:
@@ -313,16 +306,6 @@ def test_retired_model_is_a_non_retryable_bad_response_naming_the_model(
     assert error.kind is FailureKind.BAD_RESPONSE and not error.retryable
     assert "gemini-2.0-flash-exp-image" in error.detail
     assert "retired" in error.detail
-
-
-@pytest.mark.parametrize("behaviour", ["internal", "overloaded", "deadline_exceeded"])
-def test_server_errors_are_retryable_provider_5xx(
-    gemini: MockGemini, driver: GeminiDriver, behaviour: str
-) -> None:
-    gemini.enqueue(behaviour)
-    error = failure(driver)
-    assert error.kind is FailureKind.PROVIDER_5XX
-    assert error.retryable
 
 
 # -- transport --------------------------------------------------------------------
