@@ -6,6 +6,8 @@ its test client and CLI runner, and a real gunicorn server.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -23,10 +25,19 @@ from photochanger.services.runtime import services
 from photochanger.services.settings import save_setting
 from photochanger.services.slots import seed_slots
 from tests.support.live_server import LiveServer
+from tests.support.mock_gemini import MockGemini
 from tests.support.postgres import PostgresCluster
+from tests.support.stack import GEMINI_TEST_KEY, Stack
 
 INGEST_PASSWORD = "123456"
 JWT_TEST_SECRET = "test-jwt-secret-0123456789abcdef0123456789abcdef"
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "admin-secret-pass"
+
+
+@functools.cache
+def _admin_hash() -> str:
+    return hash_password(ADMIN_PASSWORD, rounds=4)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,13 +85,14 @@ def database_factory(
         yield make
 
 
-@pytest.fixture
-def app_env(database_factory: Callable[[], str], tmp_path: Any) -> dict[str, str]:
-    """Environment shared by the in-process app and a live gunicorn server."""
-    instance = tmp_path / "instance"
-    instance.mkdir()
+def make_env(instance: Any, database_url: str) -> dict[str, str]:
+    """Environment of one deployment: database, media, locks, secrets under ``instance``."""
+    instance.mkdir(exist_ok=True)
+    # A deployment always has its admin credentials file; the server refuses to start without it.
+    credentials = {"admins": [{"username": ADMIN_USERNAME, "password_hash": _admin_hash()}]}
+    (instance / "credentials.json").write_text(json.dumps(credentials))
     return {
-        "DATABASE_URL": database_factory(),
+        "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(instance / "media"),
         "LOCK_DIR": str(instance / "locks"),
         "INSTANCE_PATH": str(instance),
@@ -90,20 +102,36 @@ def app_env(database_factory: Callable[[], str], tmp_path: Any) -> dict[str, str
     }
 
 
-@pytest.fixture
-def app(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """The app on a fresh database with 15 seeded slots and ingest password 123456."""
-    for key, value in app_env.items():
+def make_app(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """The app of ``env`` with 15 seeded slots and ingest password 123456."""
+    for key, value in env.items():
         monkeypatch.setenv(key, value)
     app = create_app({"TESTING": True})
     with app.app_context():
         seed_slots(services().drivers)
         save_setting("ingest_password_hash", hash_password(INGEST_PASSWORD, rounds=4), "tests")
         db.session.commit()
-    yield app
+    return app
+
+
+def dispose_app(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app_env(database_factory: Callable[[], str], tmp_path: Any) -> dict[str, str]:
+    """Environment shared by the in-process app and a live gunicorn server."""
+    return make_env(tmp_path / "instance", database_factory())
+
+
+@pytest.fixture
+def app(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """The app on a fresh database with 15 seeded slots and ingest password 123456."""
+    app = make_app(app_env, monkeypatch)
+    yield app
+    dispose_app(app)
 
 
 @pytest.fixture
@@ -129,3 +157,31 @@ def live_server(app: Flask, app_env: dict[str, str]) -> Iterator[Callable[..., L
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(database_factory: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One database, one gunicorn and one Gemini mock for a whole test module.
+
+    Starting gunicorn costs seconds; modules of many HTTP tests share one and
+    call :meth:`Stack.reset` (the ``shared`` fixture) between tests.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        env = make_env(tmp_path_factory.mktemp("stack") / "instance", database_factory())
+        app = make_app(env, mp)
+        with MockGemini(api_key=GEMINI_TEST_KEY) as gemini:
+            server_env = {**env, "GEMINI_API_BASE": gemini.url, "GEMINI_API_KEY": GEMINI_TEST_KEY}
+            server = LiveServer(server_env, workers=2)
+            try:
+                yield Stack(app=app, env=server_env, server=server, gemini=gemini)
+            finally:
+                server.stop()
+                dispose_app(app)
+
+
+@pytest.fixture
+def shared(stack: Stack) -> Iterator[Stack]:
+    """The module's stack, reset to a freshly seeded state for this test."""
+    stack.reset()
+    yield stack
+    stack.stop_extra_servers()

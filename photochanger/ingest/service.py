@@ -18,12 +18,13 @@ from typing import Any
 
 import gevent
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from ..errors import REASONS, ApiError
 from ..extensions import db
 from ..media import images
 from ..media.storage import input_path, provider_media_path, result_dir, result_path
-from ..models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, utcnow
+from ..models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, SlotTemplateMedia, utcnow
 from ..providers.base import (
     CallContext,
     FailureKind,
@@ -85,7 +86,11 @@ def provider_media_url(base_url: str, media_id: str) -> str:
 
 def load_slot(slot_id: str) -> Slot:
     """The slot, or 404 ``slot_not_found`` / ``slot_inactive``."""
-    slot = db.session.get(Slot, slot_id)
+    # Templates and their media rows are joined into this one SELECT: lazy
+    # loading cost two more statements per ingest (plus one per template).
+    slot = db.session.get(
+        Slot, slot_id, options=[joinedload(Slot.templates).joinedload(SlotTemplateMedia.media)]
+    )
     if slot is None:
         raise ApiError("slot_not_found", f"Слот {slot_id} не найден")
     if not slot.is_active:
@@ -302,10 +307,11 @@ class IngestService:
         except _Failure as failure:
             self._fail(job_id, slot, req, failure)
             raise failure.api_error(job_id) from None
-        except Exception:
+        except Exception as exc:
             db.session.rollback()
-            self._fail(job_id, slot, req, _Failure("internal", "unexpected error", 0))
-            raise
+            log.exception("ingest.bug", extra={"event": "ingest.bug", "job_id": job_id, "slot_id": slot.id})
+            self._fail(job_id, slot, req, _Failure("internal", f"{type(exc).__name__}: {exc}", 0))
+            raise ApiError("internal", job_id=job_id) from exc
         finally:
             self._retire_published(published)
         self.spawn(lambda: _write_preview(store, slot.id, job_id, data))

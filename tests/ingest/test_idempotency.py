@@ -8,23 +8,24 @@ import pytest
 
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
-from tests.support.mock_gemini import MockGemini
 from tests.support.mockserver import step
 from tests.support.setup import configure_slot, gemini_slot
 
-KEY = "k-idem"
+
+@pytest.fixture
+def app(shared):
+    gemini_slot(shared.app)
+    return shared.app
 
 
 @pytest.fixture
-def gemini():
-    with MockGemini(api_key=KEY) as mock:
-        yield mock
+def gemini(shared):
+    return shared.gemini
 
 
 @pytest.fixture
-def server(app, live_server, gemini):
-    gemini_slot(app)
-    return live_server(workers=2, GEMINI_API_BASE=gemini.url, GEMINI_API_KEY=KEY)
+def server(app, shared):
+    return shared.server
 
 
 def test_same_idempotency_key_returns_the_same_job_and_calls_the_provider_once(server, gemini):

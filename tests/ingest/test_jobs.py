@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 
 import requests
@@ -48,8 +49,8 @@ def test_jobs_left_running_by_a_crash_are_failed_interrupted_at_start_up(app, li
     assert _status(app, "c" * 32) == ("processing", None)
 
 
-def test_job_status_endpoint(live_server):
-    server = live_server()
+def test_job_status_endpoint(shared):
+    server = shared.server
     resp = post_photo(server.url, jpeg_bytes())
     job_id = resp.headers["X-Job-Id"]
     status = requests.get(f"{server.url}/api/jobs/{job_id}", timeout=5)
@@ -63,8 +64,8 @@ def test_job_status_endpoint(live_server):
     assert missing.json()["failure_reason"] == "job_not_found"
 
 
-def test_result_link_answers_410_after_the_ttl_and_removes_the_files(app, live_server):
-    server = live_server()
+def test_result_link_answers_410_after_the_ttl_and_removes_the_files(shared):
+    app, server = shared.app, shared.server
     resp = post_photo(server.url, jpeg_bytes())
     job_id = resp.headers["X-Job-Id"]
     with app.app_context():
@@ -79,14 +80,12 @@ def test_result_link_answers_410_after_the_ttl_and_removes_the_files(app, live_s
         "failure_reason": "result_expired",
         "message": "Срок хранения результата истёк",
     }
-    import os
-
     assert not os.path.exists(result_file)
     assert requests.get(f"{server.url}/api/jobs/{job_id}", timeout=5).status_code == 404
 
 
-def test_unknown_result_is_404_result_not_found(live_server):
-    server = live_server()
+def test_unknown_result_is_404_result_not_found(shared):
+    server = shared.server
     resp = requests.get(f"{server.url}/public/results/{'0' * 32}", timeout=5)
     assert resp.status_code == 404
     assert resp.json()["failure_reason"] == "result_not_found"

@@ -13,12 +13,9 @@ from photochanger.extensions import db
 from photochanger.models import JobHistory
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes, open_image, png_bytes, webp_bytes
-from tests.support.mock_gemini import MockGemini
 from tests.support.mockserver import step
 from tests.support.net import free_port
 from tests.support.setup import configure_slot, gemini_slot, set_settings
-
-GEMINI_KEY = "test-gemini-key"
 
 
 def error_of(resp: requests.Response, status: int, reason: str) -> dict:
@@ -40,14 +37,18 @@ def job(app, job_id: str) -> JobHistory:
 
 
 @pytest.fixture
-def gemini():
-    with MockGemini(api_key=GEMINI_KEY) as mock:
-        yield mock
+def app(shared):
+    return shared.app
 
 
 @pytest.fixture
-def server(live_server, gemini):
-    return live_server(GEMINI_API_BASE=gemini.url, GEMINI_API_KEY=GEMINI_KEY)
+def gemini(shared):
+    return shared.gemini
+
+
+@pytest.fixture
+def server(shared):
+    return shared.server
 
 
 # -- 200 ---------------------------------------------------------------------
@@ -227,11 +228,11 @@ def _pids(server) -> set[int]:
     return pids
 
 
-def test_429_slot_limit_holds_across_two_gunicorn_workers(app, live_server, gemini):
+def test_429_slot_limit_holds_across_two_gunicorn_workers(app, shared, gemini):
     gemini_slot(app)
     set_settings(app, concurrency_per_slot=2)
     gemini.enqueue(*[step("hang", seconds=2.0)] * 8)
-    server = live_server(workers=2, GEMINI_API_BASE=gemini.url, GEMINI_API_KEY=GEMINI_KEY)
+    server = shared.start_server(workers=2)
     responses = _burst(server.url, 8, ["slot-001"])
     codes = sorted(r.status_code for r in responses)
     assert codes == [200, 200] + [429] * 6, [r.text[:200] for r in responses]
@@ -242,12 +243,12 @@ def test_429_slot_limit_holds_across_two_gunicorn_workers(app, live_server, gemi
     assert len(_pids(server)) == 2, "both workers took part in the burst"
 
 
-def test_429_provider_limit_across_slots(app, live_server, gemini):
+def test_429_provider_limit_across_slots(app, shared, gemini):
     for slot_id in ("slot-001", "slot-002", "slot-003"):
         gemini_slot(app, slot_id)
     set_settings(app, concurrency_per_provider=1, concurrency_per_slot=4)
     gemini.enqueue(*[step("hang", seconds=2.0)] * 3)
-    server = live_server(workers=2, GEMINI_API_BASE=gemini.url, GEMINI_API_KEY=GEMINI_KEY)
+    server = shared.start_server(workers=2)
     responses = _burst(server.url, 3, ["slot-001", "slot-002", "slot-003"])
     assert sorted(r.status_code for r in responses) == [200, 429, 429]
     for r in responses:
@@ -279,9 +280,9 @@ def test_provider_failures_map_to_their_answer_without_retry(app, server, gemini
     assert stored.failure_reason == reason
 
 
-def test_503_provider_without_key_is_not_configured(app, live_server, gemini):
+def test_503_provider_without_key_is_not_configured(app, shared, gemini):
     gemini_slot(app)
-    server = live_server(GEMINI_API_BASE=gemini.url)
+    server = shared.start_server(GEMINI_API_KEY="")
     error_of(post_photo(server.url, jpeg_bytes()), 503, "not_configured")
     assert gemini.generate_requests == []
 
@@ -299,10 +300,10 @@ def test_503_overloaded_provider_retried_until_the_deadline(app, server, gemini)
 
 
 @pytest.mark.slow
-def test_503_unreachable_provider_is_network(app, live_server):
+def test_503_unreachable_provider_is_network(app, shared):
     gemini_slot(app)
     set_settings(app, sync_response_seconds=10)
-    server = live_server(GEMINI_API_BASE=f"http://127.0.0.1:{free_port()}", GEMINI_API_KEY=GEMINI_KEY)
+    server = shared.start_server(GEMINI_API_BASE=f"http://127.0.0.1:{free_port()}")
     error_of(post_photo(server.url, jpeg_bytes()), 503, "network")
 
 
@@ -343,9 +344,7 @@ def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server,
 def test_500_a_bug_answers_json_and_fails_the_job(app, server):
     # A slot whose stored settings the driver cannot handle: the code path of a bug.
     configure_slot(app, settings_json={"filter": "no-such-filter"})
-    resp = post_photo(server.url, jpeg_bytes())
-    error_of(resp, 500, "internal")
-    with app.app_context():
-        failed = db.session.query(JobHistory).one()
-        assert failed.status == "failed"
-        assert failed.failure_reason == "internal"
+    body = error_of(post_photo(server.url, jpeg_bytes()), 500, "internal")
+    failed = job(app, body["job_id"])
+    assert failed.status == "failed"
+    assert failed.failure_reason == "internal"
