@@ -268,9 +268,19 @@ class TestThrottle:
         assert _login(client).status_code == 200
 
 
+@pytest.fixture
+def no_credentials_file(app_env: dict[str, str]) -> str:
+    """A deployment whose credentials file is missing."""
+    path = app_env["ADMIN_CREDENTIALS_FILE"]
+    if os.path.exists(path):
+        os.remove(path)
+    return path
+
+
 class TestCredentialsFile:
-    def test_missing_file_is_503_at_login_not_500(self, client: FlaskClient, app_env: dict[str, str]) -> None:
-        assert not os.path.exists(app_env["ADMIN_CREDENTIALS_FILE"])
+    def test_missing_file_is_503_at_login_not_500(
+        self, client: FlaskClient, no_credentials_file: str
+    ) -> None:
         resp = _login(client)
         assert resp.status_code == 503
         assert resp.get_json()["failure_reason"] == "admin_not_configured"
@@ -287,9 +297,9 @@ class TestCredentialsFile:
         ],
     )
     def test_start_up_check_names_the_file_and_the_problem(
-        self, app: Flask, app_env: dict[str, str], content: str | None, problem: str
+        self, app: Flask, no_credentials_file: str, content: str | None, problem: str
     ) -> None:
-        path = app_env["ADMIN_CREDENTIALS_FILE"]
+        path = no_credentials_file
         if content is not None:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(content)
@@ -301,21 +311,21 @@ class TestCredentialsFile:
     def test_valid_file_passes_the_start_up_check(self, app: Flask, credentials_file: str) -> None:
         check_credentials_at_start(app)
 
-    def test_gunicorn_refuses_to_start_without_the_file(self, live_server, app_env: dict[str, str]) -> None:
+    def test_gunicorn_refuses_to_start_without_the_file(self, live_server, no_credentials_file: str) -> None:
         with pytest.raises(RuntimeError) as err:
             live_server()
         assert "gunicorn exited early" in str(err.value)
-        assert f"admin credentials file {app_env['ADMIN_CREDENTIALS_FILE']} not found" in str(err.value)
+        assert f"admin credentials file {no_credentials_file} not found" in str(err.value)
 
 
 class TestBootstrap:
     def test_creates_the_file_and_prints_a_working_password(
-        self, runner, client: FlaskClient, app_env: dict[str, str]
+        self, runner, client: FlaskClient, no_credentials_file: str
     ) -> None:
         result = runner.invoke(args=["admin-bootstrap"])
         assert result.exit_code == 0, result.output
         password = result.output.split("admin password: ")[1].split()[0]
-        path = app_env["ADMIN_CREDENTIALS_FILE"]
+        path = no_credentials_file
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert _login(client, "admin", password).status_code == 200
 
