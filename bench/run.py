@@ -45,7 +45,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sizes": [("40 KB", 40_000)],
         "pairs": 2,
         "delay": 0.05,
-        "tp_size": 40_000,
+        "tp_sizes": [("40 KB", 40_000)],
         "tp_conc": [2],
         "tp_seconds": 1.0,
         "cap_count": 10,
@@ -62,7 +62,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sizes": [("5 MB", 5 * MB), ("20 MB", 20 * MB - 64 * 1024)],
         "pairs": 8,
         "delay": 0.3,
-        "tp_size": 5 * MB,
+        "tp_sizes": [("1.5 MB, no resize needed", 3 * MB // 2), ("5 MB", 5 * MB)],
         "tp_conc": [8, 32],
         "tp_seconds": 8.0,
         "cap_count": 1000,
@@ -79,7 +79,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sizes": [("5 MB", 5 * MB), ("20 MB", 20 * MB - 64 * 1024)],
         "pairs": 30,
         "delay": 0.5,
-        "tp_size": 5 * MB,
+        "tp_sizes": [("1.5 MB, no resize needed", 3 * MB // 2), ("5 MB", 5 * MB)],
         "tp_conc": [8, 32],
         "tp_seconds": 20.0,
         "cap_count": 1000,
@@ -150,7 +150,8 @@ def section_overhead(
         f"Sequential requests, {p['pairs']} per target and size, alternating PhotoChanger and echo; "
         f"provider delay {p['delay']} s (subtracted). Load average before: {loadavg()}.",
         "",
-        "| photo | PhotoChanger overhead p50 / p95 (ms) | echo p50 / p95 (ms) | p95 ratio | goal ≤ 2× | errors |",
+        "| photo | PhotoChanger overhead p50 / p95 (ms) | echo p50 / p95 (ms) | p95 ratio "
+        "| goal ≤ 2× | errors |",
         "|---|---|---|---|---|---|",
     ]
     data: dict[str, Any] = {"load_before": loadavg()}
@@ -182,41 +183,42 @@ def section_overhead(
 
 def section_throughput(
     pc_url: str, echo_url: str, mock_url: str, p: dict[str, Any], report: Report, workers: int
-) -> list[str]:
+) -> None:
     requests.post(f"{mock_url}/_bench/delay?seconds=0", timeout=5)
-    body = multipart(jpeg_of_size(p["tp_size"]), INGEST_PASSWORD)
-    _warm(f"{pc_url}/ingest/slot-001", body, workers)
     lines = [
-        f"Closed loop, {p['tp_seconds']:.0f} s per cell, {p['tp_size'] / MB:.1f} MB photo, instant provider, "
-        f"photos spread over the 15 slots. Load average before: {loadavg()}.",
+        f"Closed loop, {p['tp_seconds']:.0f} s per cell, instant provider, photos spread over the "
+        f"15 slots. Load average before: {loadavg()}.",
         "",
-        "| booths | PhotoChanger req/s (p95 ms) | echo req/s (p95 ms) | ratio | goal ≥ 0.7× | errors |",
-        "|---|---|---|---|---|---|",
+        "| photo | booths | PhotoChanger req/s (p95 ms) | echo req/s (p95 ms) | ratio "
+        "| goal ≥ 0.7× | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
     data: dict[str, Any] = {"load_before": loadavg()}
+    for label, size in p["tp_sizes"]:
+        body = multipart(jpeg_of_size(size), INGEST_PASSWORD)
+        _warm(f"{pc_url}/ingest/slot-001", body, workers)
 
-    def spread(n: int) -> tuple[str, Body]:
-        return f"/ingest/slot-{n % 15 + 1:03d}", body
+        def spread(n: int, body: Body = body) -> tuple[str, Body]:
+            return f"/ingest/slot-{n % 15 + 1:03d}", body
 
-    for conc in p["tp_conc"]:
-        pc = load.closed_loop(pc_url, spread, conc, p["tp_seconds"])
-        echo = load.closed_loop(echo_url, lambda n: ("/echo", body), conc, p["tp_seconds"])
-        pc_rate, echo_rate = pc.ok / pc.elapsed, echo.ok / echo.elapsed
-        ratio = pc_rate / echo_rate if echo_rate else float("nan")
-        errors = {
-            **{f"pc {k}": v for k, v in pc.errors.items()},
-            **{f"echo {k}": v for k, v in echo.errors.items()},
-        }
-        lines.append(
-            f"| {conc} | {pc_rate:.1f} ({ms(load.percentile(pc.latencies, 95))}) | "
-            f"{echo_rate:.1f} ({ms(load.percentile(echo.latencies, 95))}) | {ratio:.2f}× | "
-            f"{'met' if ratio >= 0.7 else 'NOT met'} | {errors or 0} |"
-        )
-        data[str(conc)] = {"pc_rps": pc_rate, "echo_rps": echo_rate, "errors": errors}
+        for conc in p["tp_conc"]:
+            pc = load.closed_loop(pc_url, spread, conc, p["tp_seconds"])
+            echo = load.closed_loop(echo_url, lambda n, body=body: ("/echo", body), conc, p["tp_seconds"])
+            pc_rate, echo_rate = pc.ok / pc.elapsed, echo.ok / echo.elapsed
+            ratio = pc_rate / echo_rate if echo_rate else float("nan")
+            errors = {
+                **{f"pc {k}": v for k, v in pc.errors.items()},
+                **{f"echo {k}": v for k, v in echo.errors.items()},
+            }
+            lines.append(
+                f"| {label} | {conc} | {pc_rate:.1f} ({ms(load.percentile(pc.latencies, 95))}) | "
+                f"{echo_rate:.1f} ({ms(load.percentile(echo.latencies, 95))}) | {ratio:.2f}× | "
+                f"{'met' if ratio >= 0.7 else 'NOT met'} | {errors or 0} |"
+            )
+            data[f"{label} x{conc}"] = {"pc_rps": pc_rate, "echo_rps": echo_rate, "errors": errors}
     data["load_after"] = loadavg()
     lines.append(f"\nLoad average after: {data['load_after']}.")
     report.add("2. Throughput", lines, data)
-    return []
 
 
 def section_capacity(server: Any, pc_url: str, mock_url: str, p: dict[str, Any], report: Report) -> None:
@@ -234,14 +236,18 @@ def section_capacity(server: Any, pc_url: str, mock_url: str, p: dict[str, Any],
     out = result.outcome
     ok_goal = not out.errors and out.ok == p["cap_count"] and result.peak_rss < 1.5 * 1024**3
     lines = [
-        f"{p['cap_count']} booths post a {len(photo) / 1024:.0f} KB photo within 2 s, spread over the 15 slots; "
-        f"the provider answers after {p['cap_delay']:g} s. Load average before: {before}, after: {loadavg()}.",
+        f"{p['cap_count']} booths post a {len(photo) / 1024:.0f} KB photo within 2 s, "
+        "spread over the 15 slots; "
+        f"the provider answers after {p['cap_delay']:g} s. "
+        f"Load average before: {before}, after: {loadavg()}.",
         "",
-        "| completed | errors | peak in flight | latency p50 / p95 (s) | workers' RSS idle → peak (sum) | master RSS | goal |",
+        "| completed | errors | peak in flight | latency p50 / p95 (s) "
+        "| workers' RSS idle → peak (sum) | master RSS | goal |",
         "|---|---|---|---|---|---|---|",
         f"| {out.ok}/{p['cap_count']} | {out.errors or 0} | {result.peak_in_flight} | "
         f"{load.percentile(out.latencies, 50):.1f} / {load.percentile(out.latencies, 95):.1f} | "
-        f"{idle_workers / MB:.0f} MB → {result.peak_rss / MB:.0f} MB | {result.peak_master_rss / MB:.0f} MB | "
+        f"{idle_workers / MB:.0f} MB → {result.peak_rss / MB:.0f} MB | "
+        f"{result.peak_master_rss / MB:.0f} MB | "
         f"{'met' if ok_goal else 'NOT met'} (0 errors, < 1.5 GB) |",
     ]
     report.add(
@@ -290,14 +296,16 @@ def section_downloads(
     data: dict[str, Any] = {}
     flask = load.downloads([f"{pc_url}/public/results/{i}" for i in ids], p["dl_conc"], p["dl_seconds"])
     lines.append(
-        f"| straight from Flask (send_file) | {flask.ok / flask.elapsed:.0f} | {ms(load.percentile(flask.latencies, 95))} | {flask.errors or 0} |"
+        f"| straight from Flask (send_file) | {flask.ok / flask.elapsed:.0f} | "
+        f"{ms(load.percentile(flask.latencies, 95))} | {flask.errors or 0} |"
     )
     data["flask"] = flask.ok / flask.elapsed
     routes = open(os.path.join(ROOT, "photochanger", "public", "routes.py")).read()
     nginx_conf = os.path.join(ROOT, "nginx", "photochanger.conf")
     if "X-Accel-Redirect" not in routes or not os.path.exists(nginx_conf):
         lines.append(
-            "| nginx + X-Accel-Redirect | pending: nginx/photochanger.conf or USE_X_ACCEL_REDIRECT not in place yet | | |"
+            "| nginx + X-Accel-Redirect | pending: nginx/photochanger.conf or "
+            "USE_X_ACCEL_REDIRECT not in place yet | | |"
         )
     else:
         accel = stack.photochanger({**env, "USE_X_ACCEL_REDIRECT": "1"})
@@ -309,7 +317,8 @@ def section_downloads(
                 [f"{nginx_url}/public/results/{i}" for i in ids], p["dl_conc"], p["dl_seconds"]
             )
             lines.append(
-                f"| nginx + X-Accel-Redirect | {via.ok / via.elapsed:.0f} | {ms(load.percentile(via.latencies, 95))} | {via.errors or 0} |"
+                f"| nginx + X-Accel-Redirect | {via.ok / via.elapsed:.0f} | "
+                f"{ms(load.percentile(via.latencies, 95))} | {via.errors or 0} |"
             )
             data["nginx"] = via.ok / via.elapsed
         accel.stop()
@@ -319,23 +328,26 @@ def section_downloads(
 
 def _bulk_jobs_sql(rows: int) -> str:
     """``rows`` job_history rows over the last 30 days, 15 slots, a realistic status mix (PostgreSQL)."""
+    slot = "'slot-' || lpad((1 + i % 15)::text, 3, '0')"
+    job = "'j' || lpad(i::text, 31, '0')"
     return f"""
-        INSERT INTO job_history (job_id, slot_id, status, source, provider_id, operation, slot_version,
-            input_sha256, input_mime, input_size, hash_provided, hash_matched, host, started_at, deadline_at,
-            finished_at, duration_ms, provider_attempts, failure_reason, result_path, result_mime, result_size,
-            result_expires_at, metadata_json)
-        SELECT 'j' || lpad(i::text, 31, '0'),
-               'slot-' || lpad((1 + i % 15)::text, 3, '0'),
+        INSERT INTO job_history (job_id, slot_id, status, source, provider_id, operation,
+            slot_version, input_sha256, input_mime, input_size, hash_provided, hash_matched,
+            host, started_at, deadline_at, finished_at, duration_ms, provider_attempts,
+            failure_reason, result_path, result_mime, result_size, result_expires_at,
+            metadata_json)
+        SELECT {job}, {slot},
                CASE WHEN i % 20 = 0 THEN 'failed' WHEN i % 33 = 0 THEN 'timeout' ELSE 'done' END,
                CASE WHEN i % 50 = 0 THEN 'ui_test' ELSE 'ingest' END,
-               'gemini', 'image_edit', 1, md5(i::text) || md5((i + 7)::text), 'image/jpeg', 2000000,
-               true, i % 40 <> 0, 'bench', t, t + interval '48 seconds', t + (i % 30 + 5) * interval '1 second',
-               (i % 30 + 5) * 1000, 1 + (i % 7 = 0)::int,
+               'gemini', 'image_edit', 1, md5(i::text) || md5((i + 7)::text), 'image/jpeg',
+               2000000, true, i % 40 <> 0, 'bench', t, t + interval '48 seconds',
+               t + (i % 30 + 5) * interval '1 second', (i % 30 + 5) * 1000, 1 + (i % 7 = 0)::int,
                CASE WHEN i % 20 = 0 THEN 'provider_5xx' WHEN i % 33 = 0 THEN 'timeout' END,
                CASE WHEN i % 20 <> 0 AND i % 33 <> 0
-                    THEN 'results/slot-' || lpad((1 + i % 15)::text, 3, '0') || '/j' || lpad(i::text, 31, '0') || '/payload.jpg' END,
+                    THEN 'results/' || {slot} || '/' || {job} || '/payload.jpg' END,
                'image/jpeg', 900000, t + interval '72 hours', '{{}}'::json
-        FROM (SELECT i, now() - i * (interval '30 days' / {rows}) AS t FROM generate_series(1, {rows}) AS i) AS s
+        FROM (SELECT i, now() - i * (interval '30 days' / {rows}) AS t
+              FROM generate_series(1, {rows}) AS i) AS s
     """
 
 
@@ -369,8 +381,10 @@ def section_stats(stack: Stack, p: dict[str, Any], report: Report) -> None:
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         data: dict[str, Any] = {"fill_seconds": fill, "load_before": loadavg()}
         lines = [
-            f"{p['stats_rows']:,} rows inserted with INSERT … SELECT generate_series in {fill:.1f} s, then ANALYZE; "
-            f"{p['stats_calls']} sequential calls per window after 3 warm-up calls. Load average before: {loadavg()}.",
+            f"{p['stats_rows']:,} rows inserted with INSERT … SELECT generate_series in {fill:.1f} s, "
+            "then ANALYZE; "
+            f"{p['stats_calls']} sequential calls per window after 3 warm-up calls. "
+            f"Load average before: {loadavg()}.",
             "",
             "| window_minutes | p50 (ms) | p95 (ms) | goal p95 ≤ 200 ms | errors |",
             "|---|---|---|---|---|",
@@ -392,7 +406,8 @@ def section_stats(stack: Stack, p: dict[str, Any], report: Report) -> None:
                     errors += 1
             p95 = load.percentile(times, 95)
             lines.append(
-                f"| {window} | {ms(load.percentile(times, 50))} | {ms(p95)} | {'met' if p95 <= 0.2 else 'NOT met'} | {errors} |"
+                f"| {window} | {ms(load.percentile(times, 50))} | {ms(p95)} | "
+                f"{'met' if p95 <= 0.2 else 'NOT met'} | {errors} |"
             )
             data[str(window)] = {"p50": load.percentile(times, 50), "p95": p95, "errors": errors}
         lines.append(f"\nLoad average after: {loadavg()}.")
@@ -427,8 +442,10 @@ def section_cleanup(stack: Stack, p: dict[str, Any], report: Report) -> None:
     ok = proc.returncode == 0 and left == 0 and took < 60
     summary = " ".join(proc.stdout.split())[:300] or proc.stderr[-300:]
     lines = [
-        f"{count:,} done jobs whose results expired an hour ago, each with payload.jpg + preview.webp on disk "
-        f"and a media_object row (seeded in {seeded:.1f} s, not timed). Load average before: {before}, after: {loadavg()}.",
+        f"{count:,} done jobs whose results expired an hour ago, "
+        "each with payload.jpg + preview.webp on disk "
+        f"and a media_object row (seeded in {seeded:.1f} s, not timed). "
+        f"Load average before: {before}, after: {loadavg()}.",
         "",
         "| time (s) | files left | exit | goal < 60 s | output |",
         "|---|---|---|---|---|",
@@ -555,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         print(
-            f"bench: profile={profile} db={args.db} workers={args.workers} scratch={stack.dir} load={loadavg()}",
+            f"bench: profile={profile} db={args.db} workers={args.workers} "
+            f"scratch={stack.dir} load={loadavg()}",
             flush=True,
         )
         if only & {"1", "2", "3", "4"}:

@@ -30,7 +30,7 @@ GEMINI_KEY = "bench-gemini-key"
 JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789abcdef"
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 30.0) -> None:
+def _wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 90.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -71,6 +71,24 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+class BenchServer(LiveServer):
+    """The project's live server, with a readiness wait that tolerates a loaded machine."""
+
+    def _wait_ready(self, workers: int, timeout: float = 90.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{self.log()[-3000:]}")
+            try:
+                r = requests.get(f"{self.url}/api/jobs/readiness-probe", timeout=5)
+                if r.status_code == 404 and self.log().count("Booting worker") >= workers:
+                    return
+            except requests.RequestException:  # refused, or accepted while workers still boot
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn not ready in {timeout}s:\n{self.log()[-3000:]}")
+
+
 class Stack:
     """Owns a scratch folder and every process started for one benchmark run."""
 
@@ -80,7 +98,7 @@ class Stack:
         self.workers = workers
         self.keep = keep
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.servers: list[LiveServer] = []
+        self.servers: list[BenchServer] = []
         self.pg: PostgresCluster | None = None
 
     # -- databases -----------------------------------------------------------
@@ -155,8 +173,8 @@ class Stack:
 
     # -- servers -------------------------------------------------------------
 
-    def photochanger(self, env: Mapping[str, str]) -> LiveServer:
-        server = LiveServer(env, workers=self.workers)
+    def photochanger(self, env: Mapping[str, str]) -> BenchServer:
+        server = BenchServer(env, workers=self.workers)
         self.servers.append(server)
         return server
 
@@ -192,7 +210,7 @@ class Stack:
         return url
 
     def nginx(self, upstream_port: int, media_root: str) -> str | None:
-        """nginx in front of ``upstream_port`` with the project's X-Accel location; ``None`` if unavailable."""
+        """nginx before ``upstream_port`` with the project's X-Accel location; ``None`` if unavailable."""
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
         conf_src = os.path.join(ROOT, "nginx", "photochanger.conf")
         if nginx is None or not os.path.exists(conf_src):

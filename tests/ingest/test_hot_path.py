@@ -1,0 +1,142 @@
+"""The ingest hot path: one pass over the upload, few SQL statements, reduced decoding."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+
+import pytest
+from PIL import Image
+from PIL.JpegImagePlugin import JpegImageFile
+from sqlalchemy import event
+
+from photochanger.errors import ApiError
+from photochanger.extensions import db
+from photochanger.ingest.upload import read_upload
+from photochanger.media import images
+from photochanger.models import MediaKind, MediaObject, SlotTemplateMedia
+from photochanger.request import HashingUpload
+from photochanger.services.runtime import services
+from tests.conftest import INGEST_PASSWORD
+from tests.support.images import jpeg_bytes, png_bytes
+from tests.support.setup import configure_slot
+
+#: settings, slot (+ templates joined), duplicate check, job insert | input media,
+#: processing | provider key, result media, done. Commits are not statements.
+STATEMENT_BUDGET = 9
+
+
+def _post(client, photo: bytes, slot_id: str = "slot-001"):
+    return client.post(
+        f"/ingest/{slot_id}",
+        data={
+            "fileToUpload": (io.BytesIO(photo), "IMG_0001.JPG"),
+            "password": INGEST_PASSWORD,
+            "hash": hashlib.sha1(photo).hexdigest(),
+        },
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+        content_type="multipart/form-data",
+    )
+
+
+def _count_statements(app):
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+def _add_templates(app, count: int) -> None:
+    """An overlay slot with ``count`` PNG templates, registered the way admins do."""
+    with app.app_context():
+        store = services().store
+        for position in range(count):
+            media_id = uuid.uuid4().hex
+            rel = f"templates/slot-001/{media_id}.png"
+            store.write_atomic(rel, png_bytes(64, 48, alpha=True))
+            db.session.add(
+                MediaObject(id=media_id, kind=MediaKind.TEMPLATE, path=rel, mime="image/png", size_bytes=1)
+            )
+            db.session.add(
+                SlotTemplateMedia(
+                    slot_id="slot-001", media_kind="template", media_object_id=media_id, position=position
+                )
+            )
+        db.session.commit()
+    configure_slot(app, "slot-001", operation="overlay", settings_json={"filter": "none"})
+
+
+@pytest.mark.parametrize("templates", [0, 3])
+def test_ingest_runs_a_fixed_small_number_of_statements(app, client, templates):
+    if templates:
+        _add_templates(app, templates)
+    assert _post(client, jpeg_bytes()).status_code == 200  # warm: first-request work is not per ingest
+    seen, stop = _count_statements(app)
+    try:
+        resp = _post(client, jpeg_bytes(color=(1, 2, 3)))
+    finally:
+        stop()
+    assert resp.status_code == 200, resp.get_json()
+    # No N+1 on templates: the count does not grow with them.
+    assert len(seen) <= STATEMENT_BUDGET, seen
+    assert seen.count("INSERT") == 3 and seen.count("UPDATE") == 2, seen
+
+
+def test_upload_part_is_hashed_while_parsed_and_kept_in_memory(app):
+    photo = jpeg_bytes(800, 600)
+    with app.test_request_context(
+        "/ingest/slot-001",
+        method="POST",
+        data={"fileToUpload": (io.BytesIO(photo), "a.jpg"), "password": "x"},
+        content_type="multipart/form-data",
+    ) as ctx:
+        stream = ctx.request.files["fileToUpload"].stream
+        assert isinstance(stream, HashingUpload)  # not a spooled temporary file
+        upload = read_upload(stream, "a.jpg", 15)
+    assert upload.data == photo
+    assert upload.sha1 == hashlib.sha1(photo).hexdigest()
+    assert upload.sha256 == hashlib.sha256(photo).hexdigest()
+    assert upload.mime == "image/jpeg"
+
+
+def test_read_upload_still_accepts_plain_streams_and_enforces_the_limit():
+    photo = jpeg_bytes()
+    upload = read_upload(io.BytesIO(photo), None, 15)
+    assert upload.sha256 == hashlib.sha256(photo).hexdigest()
+    big = HashingUpload()
+    big.write(b"\xff\xd8\xff" + b"\0" * (1024 * 1024 + 1))
+    with pytest.raises(ApiError) as exc:
+        read_upload(big, None, 1)  # type: ignore[arg-type]
+    assert exc.value.reason == "payload_too_large"
+
+
+def test_downscale_decodes_landscape_jpeg_at_reduced_scale(monkeypatch):
+    photo = jpeg_bytes(4000, 2600)
+    requested: list[tuple[int, int]] = []
+    real_draft = JpegImageFile.draft
+
+    def spy(self, mode, size):
+        requested.append(size)
+        return real_draft(self, mode, size)
+
+    monkeypatch.setattr(JpegImageFile, "draft", spy)
+    decoded: list[tuple[int, int]] = []
+    real_thumbnail = Image.Image.thumbnail
+
+    def spy_thumbnail(self, size, *args, **kwargs):
+        decoded.append(self.size)
+        return real_thumbnail(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "thumbnail", spy_thumbnail)
+    out, mime = images.downscale(photo, "image/jpeg", 1024)
+    assert mime == "image/jpeg"
+    assert Image.open(io.BytesIO(out)).size == (1024, 666)
+    # A square request would have kept libjpeg at full scale for this 3:2-ish photo.
+    assert requested[0] == (1024, 666)
+    assert decoded[0] == (2000, 1300)  # decoded at 1/2 scale, not 4000×2600
