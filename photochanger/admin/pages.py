@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
@@ -90,10 +90,12 @@ def dashboard(admin: str) -> str:
 
 @bp.get("/slots/<slot_id>")
 @login_required
-def slot_page(slot_id: str, admin: str) -> str:
+def slot_page(slot_id: str, admin: str) -> Any:
     """One slot: provider, operation, settings form, templates, test photo."""
     if slot_id not in slot_ids():
-        abort(404)
+        text = "Такого слота нет: доступны slot-001 … slot-015."
+        page = render_template("public/message.html", status=404, title="Слот не найден", text=text)
+        return Response(page, status=404)
     return render_template(
         "admin/slot.html",
         slot_id=slot_id,

@@ -17,12 +17,27 @@
     return ["pill--ok", "Активен"];
   }
 
-  function queueText(slot, stat) {
-    const running = slot.running_jobs ?? slot.queue_length ?? (stat && stat.running_jobs);
-    if (typeof running === "number") {
-      return running > 0 ? "В обработке: " + running : "Очередь свободна";
+  const FAILURES = {
+    timeout: "таймаут", network: "нет связи", provider_5xx: "провайдер недоступен", quota: "квота исчерпана",
+    bad_response: "нет изображения", blocked: "модерация", not_configured: "провайдер не настроен",
+    internal: "ошибка сервера", interrupted: "прервано",
+  };
+
+  /** "Последняя обработка" and queue state from the slot's last job. */
+  function lastJobParts(slot, stat) {
+    const job = slot.last_job;
+    const parts = [];
+    if (!job) {
+      parts.push("Последняя обработка: " + (stat && stat.last_success_at ? PC.fmtAgo(stat.last_success_at) : "ещё не было"));
+      parts.push("Очередь свободна");
+      return parts;
     }
-    return null;
+    let text = "Последняя обработка: " + PC.fmtAgo(job.started_at);
+    if (job.status === "failed" || job.status === "timeout") text += " (ошибка: " + (FAILURES[job.failure_reason] || job.failure_reason || job.status) + ")";
+    if (job.source === "ui_test") text += " — тест";
+    parts.push(text);
+    parts.push(job.status === "pending" || job.status === "processing" ? "Идёт обработка" : "Очередь свободна");
+    return parts;
   }
 
   function render(slot, stat) {
@@ -36,13 +51,8 @@
     name.title = slot.display_name || id;
     const meta = row.querySelector(".slot-row__meta");
     meta.textContent = "";
-    const provider = titles[slot.provider] || slot.provider || "—";
-    const last = slot.last_processed_at || slot.last_job_at || (stat && stat.last_success_at);
-    const parts = [provider + (slot.operation_title ? " — " + slot.operation_title : "")];
-    parts.push("Последняя обработка: " + PC.fmtAgo(last));
-    if (stat && typeof stat.jobs_last_window === "number") parts.push("За час: " + stat.jobs_last_window);
-    const q = queueText(slot, stat);
-    if (q) parts.push(q);
+    const parts = ["Провайдер: " + (titles[slot.provider] || slot.provider || "—")];
+    parts.push(...lastJobParts(slot, stat));
     for (const p of parts) meta.append(PC.el("span", { text: p }));
     const [cls, label] = statusOf(slot, stat);
     const pill = row.querySelector('[data-role="status"]');

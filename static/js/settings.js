@@ -34,7 +34,10 @@
     for (const row of document.querySelectorAll("[data-provider]")) {
       const st = (s.provider_keys || {})[row.dataset.provider] || {};
       const label = row.querySelector('[data-role="state"]');
-      if (st.configured) {
+      if (st.unreadable) {
+        label.textContent = "Сохранённый ключ не читается (сменился SECRET_KEY) — введите его заново";
+        label.style.color = "var(--danger)";
+      } else if (st.configured) {
         const src = st.source === "environment" ? "из окружения сервера" : "обновлён " + PC.fmtDateTime(st.updated_at);
         label.textContent = "Настроен · " + src;
         label.style.color = "var(--accent-strong)";

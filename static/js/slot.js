@@ -596,7 +596,7 @@
     for (const r of items.slice(0, 6)) {
       const href = "/public/results/" + encodeURIComponent(r.job_id) + "/view";
       box.append(el("a", { class: "thumb", href, target: "_blank", rel: "noopener", title: PC.fmtDateTime(r.finished_at || r.started_at) }, [
-        el("img", { src: r.preview_url || "/public/results/" + r.job_id + "/preview", alt: "Результат", loading: "lazy" }),
+        el("img", { src: r.preview_url || "/public/results/" + r.job_id + "/preview", alt: "Результат" }),
         el("div", { class: "thumb__bar" }, [el("span", { text: PC.fmtAgo(r.finished_at || r.started_at) }), el("span", { text: r.source === "ui_test" ? "тест" : "" })]),
       ]));
     }

@@ -95,7 +95,10 @@ def shots(tmp_path: Path) -> Callable[[Any, str], None]:
     target.mkdir(parents=True, exist_ok=True)
 
     def take(pg: Any, name: str) -> None:
-        pg.wait_for_timeout(250)  # let toasts and transitions settle
+        # Full-page shots from the top, without transient toasts, once images are decoded.
+        pg.evaluate("document.querySelectorAll('.toast').forEach(t => t.remove()); window.scrollTo(0, 0)")
+        pg.wait_for_function("Array.from(document.images).every(i => i.complete)")
+        pg.wait_for_timeout(200)
         pg.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
     return take

@@ -66,6 +66,7 @@ def test_dashboard_lists_fifteen_slots_with_ingest_links(page, phone_page, serve
     assert first.locator(".slot-row__name").inner_text() == "Слот 1"
     assert "Локальная обработка" in first.locator(".slot-row__meta").inner_text()
     assert "Последняя обработка: только что" in first.locator(".slot-row__meta").inner_text()
+    assert "Очередь свободна" in first.locator(".slot-row__meta").inner_text()
     assert first.locator(".pill").inner_text() == "Активен"
     assert first.locator("input").input_value() == f"{server.url}/ingest/slot-001"
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -109,6 +110,12 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
 
     # template: the overlay operation needs one, so its section is open
     assert page.locator("#templates-body").is_visible()
+    # a wrong file type is refused before upload
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    page.set_input_files("#template-file", str(bad))
+    assert "JPEG, PNG или WEBP" in page.locator("[data-field='template_media'] .field__error").inner_text()
+
     frame = tmp_path / "frame.png"
     frame.write_bytes(png_bytes(800, 600, alpha=True))
     page.set_input_files("#template-file", str(frame))
@@ -118,12 +125,6 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     page.wait_for_function(
         "document.querySelector('#template-thumbs .thumb[data-media-id] img').naturalWidth > 0"
     )
-
-    # a wrong file type is refused before upload
-    bad = tmp_path / "notes.txt"
-    bad.write_text("not an image")
-    page.set_input_files("#template-file", str(bad))
-    assert "JPEG, PNG или WEBP" in page.locator("[data-field='template_media'] .field__error").inner_text()
 
     # test photo: original and processed result side by side
     page.locator("label.toggle", has=page.locator("#toggle-test")).click()

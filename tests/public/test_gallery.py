@@ -2,9 +2,11 @@
 
 import datetime as dt
 import io
+import json
 
 from photochanger.extensions import db
 from photochanger.models import JobHistory, Slot
+from photochanger.services.passwords import hash_password
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image
 
@@ -105,3 +107,15 @@ def test_admin_pages_redirect_to_login_without_a_session(client):
         assert resp.status_code == 302
         assert resp.headers["Location"].startswith("/admin/login?next=")
     assert client.get("/admin/login").status_code == 200
+
+
+def test_unknown_slot_page_is_a_russian_404(app_env, client):
+    creds = {"admins": [{"username": "pages", "password_hash": hash_password("pages-pass", rounds=4)}]}
+    with open(app_env["ADMIN_CREDENTIALS_FILE"], "w", encoding="utf-8") as fh:
+        json.dump(creds, fh)
+    login = client.post("/api/login", json={"username": "pages", "password": "pages-pass", "cookie": True})
+    assert login.status_code == 200, login.get_json()
+    assert client.get("/admin/slots/slot-001").status_code == 200
+    page = client.get("/admin/slots/slot-099")
+    assert page.status_code == 404
+    assert "Слот не найден" in page.get_data(as_text=True)
