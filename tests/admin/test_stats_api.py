@@ -1,0 +1,120 @@
+"""``GET /api/stats/overview``: the brief's shape, test-runs apart, booth-hash share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import uuid
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from photochanger.extensions import db
+from photochanger.models import JobHistory
+from tests.support.images import jpeg_bytes
+
+BRIEF_SYSTEM_KEYS = {
+    "jobs_total",
+    "jobs_last_window",
+    "timeouts_last_window",
+    "provider_errors_last_window",
+    "storage_usage_mb",
+}
+BRIEF_SLOT_KEYS = {
+    "slot_id",
+    "display_name",
+    "is_active",
+    "jobs_last_window",
+    "timeouts_last_window",
+    "provider_errors_last_window",
+    "last_success_at",
+    "last_error_reason",
+}
+
+
+def _job(
+    slot_id: str, status: str, *, minutes_ago: float = 1, reason: str | None = None, **kw: object
+) -> JobHistory:
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
+    return JobHistory(
+        job_id=uuid.uuid4().hex,
+        slot_id=slot_id,
+        status=status,
+        provider_id="local",
+        operation="filter",
+        slot_version=1,
+        started_at=started,
+        finished_at=started + dt.timedelta(seconds=3),
+        failure_reason=reason,
+        **kw,
+    )
+
+
+def test_empty_overview_has_the_briefs_shape(client: FlaskClient, auth: dict[str, str]) -> None:
+    body = client.get("/api/stats/overview", headers=auth).get_json()
+    assert body["window_minutes"] == 60
+    assert BRIEF_SYSTEM_KEYS <= set(body["system"])
+    assert len(body["slots"]) == 15
+    assert BRIEF_SLOT_KEYS <= set(body["slots"][0])
+    assert body["system"]["jobs_total"] == 0 and body["system"]["hash_match_share"] is None
+
+
+def test_counts_per_window_and_per_slot(app: Flask, client: FlaskClient, auth: dict[str, str]) -> None:
+    with app.app_context():
+        db.session.add_all(
+            [
+                _job("slot-001", "done", hash_provided=True, hash_matched=True),
+                _job("slot-001", "done", hash_provided=True, hash_matched=False),
+                _job("slot-001", "timeout", reason="timeout"),
+                _job("slot-002", "failed", reason="quota"),
+                _job("slot-002", "failed", reason="internal"),
+                _job("slot-002", "done", minutes_ago=120),  # outside the window
+                _job("slot-003", "failed", reason="network", minutes_ago=600),
+            ]
+        )
+        db.session.commit()
+    body = client.get("/api/stats/overview?window_minutes=60", headers=auth).get_json()
+    system = body["system"]
+    assert system["jobs_total"] == 7
+    assert system["jobs_last_window"] == 5
+    assert system["timeouts_last_window"] == 1
+    assert system["provider_errors_last_window"] == 1  # quota; "internal" is ours, not the provider's
+    assert (system["hash_provided_last_window"], system["hash_matched_last_window"]) == (2, 1)
+    assert system["hash_match_share"] == 0.5
+    slots = {s["slot_id"]: s for s in body["slots"]}
+    assert slots["slot-001"]["jobs_last_window"] == 3 and slots["slot-001"]["timeouts_last_window"] == 1
+    assert slots["slot-001"]["last_error_reason"] == "timeout"
+    assert slots["slot-002"]["provider_errors_last_window"] == 1
+    assert slots["slot-002"]["last_success_at"] is not None  # the older success still counts as "last"
+    assert slots["slot-003"]["jobs_last_window"] == 0 and slots["slot-003"]["last_error_reason"] == "network"
+    wide = client.get("/api/stats/overview?window_minutes=720", headers=auth).get_json()
+    assert wide["system"]["jobs_last_window"] == 7
+
+
+def test_test_runs_are_counted_apart(client: FlaskClient, auth: dict[str, str]) -> None:
+    photo = {"test_image": (io.BytesIO(jpeg_bytes()), "t.jpg")}
+    assert client.post("/api/slots/slot-004/test-run", headers=auth, data=photo).status_code == 200
+    data = jpeg_bytes(color=(9, 9, 9))
+    booth = {
+        "password": "123456",
+        "hash": hashlib.sha1(data).hexdigest(),  # noqa: S324 - DSLR Remote Pro's own field
+        "fileToUpload": (io.BytesIO(data), "b.jpg"),
+    }
+    assert client.post("/ingest/slot-004", data=booth).status_code == 200
+
+    body = client.get("/api/stats/overview", headers=auth).get_json()
+    slot = next(s for s in body["slots"] if s["slot_id"] == "slot-004")
+    assert (slot["jobs_last_window"], slot["test_runs_last_window"]) == (1, 1)
+    assert (body["system"]["jobs_last_window"], body["system"]["test_runs_last_window"]) == (1, 1)
+    assert body["system"]["jobs_total"] == 1
+    assert body["system"]["hash_match_share"] == 1.0
+    assert slot["last_success_at"] is not None
+    assert body["system"]["storage_usage_mb"] > 0
+
+
+@pytest.mark.parametrize("window", ["0", "abc", "20000", "-5"])
+def test_a_bad_window_is_400(client: FlaskClient, auth: dict[str, str], window: str) -> None:
+    resp = client.get(f"/api/stats/overview?window_minutes={window}", headers=auth)
+    assert resp.status_code == 400 and resp.get_json()["field"] == "window_minutes"
