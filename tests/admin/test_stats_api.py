@@ -99,7 +99,7 @@ def test_test_runs_are_counted_apart(client: FlaskClient, auth: dict[str, str]) 
     data = jpeg_bytes(color=(9, 9, 9))
     booth = {
         "password": "123456",
-        "hash": hashlib.sha1(data).hexdigest(),  # noqa: S324 - DSLR Remote Pro's own field
+        "hash": hashlib.sha1(data).hexdigest(),
         "fileToUpload": (io.BytesIO(data), "b.jpg"),
     }
     assert client.post("/ingest/slot-004", data=booth).status_code == 200
