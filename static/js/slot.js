@@ -91,11 +91,29 @@
     updateKeyHint();
   }
 
+  /** Warns when the chosen provider needs an API key that is not configured. */
   function updateKeyHint() {
     const p = state.providers[providerSel.value] || {};
     const hint = document.getElementById("key-hint");
-    hint.hidden = !p.needs_api_key;
-    hint.textContent = "Этому провайдеру нужен ключ API — он задаётся на странице «Настройки».";
+    const key = state.keys ? state.keys[providerSel.value] : null;
+    hint.hidden = !p.needs_api_key || !!(key && key.configured);
+    hint.textContent = "";
+    hint.append(
+      "Ключ API для «" + (p.title || providerSel.value) + "» не задан — фото не обработаются, пока его не указать в ",
+      el("a", { href: "/admin/settings", text: "настройках" }),
+      "."
+    );
+    hint.classList.toggle("dirty-note", true);
+  }
+
+  async function loadKeys() {
+    try {
+      const s = await PC.api("/api/settings");
+      state.keys = s.provider_keys || {};
+    } catch (err) {
+      state.keys = null;
+    }
+    updateKeyHint();
   }
 
   /* ---------- operations and schema-driven settings ---------- */
@@ -142,7 +160,9 @@
     if (name === "prompt") return 0;
     if (isLongText(name, prop)) return 1;
     if (name === "output_format") return 9;
-    return prop.type === "boolean" ? 8 : 5;
+    if (prop.type === "boolean") return 8;
+    if (Array.isArray(prop.enum)) return 3;
+    return prop.type === "integer" || prop.type === "number" ? 5 : 6;
   }
 
   function buildField(name, prop, required, secret, value) {
@@ -647,5 +667,5 @@
   });
 
   document.getElementById("load-retry").addEventListener("click", load);
-  load();
+  load().then(loadKeys);
 })();

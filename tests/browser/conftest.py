@@ -96,9 +96,13 @@ def shots(tmp_path: Path) -> Callable[[Any, str], None]:
 
     def take(pg: Any, name: str) -> None:
         # Full-page shots from the top, without transient toasts, once images are decoded.
-        pg.evaluate("document.querySelectorAll('.toast').forEach(t => t.remove()); window.scrollTo(0, 0)")
+        pg.wait_for_timeout(700)  # smooth scrolling to a field error ends
+        pg.evaluate(
+            "document.querySelectorAll('.toast').forEach(t => t.remove());"
+            "window.scrollTo({top: 0, behavior: 'instant'})"
+        )
         pg.wait_for_function("Array.from(document.images).every(i => i.complete)")
-        pg.wait_for_timeout(200)
+        pg.wait_for_timeout(150)
         pg.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
     return take

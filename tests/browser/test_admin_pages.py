@@ -163,7 +163,7 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     shots(phone_page, "slot-phone")
 
 
-def test_server_field_error_is_shown_next_to_the_field(page, tmp_path):
+def test_server_field_error_is_shown_next_to_the_field(page, tmp_path, shots):
     """Turbotext takes one template: a slot with two cannot switch to it (server-side rule)."""
     login(page)
     page.goto("/admin/slots/slot-003")
@@ -183,6 +183,12 @@ def test_server_field_error_is_shown_next_to_the_field(page, tmp_path):
     error = page.locator("[data-field='template_media'] .field__error")
     error.wait_for(state="visible")
     assert "не больше 1" in error.inner_text()
+    # the schema-driven form: textarea, numbers, select, the key hint
+    assert page.locator("textarea#set-prompt").count() == 1
+    assert page.locator("input#set-strength[type=number][min='0'][max='80']").count() == 1
+    assert page.locator("select#set-original_language option").count() == 2
+    assert page.locator("#key-hint").is_visible()
+    shots(page, "slot-server-error-desktop")
 
     # removing a template asks first, then the same save goes through
     page.locator("#template-thumbs .thumb__remove").first.click()
