@@ -9,15 +9,24 @@ export FLASK_APP := photochanger
 
 APT_PACKAGES := postgresql nginx-light chromium fonts-dejavu-core
 
-.PHONY: install run test test-sqlite test-postgres lint system-deps clean
+.PHONY: install install-dev run test test-sqlite test-postgres lint system-deps clean
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+$(BIN)/.venv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	touch $@
+
+# The server needs only the runtime packages; the suite adds the dev tools.
+$(BIN)/.installed: setup.cfg pyproject.toml $(BIN)/.venv
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed
+install-dev: $(BIN)/.installed-dev
 
 ## run: migrate, seed 15 slots, set an ingest password, start gunicorn on $(PORT)
 run: install
@@ -25,7 +34,9 @@ run: install
 	$(BIN)/flask seed-slots
 	@$(BIN)/flask set-ingest-password --if-unset --by make-run
 	@$(BIN)/flask admin-bootstrap
-	@echo "Ingest URL for DSLR Remote Pro: http://$$(hostname -I 2>/dev/null | awk '{print $$1}' || echo 127.0.0.1):$(PORT)/ingest/slot-001 (slot-001 … slot-015)"
+	@ip=$$(hostname -I 2>/dev/null | awk '{print $$1}'); ip=$${ip:-127.0.0.1}; \
+	  echo; echo "Ingest URL for DSLR Remote Pro: http://$$ip:$(PORT)/ingest/slot-001  (slot-001 … slot-015)"; \
+	  echo "Admin pages: http://$$ip:$(PORT)/admin/"; echo
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 ## system-deps: Debian packages the suite needs (PostgreSQL, nginx, Chromium)
@@ -38,17 +49,17 @@ system-deps:
 	fi
 
 ## test: the whole suite on SQLite, then again on a private PostgreSQL server
-test: system-deps install lint
+test: system-deps install-dev lint
 	$(BIN)/pytest --db=sqlite
 	$(BIN)/pytest --db=postgresql -m "not browser and not nginx"
 
-test-sqlite: install
+test-sqlite: install-dev
 	$(BIN)/pytest --db=sqlite
 
-test-postgres: install
+test-postgres: install-dev
 	$(BIN)/pytest --db=postgresql
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy photochanger cli
