@@ -50,6 +50,7 @@ SECRET_KEYS = frozenset(
 )
 #: JSON request fields whose values are scrubbed from log text (admin login, settings).
 _SECRET_JSON_FIELDS = ("password", "new_password", "ingest_password", "api_key", "gemini_api_key")
+_SECRET_NAME = re.compile(r"pass|token|secret|key", re.IGNORECASE)
 #: Shorter request values are not scrubbed: replacing "1" everywhere would garble the log.
 _MIN_SCRUB_LEN = 3
 _MAX_STRING = 4000
@@ -154,7 +155,9 @@ def _request_values() -> list[str]:
     found: list[str] = []
     form = request.__dict__.get("form")  # only when the view already parsed it: never parse here
     if form is not None:
-        found.extend(v for _, v in form.items(multi=True))
+        # A booth's every field is personal (DESIGN §3); elsewhere only secret-named fields.
+        booth = (request.endpoint or "").startswith("ingest.")
+        found.extend(v for k, v in form.items(multi=True) if booth or _SECRET_NAME.search(k))
     found.extend(v for _, v in request.args.items(multi=True))
     cached = request._cached_json[True]
     if isinstance(cached, dict):
