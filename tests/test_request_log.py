@@ -65,7 +65,8 @@ def test_redaction_of_keys_bytes_and_request_values(app, client, caplog):
     log = logging.getLogger("photochanger.test")
     caplog.set_level(logging.INFO, logger="photochanger")
 
-    @app.post("/_test/careless")
+    # Registered as an ingest endpoint: there every booth field counts as personal.
+    @app.post("/_test/careless", endpoint="ingest.careless")
     def careless():
         from flask import request
 
@@ -102,6 +103,24 @@ def test_redaction_of_keys_bytes_and_request_values(app, client, caplog):
     assert "[redacted]" in record.getMessage()
     errors = [r for r in caplog.records if getattr(r, "event", None) == "error.unhandled"]
     assert errors and "RuntimeError" in errors[0].exc and "[redacted]" in errors[0].exc
+
+
+def test_outside_ingest_only_secret_named_fields_are_scrubbed(app, client, caplog):
+    """Admin usernames must stay in auth logs; their passwords must not."""
+    log = logging.getLogger("photochanger.test")
+    caplog.set_level(logging.INFO, logger="photochanger")
+
+    @app.post("/_test/login-like")
+    def login_like():
+        from flask import request
+
+        log.info("login", extra={"username": request.form["username"], "note": request.form["password"]})
+        return "ok"
+
+    client.post("/_test/login-like", data={"username": "serg", "password": "Adm1n-Secret"})
+    (record,) = [r for r in caplog.records if r.name == "photochanger.test"]
+    assert record.username == "serg"
+    assert record.note == "[redacted]"
 
 
 def test_real_ingest_log_has_no_password_or_personal_fields(app, app_env, live_server):
