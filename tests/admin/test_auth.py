@@ -161,20 +161,18 @@ class TestLogin:
 
 class TestTokens:
     @pytest.mark.parametrize(("method", "path"), ADMIN_ENDPOINTS)
-    @pytest.mark.parametrize(
-        "kind", ["missing", "garbage", "tampered", "alg_none", "expired", "wrong_secret", "hs512"]
-    )
     def test_every_endpoint_refuses_a_bad_token(
-        self, client: FlaskClient, admin_token: str, method: str, path: str, kind: str
+        self, client: FlaskClient, admin_token: str, method: str, path: str
     ) -> None:
-        token = _bad_tokens(admin_token)[kind]
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        resp = client.open(path, method=method, headers=headers, json={})
-        assert resp.status_code == 401, resp.get_json()
-        body = resp.get_json()
-        assert body["status"] == "error"
-        assert body["failure_reason"] == "unauthorized"
-        assert any("а" <= ch <= "я" for ch in body["message"].lower())  # Russian
+        # One app per endpoint, every bad token against it (a fresh database per case is slow on PostgreSQL).
+        for kind, token in _bad_tokens(admin_token).items():
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            resp = client.open(path, method=method, headers=headers, json={})
+            assert resp.status_code == 401, (kind, resp.get_json())
+            body = resp.get_json()
+            assert body["status"] == "error", kind
+            assert body["failure_reason"] == "unauthorized", kind
+            assert any("а" <= ch <= "я" for ch in body["message"].lower()), kind  # Russian
 
     def test_the_good_token_passes(self, client: FlaskClient, auth: dict[str, str]) -> None:
         assert client.get("/api/slots", headers=auth).status_code == 200
