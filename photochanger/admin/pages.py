@@ -17,6 +17,7 @@ from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
+from ..errors import ApiError
 from ..ingest.responses import public_base_url
 from ..services.runtime import services
 from ..services.settings import SYNC_MAX, SYNC_MIN
@@ -32,7 +33,8 @@ def current_admin() -> str | None:
     try:
         verify_jwt_in_request(optional=True, locations=["cookies"])
         identity = get_jwt_identity()
-    except (JWTExtendedException, PyJWTError, KeyError, RuntimeError):
+    except (JWTExtendedException, PyJWTError, ApiError, KeyError, RuntimeError):
+        # ApiError: the credentials file is broken; the login form shows the API's message.
         return None
     return str(identity) if identity else None
 

@@ -197,6 +197,13 @@
     return ok;
   }
 
+  /** Scrolls read-only link fields to their end: the slot part of a long URL stays visible. */
+  function showLinkEnds(root) {
+    (root || document).querySelectorAll(".copyfield input").forEach((input) => {
+      input.scrollLeft = input.scrollWidth;
+    });
+  }
+
   /** Wires every [data-copy-from] button to copy the value of the element it names. */
   function bindCopyButtons(root) {
     (root || document).querySelectorAll("[data-copy-from]").forEach((btn) => {
@@ -273,11 +280,12 @@
 
   window.PC = {
     api, ApiFailure, toast, confirm: confirmDialog, busy, copyText, bindCopyButtons,
-    fmtDateTime, fmtAgo, plural, el, cookie,
+    fmtDateTime, fmtAgo, plural, el, cookie, showLinkEnds,
   };
 
   document.addEventListener("DOMContentLoaded", () => {
     bindCopyButtons(document);
     bindLogout();
+    showLinkEnds(document);
   });
 })();

@@ -81,6 +81,7 @@
     document.getElementById("dash-empty").hidden = slots.length > 0;
     list.hidden = slots.length === 0;
     for (const slot of slots) render(slot, stats[slot.slot_id || slot.id]);
+    PC.showLinkEnds(list);
     updated.textContent = "Обновлено в " + new Date().toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit" });
   }
 

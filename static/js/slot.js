@@ -608,6 +608,7 @@
     const url = slot.gallery_url || "";
     document.getElementById("gallery-url").value = url;
     document.getElementById("gallery-open").href = url || "#";
+    PC.showLinkEnds(document);
   }
 
   function renderRecent(items) {

@@ -21,9 +21,8 @@
     return min + " мин";
   }
 
-  function countCell(v, bad) {
-    const td = el("td", { class: "num" + (v ? (bad ? " bad" : "") : " zero"), text: num(v) });
-    return td;
+  function countCell(v, bad, label) {
+    return el("td", { class: "num" + (v ? (bad ? " bad" : "") : " zero"), text: num(v), "data-label": label });
   }
 
   function render(data) {
@@ -47,13 +46,17 @@
       else pill = el("span", { class: "pill pill--ok", text: "Активен" });
       const reason = s.last_error_reason;
       body.append(el("tr", { "data-slot-id": s.slot_id }, [
-        el("td", {}, [el("a", { href: "/admin/slots/" + encodeURIComponent(s.slot_id), text: s.display_name || s.slot_id })]),
-        el("td", {}, [pill]),
-        countCell(s.jobs_last_window, false),
-        countCell(s.timeouts_last_window, true),
-        countCell(s.provider_errors_last_window, true),
-        el("td", { text: s.last_success_at ? PC.fmtAgo(s.last_success_at) : "—", title: s.last_success_at ? PC.fmtDateTime(s.last_success_at) : null }),
-        el("td", { class: reason ? "bad" : "zero", text: reason ? REASONS[reason] || reason : "—" }),
+        el("td", { class: "cell-name" }, [el("a", { href: "/admin/slots/" + encodeURIComponent(s.slot_id), text: s.display_name || s.slot_id })]),
+        el("td", { class: "cell-state" }, [pill]),
+        countCell(s.jobs_last_window, false, "Задач"),
+        countCell(s.timeouts_last_window, true, "Таймауты"),
+        countCell(s.provider_errors_last_window, true, "Ошибки провайдера"),
+        el("td", {
+          class: s.last_success_at ? "" : "zero", "data-label": "Последний успех",
+          text: s.last_success_at ? PC.fmtAgo(s.last_success_at) : "—",
+          title: s.last_success_at ? PC.fmtDateTime(s.last_success_at) : null,
+        }),
+        el("td", { class: reason ? "bad" : "zero", "data-label": "Последняя ошибка", text: reason ? REASONS[reason] || reason : "—" }),
       ]));
     }
     if (!(data.slots || []).length) body.append(el("tr", {}, [el("td", { colspan: "7", class: "muted", text: "Слотов нет." })]));
