@@ -21,6 +21,7 @@ import requests
 
 from tests.support.live_server import LiveServer
 from tests.support.net import free_port
+from tests.support.nginx import NGINX, NginxServer
 from tests.support.postgres import PostgresCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,6 +101,7 @@ class Stack:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.servers: list[BenchServer] = []
         self.pg: PostgresCluster | None = None
+        self.nginxes: list[NginxServer] = []
 
     # -- databases -----------------------------------------------------------
 
@@ -209,34 +211,17 @@ class Stack:
         _wait_http(f"{url}/_bench/count", proc, "provider mock")
         return url
 
-    def nginx(self, upstream_port: int, media_root: str) -> str | None:
-        """nginx before ``upstream_port`` with the project's X-Accel location; ``None`` if unavailable."""
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-        conf_src = os.path.join(ROOT, "nginx", "photochanger.conf")
-        if nginx is None or not os.path.exists(conf_src):
+    def nginx(self, upstream_port: int, media_root: str) -> NginxServer | None:
+        """The shipped nginx/photochanger.conf (rendered as its test does) before ``upstream_port``."""
+        if not os.path.exists(NGINX) or not os.path.exists(os.path.join(ROOT, "nginx", "photochanger.conf")):
             return None
-        port = free_port()
-        prefix = os.path.join(self.dir, "nginx")
-        os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
-        conf = os.path.join(prefix, "nginx.conf")
-        internal = _accel_location(conf_src)
-        with open(conf, "w") as fh:
-            fh.write(
-                NGINX_TEMPLATE.format(
-                    prefix=prefix,
-                    port=port,
-                    upstream=upstream_port,
-                    internal=internal,
-                    media=media_root.rstrip("/") + "/",
-                    user="root" if os.geteuid() == 0 else "nobody",
-                )
-            )
-        proc = self._spawn([nginx, "-p", prefix, "-c", conf, "-g", "daemon off;"], {}, "nginx.log")
-        url = f"http://127.0.0.1:{port}"
-        _wait_http(url + "/", proc, "nginx")
-        return url
+        server = NginxServer(os.path.join(self.dir, "nginx"), f"127.0.0.1:{upstream_port}", media_root)
+        self.nginxes.append(server)
+        return server
 
     def stop(self) -> None:
+        for nginx in self.nginxes:
+            nginx.stop()
         for server in self.servers:
             server.stop()
         for proc in self.procs:
@@ -251,50 +236,3 @@ class Stack:
             self.pg.stop()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _accel_location(conf_path: str) -> str:
-    """The ``internal`` location prefix nginx/photochanger.conf serves X-Accel-Redirect from."""
-    import re
-
-    text = open(conf_path).read()
-    for match in re.finditer(r"location\s+(\S+)\s*\{([^}]*)\}", text):
-        if "internal" in match.group(2):
-            return match.group(1)
-    return "/_protected_media/"
-
-
-# A bench-only nginx: same proxying and X-Accel location as nginx/photochanger.conf,
-# but on a free port, with a private prefix and no TLS.
-NGINX_TEMPLATE = """
-worker_processes 1;
-user {user};
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    client_max_body_size 21m;
-    upstream photochanger {{ server 127.0.0.1:{upstream}; keepalive 32; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location {internal} {{
-            internal;
-            alias {media};
-        }}
-        location / {{
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_pass http://photochanger;
-        }}
-    }}
-}}
-"""

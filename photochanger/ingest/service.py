@@ -269,6 +269,10 @@ class IngestService:
             photo = ImageInput(upload.data, upload.mime, "photo")
             if driver.input_urls:
                 photo, templates, published = self._publish(job_id, slot, in_rel, photo, templates, deadline)
+            # Read the key before this commit: a SELECT after it would open a new
+            # transaction that pins a pooled connection for the whole provider
+            # call (1000 waiting ingests exhausted the pool: 500 "QueuePool limit").
+            api_key = provider_api_key(slot.provider)
             db.session.execute(
                 update(JobHistory).where(JobHistory.job_id == job_id).values(status=JobStatus.PROCESSING)
             )
@@ -281,7 +285,7 @@ class IngestService:
                 settings=slot.settings,
                 photo=photo,
                 templates=templates,
-                api_key=provider_api_key(slot.provider),
+                api_key=api_key,
             )
             result, attempts = self._call_provider(driver, pjob, slot.provider, deadline)
             data, mime = _finalise(result, str(slot.settings.get("output_format", "auto")))

@@ -66,9 +66,10 @@ def downscale(data: bytes, mime: str, max_side: int, quality: int = 90) -> tuple
         if max(probe.size) <= max_side:
             return data, mime
     im = _open_reduced(data, max_side)
-    # Bicubic: about a third cheaper than Lanczos and indistinguishable in an
-    # AI model's input at these ratios (the draft already did the big step).
-    im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+    # Hamming: a proper downscaling filter at bilinear cost, 2-3x cheaper than
+    # Lanczos (the biggest CPU item of an ingest when the draft cannot help,
+    # e.g. 2500 px -> 2048 px); the difference is invisible to an AI model.
+    im.thumbnail((max_side, max_side), Image.Resampling.HAMMING)
     out = io.BytesIO()
     fmt = FORMAT_BY_MIME.get(mime, "JPEG")
     if fmt == "JPEG":

@@ -140,3 +140,19 @@ def test_downscale_decodes_landscape_jpeg_at_reduced_scale(monkeypatch):
     # A square request would have kept libjpeg at full scale for this 3:2-ish photo.
     assert requested[0] == (1024, 666)
     assert decoded[0] == (2000, 1300)  # decoded at 1/2 scale, not 4000×2600
+
+
+def test_no_pooled_connection_is_held_during_the_provider_call(app, client, monkeypatch):
+    """Hundreds of ingests wait on the provider at once; none may pin a DB connection."""
+    with app.app_context():
+        driver = services().drivers["local"]
+    seen: list[int] = []
+    real = driver.process
+
+    def spy(job, ctx):
+        seen.append(db.engine.pool.checkedout())
+        return real(job, ctx)
+
+    monkeypatch.setattr(driver, "process", spy)
+    assert _post(client, jpeg_bytes()).status_code == 200
+    assert seen == [0]
