@@ -257,6 +257,20 @@ class TestThrottle:
         other_ip = {"environ_base": {"REMOTE_ADDR": "10.0.0.7"}}
         assert _login(client, **other_ip).status_code == 200
 
+    def test_one_ip_trying_many_usernames_is_rate_limited(
+        self, client: FlaskClient, credentials_file: str
+    ) -> None:
+        # The per-username lock cannot stop this; the per-IP limit bounds the bcrypt work.
+        # (Known accounts with cheap hashes: unknown names cost a full-strength bcrypt each.)
+        write_credentials(credentials_file, {f"user{i}": "pw-pw-pw" for i in range(100)})
+        codes = [_login(client, username=f"user{i}", password="x").status_code for i in range(61)]
+        assert codes[:60] == [401] * 60
+        assert codes[60] == 429
+        assert (
+            _login(client, username="user99", password="x").get_json()["failure_reason"]
+            == "too_many_requests"
+        )
+
     def test_a_success_resets_the_failure_count(self, client: FlaskClient, credentials_file: str) -> None:
         for _ in range(9):
             _login(client, password="bad")
