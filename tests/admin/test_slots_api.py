@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import time
 from typing import Any
 
 import pytest
@@ -46,6 +47,14 @@ def _test_run(
     return client.post(
         f"/api/slots/{slot_id}/test-run", headers=auth, data={"test_image": (io.BytesIO(photo), "t.jpg")}
     )
+
+
+def _wait_for_preview(path: str) -> None:
+    """Previews are written off the response path; wait so none lands after a clean-up."""
+    deadline = time.monotonic() + 10
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"no preview at {path}"
+        time.sleep(0.02)
 
 
 class TestRead:
@@ -343,6 +352,8 @@ class TestCleanupAndGallery:
             db.session.get(JobHistory, old_job).result_expires_at = past  # type: ignore[union-attr]
             db.session.commit()
             root = services().store.root
+        for job_id in (old_job, live_job):
+            _wait_for_preview(os.path.join(root, "results", "slot-001", job_id, "preview.webp"))
         orphan = os.path.join(root, "results", "slot-001", "f" * 32)
         os.makedirs(orphan)
 
@@ -369,3 +380,6 @@ class TestCleanupAndGallery:
         assert new != old and len(new) >= 32
         assert resp.get_json()["gallery_url"].endswith(f"token={new}")
         assert client.get("/api/slots/slot-001", headers=auth).get_json()["gallery_token"] == new
+        # The public gallery follows: the old link is dead, the new one opens.
+        assert client.get(f"/public/slots/slot-001?token={old}").status_code == 404
+        assert client.get(resp.get_json()["gallery_url"].replace("http://localhost", "")).status_code == 200
