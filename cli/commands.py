@@ -7,6 +7,7 @@ import socket
 import click
 from flask.cli import with_appcontext
 
+from cli.admin import admin_bootstrap_command
 from photochanger.extensions import db
 from photochanger.media.cleanup import cleanup_media
 from photochanger.services.jobs import mark_interrupted
@@ -87,5 +88,6 @@ ALL = [
     set_ingest_password_command,
     hash_password_command,
     recover_jobs_command,
+    admin_bootstrap_command,
     cleanup_media_command,
 ]

@@ -41,7 +41,9 @@ def slot_gallery(slot_id: str) -> Any:
     """The slot's last live results; 404 without the slot's current share token."""
     slot = db.session.get(Slot, slot_id) if len(slot_id) <= 32 else None
     token = request.args.get("token", "")
-    if slot is None or not token or not secrets.compare_digest(token, slot.gallery_token or ""):
+    # compare bytes: compare_digest raises TypeError on non-ASCII str (any URL can carry one)
+    expected = (slot.gallery_token or "").encode() if slot is not None else b""
+    if slot is None or not token or not secrets.compare_digest(token.encode(), expected):
         return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
     now = utcnow()
     jobs = (
