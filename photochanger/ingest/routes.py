@@ -39,6 +39,7 @@ def ingest(slot_id: str) -> Response:
     limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
     if request.content_length and request.content_length > limit_mb * MB + MULTIPART_OVERHEAD:
         raise ApiError("payload_too_large", f"Файл больше допустимого размера: предел {limit_mb} МБ")
+    _release_connection()  # before the body is read: a 20 MB upload over Wi-Fi takes seconds
 
     try:
         form, files = request.form, request.files
@@ -112,6 +113,21 @@ def job_status(job_id: str) -> Response:
     resp = jsonify(body)
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _release_connection() -> None:
+    """End the read-only transaction so no pooled connection waits on a slow upload.
+
+    Committing without expiring keeps the settings and slot loaded above usable
+    (no second SELECT); a plain rollback or commit would expire them.
+    """
+    session = db.session()
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = previous
 
 
 def _metadata(form: Any, filename: str | None) -> dict[str, Any]:

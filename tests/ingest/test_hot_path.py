@@ -156,3 +156,26 @@ def test_no_pooled_connection_is_held_during_the_provider_call(app, client, monk
     monkeypatch.setattr(driver, "process", spy)
     assert _post(client, jpeg_bytes()).status_code == 200
     assert seen == [0]
+
+
+def test_no_pooled_connection_is_held_while_the_upload_is_read(app, client, monkeypatch):
+    """A booth on venue Wi-Fi uploads for seconds; the pool must not wait with it."""
+    from photochanger.request import StrictRequest
+
+    seen: list[int] = []
+    real = StrictRequest._get_file_stream
+
+    def spy(self, *args, **kwargs):
+        seen.append(db.engine.pool.checkedout())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(StrictRequest, "_get_file_stream", spy)
+    _post(client, jpeg_bytes())  # warm-up: the first request also pays one-off work
+    seen.clear()
+    seen_statements, stop = _count_statements(app)
+    try:
+        assert _post(client, jpeg_bytes(color=(9, 9, 9))).status_code == 200
+    finally:
+        stop()
+    assert seen == [0]
+    assert len(seen_statements) <= STATEMENT_BUDGET  # releasing did not cost a reload
