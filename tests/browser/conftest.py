@@ -65,10 +65,17 @@ def page(browser: Any, server: Any) -> Iterator[Any]:
     context.set_default_timeout(15_000)
     pg = context.new_page()
     errors: list[str] = []
+    foreign: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("request", lambda req: None if _local(req.url, server.url) else foreign.append(req.url))
     yield pg
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not foreign, f"pages must not load anything from the network: {foreign}"
+
+
+def _local(url: str, base: str) -> bool:
+    return url.startswith((base + "/", "data:", "blob:"))
 
 
 @pytest.fixture
