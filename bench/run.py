@@ -325,7 +325,11 @@ def section_downloads(
 
 
 def _bulk_jobs_sql(rows: int) -> str:
-    """``rows`` job_history rows over the last 30 days, 15 slots, a realistic status mix (PostgreSQL)."""
+    """``rows`` job_history rows over the last 30 days, 15 slots, a realistic status mix (PostgreSQL).
+
+    Statuses follow ``i / 15`` so that every slot gets failures and timeouts (``i % 20``
+    would give failures to only 3 of the 15 slots).
+    """
     slot = "'slot-' || lpad((1 + i % 15)::text, 3, '0')"
     job = "'j' || lpad(i::text, 31, '0')"
     return f"""
@@ -335,13 +339,14 @@ def _bulk_jobs_sql(rows: int) -> str:
             failure_reason, result_path, result_mime, result_size, result_expires_at,
             metadata_json)
         SELECT {job}, {slot},
-               CASE WHEN i % 20 = 0 THEN 'failed' WHEN i % 33 = 0 THEN 'timeout' ELSE 'done' END,
+               CASE WHEN i / 15 % 20 = 0 THEN 'failed' WHEN i / 15 % 33 = 0 THEN 'timeout'
+                    ELSE 'done' END,
                CASE WHEN i % 50 = 0 THEN 'ui_test' ELSE 'ingest' END,
                'gemini', 'image_edit', 1, md5(i::text) || md5((i + 7)::text), 'image/jpeg',
                2000000, true, i % 40 <> 0, 'bench', t, t + interval '48 seconds',
                t + (i % 30 + 5) * interval '1 second', (i % 30 + 5) * 1000, 1 + (i % 7 = 0)::int,
-               CASE WHEN i % 20 = 0 THEN 'provider_5xx' WHEN i % 33 = 0 THEN 'timeout' END,
-               CASE WHEN i % 20 <> 0 AND i % 33 <> 0
+               CASE WHEN i / 15 % 20 = 0 THEN 'provider_5xx' WHEN i / 15 % 33 = 0 THEN 'timeout' END,
+               CASE WHEN i / 15 % 20 <> 0 AND i / 15 % 33 <> 0
                     THEN 'results/' || {slot} || '/' || {job} || '/payload.jpg' END,
                'image/jpeg', 900000, t + interval '72 hours', '{{}}'::json
         FROM (SELECT i, now() - i * (interval '30 days' / {rows}) AS t
@@ -542,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         default=min(4, (os.cpu_count() or 1) * 2),
         help="gunicorn workers (production default)",
     )
-    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated sections, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated sections: 1,2,3,4,5 (5 = 5a,5b)")
     parser.add_argument(
         "--no-postgres", action="store_true", help="skip 5a (needs PostgreSQL server binaries)"
     )
@@ -597,9 +602,9 @@ def main(argv: list[str] | None = None) -> int:
                     "4. Public result downloads",
                     lambda: section_downloads(stack, env, server.url, mock_url, p, report),
                 )
-        if "5" in only:
-            if p["stats_rows"] and not args.no_postgres:
-                guarded("5a. Stats overview", lambda: section_stats(stack, p, report))
+        if only & {"5", "5a"} and p["stats_rows"] and not args.no_postgres:
+            guarded("5a. Stats overview", lambda: section_stats(stack, p, report))
+        if only & {"5", "5b"}:
             guarded("5b. Cleanup", lambda: section_cleanup(stack, p, report))
     finally:
         stack.stop()
