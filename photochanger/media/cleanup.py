@@ -81,8 +81,22 @@ def cleanup_media(
         if not rows:
             break
         summary.batches += 1
+        busy = _busy_jobs({m.job_id for m in rows if m.job_id}, now)
+        ready = []
         for media in rows:
-            _clean_one(store, media, now, summary, skip)
+            if media.job_id in busy:
+                summary.skipped_running += 1
+                skip.add(media.id)
+            else:
+                ready.append(media)
+        # One claiming UPDATE per batch instead of one per row: a run only
+        # deletes the files of the rows its own UPDATE changed.
+        claimed = claim_batch([m.id for m in ready], now)
+        for media in ready:
+            if media.id in claimed:
+                _remove_files(store, media, summary)
+            else:
+                summary.claimed_by_other_run += 1
     if max_batches is None or summary.batches < max_batches:
         _remove_orphans(store, now, summary, batch_size, max_batches)
     db.session.rollback()
@@ -109,44 +123,44 @@ def _expired_batch(now: dt.datetime, batch_size: int, skip: set[str]) -> list[Me
     return rows
 
 
-def _job_busy(job_id: str | None, now: dt.datetime) -> bool:
-    """True while the job may still be writing: running and not yet past its deadline."""
-    if not job_id:
-        return False
-    job = db.session.get(JobHistory, job_id)
-    if job is None or job.status not in JobStatus.RUNNING:
-        return False
-    limit = job.deadline_at or (job.started_at + STALE_AFTER)
-    return limit > now
+def _busy_jobs(job_ids: set[str], now: dt.datetime) -> set[str]:
+    """Jobs that may still be writing: running and not yet past their deadline."""
+    if not job_ids:
+        return set()
+    rows = db.session.execute(
+        select(JobHistory.job_id, JobHistory.deadline_at, JobHistory.started_at).where(
+            JobHistory.job_id.in_(job_ids), JobHistory.status.in_(JobStatus.RUNNING)
+        )
+    ).all()
+    db.session.rollback()
+    return {job_id for job_id, deadline, started in rows if (deadline or started + STALE_AFTER) > now}
+
+
+def claim_batch(media_ids: list[str], now: dt.datetime) -> set[str]:
+    """Mark rows cleaned; returns the ids this run's UPDATE changed (not another run's)."""
+    if not media_ids:
+        return set()
+    result = db.session.execute(
+        update(MediaObject)
+        .where(MediaObject.id.in_(media_ids), MediaObject.cleaned_at.is_(None))
+        .values(cleaned_at=now)
+        .returning(MediaObject.id)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = {row[0] for row in result}
+    db.session.commit()
+    return claimed
 
 
 def claim(media_id: str, now: dt.datetime) -> bool:
     """Mark one media row cleaned; ``True`` only for the run whose update changed it."""
-    result = db.session.execute(
-        update(MediaObject)
-        .where(MediaObject.id == media_id, MediaObject.cleaned_at.is_(None))
-        .values(cleaned_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+    return media_id in claim_batch([media_id], now)
 
 
-def _clean_one(
-    store: MediaStore, media: MediaObject, now: dt.datetime, summary: CleanupSummary, skip: set[str]
-) -> None:
-    if _job_busy(media.job_id, now):
-        summary.skipped_running += 1
-        skip.add(media.id)
-        db.session.rollback()
-        return
-    if not claim(media.id, now):
-        summary.claimed_by_other_run += 1
-        return
+def _remove_files(store: MediaStore, media: MediaObject, summary: CleanupSummary) -> None:
     if media.kind == MediaKind.RESULT and media.slot_id and media.job_id:
         folder = result_dir(media.slot_id, media.job_id)
-        freed = _tree_size(store.abspath(folder))
-        store.remove_tree(folder)  # payload and preview.webp together
+        freed = store.remove_tree(folder)  # payload and preview.webp together
         store.prune_empty_parents(folder)
     else:
         try:
@@ -195,8 +209,7 @@ def _remove_orphans(
             folder = result_dir(slot_id, job_id)
             path = store.abspath(folder)
             if _is_orphan(jobs.get(job_id), slot_id, now) and _mtime(path) < young:
-                size = _tree_size(path)
-                store.remove_tree(folder)
+                size = store.remove_tree(folder)
                 summary.orphans_removed += 1
                 summary.bytes_freed += size
         for slot_id in {slot_id for slot_id, _ in chunk}:
@@ -221,14 +234,3 @@ def _mtime(path: str) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return float("inf")
-
-
-def _tree_size(path: str) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(dirpath, name))
-            except OSError:
-                pass
-    return total

@@ -91,8 +91,7 @@ def _remove_orphans(store: MediaStore, slot_id: str, report: CleanupReport) -> N
             if job is not None and job.status == JobStatus.DONE and live:
                 continue
             rel = result_dir(slot_id, name)
-            report.bytes_freed += _tree_size(store.abspath(rel))
-            store.remove_tree(rel)
+            report.bytes_freed += store.remove_tree(rel)
             report.orphan_folders_removed += 1
 
 
@@ -101,14 +100,3 @@ def _size(store: MediaStore, rel: str) -> int:
         return os.path.getsize(store.abspath(rel))
     except (OSError, ValueError):
         return 0
-
-
-def _tree_size(path: str) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
