@@ -109,6 +109,9 @@ class JobHistory(db.Model):  # type: ignore[name-defined]
         Index("ix_job_slot_started", "slot_id", "started_at"),
         Index("ix_job_started", "started_at"),
         Index("ix_job_status", "status"),
+        # "latest success / latest error of a slot" is an index probe even for a
+        # slot that never failed (else the stats page scans the slot's history).
+        Index("ix_job_slot_status_started", "slot_id", "status", "started_at"),
         Index("ix_job_idempotency", "slot_id", "idempotency_key"),
         Index("ix_job_input", "slot_id", "input_sha256", "slot_version"),
     )
