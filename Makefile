@@ -34,7 +34,7 @@ run: install
 	$(BIN)/flask seed-slots
 	@$(BIN)/flask set-ingest-password --if-unset --by make-run
 	@$(BIN)/flask admin-bootstrap
-	@ip=$$(hostname -I 2>/dev/null | awk '{print $$1}'); ip=$${ip:-127.0.0.1}; \
+	@ip=$(HOST); if [ "$$ip" = 0.0.0.0 ]; then ip=$$(hostname -I 2>/dev/null | awk '{print $$1}'); fi; ip=$${ip:-127.0.0.1}; \
 	  echo; echo "Ingest URL for DSLR Remote Pro: http://$$ip:$(PORT)/ingest/slot-001  (slot-001 … slot-015)"; \
 	  echo "Admin pages: http://$$ip:$(PORT)/admin/"; echo
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
