@@ -51,10 +51,7 @@ def on_starting(server):
     from photochanger.admin.auth import check_credentials_at_start
     from photochanger.services.jobs import mark_interrupted
 
-    # The master serves no request: without a rate limiter it starts no limiter
-    # storage timer, whose greenlet would otherwise be inherited by every forked
-    # worker and die there with a KeyError traceback.
-    app = create_app({"RATELIMIT_ENABLED": False})
+    app = create_app()
     # A missing or malformed admin credentials file stops the start here with
     # a message naming the file and the problem, instead of failing at login.
     check_credentials_at_start(app)

@@ -6,6 +6,7 @@ import re
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE, login
 from tests.conftest import INGEST_PASSWORD
@@ -71,7 +72,8 @@ def test_dashboard_lists_fifteen_slots_with_ingest_links(page, phone_page, serve
     assert first.locator("input").input_value() == f"{server.url}/ingest/slot-001"
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     first.get_by_role("button", name="Копировать").click()
-    assert first.get_by_role("button", name="Скопировано").count() == 1
+    # The label changes once the asynchronous clipboard write resolves: wait for it.
+    expect(first.get_by_role("button", name="Скопировано")).to_have_count(1)
     shots(page, "dashboard-desktop")
 
     phone_page.context.add_cookies(page.context.cookies())
