@@ -23,16 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from photochanger import create_app
-from photochanger.extensions import db
-from photochanger.services.passwords import hash_password
-from photochanger.services.runtime import services
-from photochanger.services.settings import save_setting
-from photochanger.services.slots import seed_slots
-from tests.conftest import INGEST_PASSWORD, JWT_TEST_SECRET
+from tests.conftest import INGEST_PASSWORD, dispose_app, make_app, make_env
 from tests.support.images import jpeg_bytes
 from tests.support.live_server import ROOT, LiveServer
-from tests.support.ops import ensure_admin_credentials
 
 SPEC = os.path.join(ROOT, "spec", "contracts", "openapi.yaml")
 VERSION = os.path.join(ROOT, "spec", "contracts", "VERSION.json")
@@ -88,27 +81,9 @@ def test_every_json_route_is_documented(app):
 @pytest.fixture(scope="module")
 def contract_server(database_factory, tmp_path_factory):
     """One gunicorn for all fuzzed operations (a fresh database, seeded like the app fixture)."""
-    instance = tmp_path_factory.mktemp("contract") / "instance"
-    instance.mkdir()
-    env = {
-        "DATABASE_URL": database_factory(),
-        "MEDIA_ROOT": str(instance / "media"),
-        "LOCK_DIR": str(instance / "locks"),
-        "INSTANCE_PATH": str(instance),
-        "JWT_SECRET_KEY": JWT_TEST_SECRET,
-        "ADMIN_CREDENTIALS_FILE": str(instance / "credentials.json"),
-        "LOG_LEVEL": "INFO",  # the readiness probe waits for "Booting worker"
-    }
-    ensure_admin_credentials(env["ADMIN_CREDENTIALS_FILE"])
+    env = make_env(tmp_path_factory.mktemp("contract") / "instance", database_factory())
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        app = create_app({"TESTING": True})
-        with app.app_context():
-            seed_slots(services().drivers)
-            save_setting("ingest_password_hash", hash_password(INGEST_PASSWORD, rounds=4), "tests")
-            db.session.commit()
-            db.engine.dispose()
+        dispose_app(make_app(env, mp))
     server = LiveServer(env, workers=1)
     yield server
     server.stop()
