@@ -53,6 +53,9 @@ class Config:
         self.TURBOTEXT_API_BASE = _env("TURBOTEXT_API_BASE", "https://www.turbotext.ru")
         self.TURBOTEXT_POLL_INTERVAL = float(_env("TURBOTEXT_POLL_INTERVAL", "2.5") or 2.5)
         self.PROVIDER_MAX_INPUT_SIDE = int(_env("PROVIDER_MAX_INPUT_SIDE", "2048") or 2048)
+        # Smallest longest side worth sending for a 1K result (providers/gemini.py):
+        # between this and the maximum, a photo is shrunk without a resampling pass.
+        self.PROVIDER_MIN_INPUT_SIDE = int(_env("PROVIDER_MIN_INPUT_SIDE", "1024") or 1024)
         self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         # Bearer token Prometheus must send to /metrics; unset: /metrics is open

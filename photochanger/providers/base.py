@@ -122,6 +122,8 @@ class DriverConfig:
     base_url: str = ""
     default_api_key: str | None = None
     max_input_side: int = 2048
+    #: Longest side that still serves a 1K result; see ``media.images.downscale``.
+    min_input_side: int = 1024
     poll_interval: float = 2.0
     options: Mapping[str, Any] = field(default_factory=dict)
 

@@ -21,7 +21,7 @@ def build_drivers(config: Mapping[str, Any]) -> dict[str, ProviderDriver]:
     """Instantiate every driver with its base URL and defaults from ``config``.
 
     ``config`` is the Flask config: ``{NAME}_API_BASE``, ``{NAME}_API_KEY``,
-    ``PROVIDER_MAX_INPUT_SIDE`` and ``{NAME}_POLL_INTERVAL`` are read.
+    ``PROVIDER_MAX_INPUT_SIDE``, ``PROVIDER_MIN_INPUT_SIDE`` and ``{NAME}_POLL_INTERVAL`` are read.
     """
     drivers: dict[str, ProviderDriver] = {}
     for name, cls in DRIVER_CLASSES.items():
@@ -31,6 +31,7 @@ def build_drivers(config: Mapping[str, Any]) -> dict[str, ProviderDriver]:
                 base_url=str(config.get(f"{upper}_API_BASE") or ""),
                 default_api_key=config.get(f"{upper}_API_KEY") or None,
                 max_input_side=int(config.get("PROVIDER_MAX_INPUT_SIDE", 2048)),
+                min_input_side=int(config.get("PROVIDER_MIN_INPUT_SIDE", 1024)),
                 poll_interval=float(config.get(f"{upper}_POLL_INTERVAL", 2.0)),
             )
         )

@@ -1,4 +1,4 @@
-"""The ingest hot path: one pass over the upload, few SQL statements, reduced decoding."""
+"""The ingest hot path: one pass over the upload, few SQL statements."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ import io
 import uuid
 
 import pytest
-from PIL import Image
-from PIL.JpegImagePlugin import JpegImageFile
 from sqlalchemy import event
 
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.ingest.upload import read_upload
-from photochanger.media import images
 from photochanger.models import MediaKind, MediaObject, SlotTemplateMedia
 from photochanger.request import HashingUpload
 from photochanger.services.runtime import services
@@ -22,9 +19,9 @@ from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, png_bytes
 from tests.support.setup import configure_slot
 
-#: settings, slot (+ templates joined), duplicate check, job insert | input media,
-#: processing | provider key, result media, done. Commits are not statements.
-STATEMENT_BUDGET = 9
+#: settings (provider keys included), slot (+ templates joined), duplicate check,
+#: job insert | input media, processing | result media, done. Commits are not statements.
+STATEMENT_BUDGET = 8
 
 
 def _post(client, photo: bytes, slot_id: str = "slot-001"):
@@ -114,32 +111,6 @@ def test_read_upload_still_accepts_plain_streams_and_enforces_the_limit():
     with pytest.raises(ApiError) as exc:
         read_upload(big, None, 1)  # type: ignore[arg-type]
     assert exc.value.reason == "payload_too_large"
-
-
-def test_downscale_decodes_landscape_jpeg_at_reduced_scale(monkeypatch):
-    photo = jpeg_bytes(4000, 2600)
-    requested: list[tuple[int, int]] = []
-    real_draft = JpegImageFile.draft
-
-    def spy(self, mode, size):
-        requested.append(size)
-        return real_draft(self, mode, size)
-
-    monkeypatch.setattr(JpegImageFile, "draft", spy)
-    decoded: list[tuple[int, int]] = []
-    real_thumbnail = Image.Image.thumbnail
-
-    def spy_thumbnail(self, size, *args, **kwargs):
-        decoded.append(self.size)
-        return real_thumbnail(self, size, *args, **kwargs)
-
-    monkeypatch.setattr(Image.Image, "thumbnail", spy_thumbnail)
-    out, mime = images.downscale(photo, "image/jpeg", 1024)
-    assert mime == "image/jpeg"
-    assert Image.open(io.BytesIO(out)).size == (1024, 666)
-    # A square request would have kept libjpeg at full scale for this 3:2-ish photo.
-    assert requested[0] == (1024, 666)
-    assert decoded[0] == (2000, 1300)  # decoded at 1/2 scale, not 4000×2600
 
 
 def test_no_pooled_connection_is_held_during_the_provider_call(app, client, monkeypatch):

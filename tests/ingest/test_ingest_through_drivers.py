@@ -81,12 +81,23 @@ def test_gemini_gets_the_photo_first_then_both_templates_in_order(app, shared):
     assert sent.headers["x-goog-api-key"] == shared.env["GEMINI_API_KEY"]
 
 
-def test_gemini_photo_larger_than_needed_is_downscaled_but_the_answer_is_stored_as_given(app, shared):
-    gemini_slot(app)
+@pytest.mark.parametrize(
+    ("settings", "sent_side"),
+    [
+        # A 1K result: half scale straight from libjpeg (1500 px) is plenty.
+        ({}, 1500),
+        # 3-pro asked for 2K gets the full PROVIDER_MAX_INPUT_SIDE.
+        ({"model": "gemini-3-pro-image-preview", "image_size": "2K"}, 2048),
+    ],
+)
+def test_gemini_photo_larger_than_needed_is_downscaled_but_the_answer_is_stored_as_given(
+    app, shared, settings, sent_side
+):
+    gemini_slot(app, **settings)
     resp = post_photo(shared.url, jpeg_bytes(3000, 2000))
     assert resp.status_code == 200
     (_mime, sent_photo), *_ = inline_images(shared.gemini.generate_requests[-1])
-    assert max(open_image(sent_photo).size) == 2048
+    assert max(open_image(sent_photo).size) == sent_side
     assert resp.content == requests.get(resp.headers["X-Result-Url"], timeout=5).content
 
 

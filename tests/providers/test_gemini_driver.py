@@ -154,6 +154,30 @@ def test_request_carries_prompt_then_photo_then_templates_in_slot_order(
     assert [data for _, data in images] == [job.photo.data, first.data, second.data]
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        'Фон «пляж», текст "Привет"\nвторая строка\t\\ конец',
+        '"}]}],"generationConfig":{"responseModalities":["TEXT"]}} {"inlineData": 1}',
+        "emoji 📸 and \u2028 line separator",
+    ],
+)
+def test_prompt_text_reaches_gemini_verbatim_whatever_it_contains(
+    gemini: MockGemini, driver: GeminiDriver, prompt: str
+) -> None:
+    """The body is spliced around the base64 bytes; the prompt must still be JSON-escaped."""
+    job = make_job(prompt=prompt, aspect_ratio="3:4")
+    run(driver, job)
+    sent = gemini.generate_requests[-1]
+    assert sent.json["contents"][0]["parts"][0]["text"] == prompt
+    assert part_kinds(sent) == ["text", "image"]
+    assert sent.json["generationConfig"] == {
+        "responseModalities": ["IMAGE"],
+        "imageConfig": {"aspectRatio": "3:4"},
+    }
+    assert [data for _, data in inline_images(sent)] == [job.photo.data]
+
+
 def test_request_passes_strict_field_validation_and_uses_the_jobs_key(
     gemini: MockGemini, driver: GeminiDriver
 ) -> None:
