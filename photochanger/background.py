@@ -1,14 +1,27 @@
-"""Run small jobs off the response path (previews)."""
+"""Run small jobs off the response path (gallery previews).
+
+Under gevent a worker's CPU is shared by every request it serves, so deferred
+work waits until the worker has no ingest in flight: during a burst the booths
+get the CPU, and the previews are built in the pause that follows. The queue is
+bounded; a preview dropped from it is built on its first read instead
+(``media.previews.ensure_preview``), so nothing depends on it running.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from gevent import monkey
 
 log = logging.getLogger("photochanger.background")
+
+#: Deferred jobs kept per worker; beyond this the oldest is dropped.
+MAX_PENDING = 200
 
 
 def _guarded(fn: Callable[[], None]) -> Callable[[], None]:
@@ -21,11 +34,87 @@ def _guarded(fn: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
+def _gevent_active() -> bool:
+    return monkey.is_module_patched("socket")
+
+
 def spawn(fn: Callable[[], None]) -> None:
-    """Start ``fn`` in a greenlet under gevent, else in a daemon thread."""
-    if monkey.is_module_patched("socket"):
+    """Start ``fn`` now: in a greenlet under gevent, else in a daemon thread."""
+    if _gevent_active():
         import gevent
 
         gevent.spawn(_guarded(fn))
     else:
         threading.Thread(target=_guarded(fn), daemon=True).start()
+
+
+class IdleQueue:
+    """Jobs of one gevent worker that run one at a time while no ingest is in flight."""
+
+    def __init__(self, max_pending: int = MAX_PENDING, cooperative: bool | None = None) -> None:
+        #: ``None``: decide per call (gevent's monkey patching happens after import)
+        self.cooperative = cooperative
+        self.in_flight = 0
+        self.pending: deque[Callable[[], None]] = deque(maxlen=max_pending)
+        self.dropped = 0
+        self._wakeup: Any = None
+        self._runner: Any = None
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Mark an ingest in flight for the duration of the block."""
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0 and self.pending and self._wakeup is not None:
+                self._wakeup.set()
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        cooperative = _gevent_active() if self.cooperative is None else self.cooperative
+        if not cooperative:
+            threading.Thread(target=_guarded(fn), daemon=True).start()  # no event loop to keep free
+            return
+        if len(self.pending) == self.pending.maxlen:
+            self.dropped += 1
+            log.info("background.dropped", extra={"event": "background.dropped", "dropped": self.dropped})
+        self.pending.append(_guarded(fn))
+        self._ensure_runner()
+        if self.in_flight == 0:
+            self._wakeup.set()
+
+    def _ensure_runner(self) -> None:
+        import gevent
+        from gevent.event import Event
+
+        if self._wakeup is None:
+            self._wakeup = Event()
+        if self._runner is None or self._runner.dead:
+            self._runner = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        import gevent
+
+        while True:
+            # Cooperative scheduling: nothing runs between this check and
+            # clear(), so a wake-up cannot be lost.
+            if not self.pending or self.in_flight:
+                self._wakeup.clear()
+                self._wakeup.wait()
+                continue
+            self.pending.popleft()()
+            gevent.sleep(0)  # let a request that arrived meanwhile go first
+
+
+_queue = IdleQueue()
+
+
+def when_idle(fn: Callable[[], None]) -> None:
+    """Run ``fn`` once this worker has no ingest in flight (see :class:`IdleQueue`)."""
+    _queue.submit(fn)
+
+
+def ingest_in_flight() -> Any:
+    """Context manager: an ingest is being served by this worker."""
+    return _queue.busy()

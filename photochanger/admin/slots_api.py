@@ -7,7 +7,7 @@ import time
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..background import spawn
+from ..background import when_idle
 from ..config import HARD_UPLOAD_CAP_MB
 from ..errors import ApiError
 from ..extensions import db
@@ -78,7 +78,7 @@ def test_run(slot_id: str) -> Response:
         source="ui_test",
         metadata={"requested_by": current_admin()},
     )
-    service = IngestService(services(), settings, public_base_url(), spawn)
+    service = IngestService(services(), settings, public_base_url(), when_idle)
     return image_response(service.run(slot, req))
 
 

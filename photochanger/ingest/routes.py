@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..background import spawn
+from ..background import ingest_in_flight, when_idle
 from ..config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
 from ..errors import ApiError
 from ..extensions import db
@@ -33,6 +33,11 @@ _MAX_IDEMPOTENCY_KEY = 200
 @bp.post("/ingest/<slot_id>")
 def ingest(slot_id: str) -> Response:
     """Accept a booth photo and answer with the processed image (DESIGN.md §3)."""
+    with ingest_in_flight():
+        return _ingest(slot_id)
+
+
+def _ingest(slot_id: str) -> Response:
     arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
     settings = load_settings()
     slot = load_slot(slot_id)
@@ -82,7 +87,7 @@ def ingest(slot_id: str) -> Response:
         idempotency_key=key,
         metadata=_metadata(form, upload.filename),
     )
-    service = IngestService(services(), settings, public_base_url(), spawn)
+    service = IngestService(services(), settings, public_base_url(), when_idle)
     return image_response(service.run(slot, req))
 
 

@@ -1,0 +1,64 @@
+"""Deferred work (gallery previews) yields the worker to in-flight ingests."""
+
+from __future__ import annotations
+
+import threading
+
+import gevent
+
+from photochanger.background import IdleQueue
+
+
+def test_deferred_job_waits_until_no_ingest_is_in_flight():
+    queue = IdleQueue(cooperative=True)
+    ran: list[str] = []
+    with queue.busy():
+        queue.submit(lambda: ran.append("preview"))
+        with queue.busy():  # a second booth arrives meanwhile
+            gevent.sleep(0.05)
+        gevent.sleep(0.05)
+        assert ran == []  # the first ingest is still in flight
+    gevent.sleep(0.05)
+    assert ran == ["preview"]
+
+
+def test_jobs_submitted_while_idle_run_at_once_and_in_order():
+    queue = IdleQueue(cooperative=True)
+    ran: list[int] = []
+    for n in range(3):
+        queue.submit(lambda n=n: ran.append(n))
+    gevent.sleep(0.05)
+    assert ran == [0, 1, 2]
+
+
+def test_queue_is_bounded_and_drops_the_oldest_job():
+    queue = IdleQueue(max_pending=2, cooperative=True)
+    ran: list[int] = []
+    with queue.busy():
+        for n in range(3):
+            queue.submit(lambda n=n: ran.append(n))
+    gevent.sleep(0.05)
+    assert ran == [1, 2]  # the dropped preview is built on its first read instead
+    assert queue.dropped == 1
+
+
+def test_a_failing_job_is_logged_and_the_queue_goes_on(caplog):
+    queue = IdleQueue(cooperative=True)
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    queue.submit(broken)
+    queue.submit(lambda: ran.append("next"))
+    gevent.sleep(0.05)
+    assert ran == ["next"]
+    assert any(r.getMessage() == "background task failed" for r in caplog.records)
+
+
+def test_without_an_event_loop_jobs_run_at_once_in_a_thread():
+    queue = IdleQueue(cooperative=False)
+    done = threading.Event()
+    with queue.busy():
+        queue.submit(done.set)
+        assert done.wait(5)  # threads do not block requests: no reason to wait
