@@ -269,10 +269,11 @@ class IngestService:
             photo = ImageInput(upload.data, upload.mime, "photo")
             if driver.input_urls:
                 photo, templates, published = self._publish(job_id, slot, in_rel, photo, templates, deadline)
-            # Read the key before this commit: a SELECT after it would open a new
+            # The key comes from the settings loaded with this request: no SELECT,
+            # and in particular none after the commit below, which would open a
             # transaction that pins a pooled connection for the whole provider
             # call (1000 waiting ingests exhausted the pool: 500 "QueuePool limit").
-            api_key = provider_api_key(slot.provider)
+            api_key = provider_api_key(slot.provider, self.settings.raw)
             db.session.execute(
                 update(JobHistory).where(JobHistory.job_id == job_id).values(status=JobStatus.PROCESSING)
             )

@@ -25,17 +25,18 @@ def setting_key(provider: str) -> str:
     return f"provider_key.{provider}"
 
 
+def _ciphertext_of(value: Any) -> str | None:
+    if isinstance(value, Mapping) and isinstance(value.get("ciphertext"), str):
+        return str(value["ciphertext"])
+    return None
+
+
 def _saved_ciphertext(provider: str) -> tuple[str | None, AppSetting | None]:
     row = db.session.get(AppSetting, setting_key(provider))
-    value = row.value if row is not None else None
-    if isinstance(value, Mapping) and isinstance(value.get("ciphertext"), str):
-        return value["ciphertext"], row
-    return None, row
+    return _ciphertext_of(row.value if row is not None else None), row
 
 
-def saved_api_key(provider: str) -> str | None:
-    """The key an admin saved, decrypted; ``None`` when none or unreadable."""
-    ciphertext, _ = _saved_ciphertext(provider)
+def _decrypt_saved(provider: str, ciphertext: str | None) -> str | None:
     if ciphertext is None:
         return None
     try:
@@ -49,9 +50,22 @@ def saved_api_key(provider: str) -> str | None:
         return None
 
 
-def provider_api_key(provider: str) -> str | None:
-    """The key for ``provider``: settings first, then the environment."""
-    return saved_api_key(provider) or current_app.config.get(f"{provider.upper()}_API_KEY") or None
+def saved_api_key(provider: str) -> str | None:
+    """The key an admin saved, decrypted; ``None`` when none or unreadable."""
+    return _decrypt_saved(provider, _saved_ciphertext(provider)[0])
+
+
+def provider_api_key(provider: str, settings_values: Mapping[str, Any] | None = None) -> str | None:
+    """The key for ``provider``: settings first, then the environment.
+
+    ``settings_values`` (``RuntimeSettings.raw``, already loaded for this
+    request) spares the ingest hot path a SELECT of its own.
+    """
+    if settings_values is None:
+        saved = saved_api_key(provider)
+    else:
+        saved = _decrypt_saved(provider, _ciphertext_of(settings_values.get(setting_key(provider))))
+    return saved or current_app.config.get(f"{provider.upper()}_API_KEY") or None
 
 
 def save_api_key(provider: str, key: str | None, updated_by: str) -> None:
