@@ -236,3 +236,34 @@ class Stack:
             self.pg.stop()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by ``pids`` (from ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def settle(master_pid: int, busy_share: float = 0.05, window: float = 0.5, limit: float = 60.0) -> float:
+    """Wait until a server's workers are (nearly) idle; returns the seconds waited.
+
+    PhotoChanger builds gallery previews once a worker has no ingest in flight;
+    measuring the next target while that deferred work still runs would charge
+    it to the wrong server.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        pids = children_of(master_pid)
+        before = cpu_seconds(pids)
+        time.sleep(window)
+        if cpu_seconds(pids) - before < busy_share * window:
+            break
+    return time.monotonic() - start
