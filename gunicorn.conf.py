@@ -6,7 +6,6 @@ monkey.patch_all()  # the master must be patched before it imports anything else
 
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
 
 bind = os.environ.get(
     "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -42,23 +41,24 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 def on_starting(server):
-    """Before any worker takes traffic: fresh metrics folder, fail jobs a crash left running."""
+    """Before any worker takes traffic: fresh metrics folder, start-up checks.
+
+    The checks (admin credentials file, jobs a crash left running) run in a
+    child process: building the app here would leave its extensions' timers
+    to every forked worker (see photochanger/startup.py).
+    """
+    import subprocess
+    import sys
+
     from photochanger.stats.multiproc import prepare_multiproc_dir
 
     prepare_multiproc_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-
-    from photochanger import create_app
-    from photochanger.admin.auth import check_credentials_at_start
-    from photochanger.services.jobs import mark_interrupted
-
-    app = create_app()
-    # A missing or malformed admin credentials file stops the start here with
-    # a message naming the file and the problem, instead of failing at login.
-    check_credentials_at_start(app)
-    with app.app_context():
-        count = mark_interrupted(socket.gethostname())
-        if count:
-            server.log.warning("marked %d interrupted job(s) as failed", count)
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+    checks = subprocess.run([sys.executable, "-m", "photochanger.startup"], env=env, check=False)
+    if checks.returncode != 0:
+        # gunicorn prints the exception and exits 1; the child already said why.
+        raise RuntimeError(f"start-up checks failed (exit {checks.returncode}); see the message above")
 
 
 def child_exit(server, worker):

@@ -1,0 +1,41 @@
+"""Start-up checks the gunicorn master runs once, in a child process, before any worker forks.
+
+``python -m photochanger.startup`` builds the app, refuses a missing or
+malformed admin credentials file (naming it), and marks jobs a crash left
+running on this host as failed ``interrupted``. It runs in a separate process
+because an app built inside the gunicorn master would hand its extensions'
+background timers (Flask-Limiter's memory storage) to every forked worker,
+where gevent trips over them; it also keeps the master small.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+
+def run_checks() -> int:
+    """Run the checks; returns how many interrupted jobs were marked failed."""
+    from . import create_app
+    from .admin.auth import check_credentials_at_start
+    from .services.jobs import mark_interrupted
+
+    app = create_app()
+    check_credentials_at_start(app)
+    with app.app_context():
+        return mark_interrupted(socket.gethostname())
+
+
+def main() -> int:
+    try:
+        count = run_checks()
+    except RuntimeError as exc:
+        print(f"photochanger: start-up check failed: {exc}", file=sys.stderr)
+        return 1
+    if count:
+        print(f"photochanger: marked {count} interrupted job(s) as failed", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
