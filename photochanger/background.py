@@ -1,8 +1,9 @@
 """Run small jobs off the response path (gallery previews).
 
 Under gevent a worker's CPU is shared by every request it serves, so deferred
-work waits until the worker has no ingest in flight: during a burst the booths
-get the CPU, and the previews are built in the pause that follows. The queue is
+work waits until the worker has had no ingest in flight for a short quiet
+period: during a burst the booths get the CPU, and the previews are built in
+the pause that follows. The queue is
 bounded; a preview dropped from it is built on its first read instead
 (``media.previews.ensure_preview``), so nothing depends on it running.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +24,10 @@ log = logging.getLogger("photochanger.background")
 
 #: Deferred jobs kept per worker; beyond this the oldest is dropped.
 MAX_PENDING = 200
+#: How long a worker must have been without ingests before deferred work runs:
+#: in a burst the next booth usually arrives within this, and a preview that
+#: started would hold the worker's CPU for ~10 ms.
+QUIET_SECONDS = 0.25
 
 
 def _guarded(fn: Callable[[], None]) -> Callable[[], None]:
@@ -51,9 +57,16 @@ def spawn(fn: Callable[[], None]) -> None:
 class IdleQueue:
     """Jobs of one gevent worker that run one at a time while no ingest is in flight."""
 
-    def __init__(self, max_pending: int = MAX_PENDING, cooperative: bool | None = None) -> None:
+    def __init__(
+        self,
+        max_pending: int = MAX_PENDING,
+        cooperative: bool | None = None,
+        quiet_seconds: float = QUIET_SECONDS,
+    ) -> None:
         #: ``None``: decide per call (gevent's monkey patching happens after import)
         self.cooperative = cooperative
+        self.quiet_seconds = quiet_seconds
+        self.last_busy = 0.0
         self.in_flight = 0
         self.pending: deque[Callable[[], None]] = deque(maxlen=max_pending)
         self.dropped = 0
@@ -68,6 +81,7 @@ class IdleQueue:
             yield
         finally:
             self.in_flight -= 1
+            self.last_busy = time.monotonic()
             if self.in_flight == 0 and self.pending and self._wakeup is not None:
                 self._wakeup.set()
 
@@ -102,6 +116,10 @@ class IdleQueue:
             if not self.pending or self.in_flight:
                 self._wakeup.clear()
                 self._wakeup.wait()
+                continue
+            quiet_left = self.quiet_seconds - (time.monotonic() - self.last_busy)
+            if quiet_left > 0:
+                gevent.sleep(quiet_left)
                 continue
             self.pending.popleft()()
             gevent.sleep(0)  # let a request that arrived meanwhile go first

@@ -10,7 +10,7 @@ from photochanger.background import IdleQueue
 
 
 def test_deferred_job_waits_until_no_ingest_is_in_flight():
-    queue = IdleQueue(cooperative=True)
+    queue = IdleQueue(cooperative=True, quiet_seconds=0)
     ran: list[str] = []
     with queue.busy():
         queue.submit(lambda: ran.append("preview"))
@@ -22,8 +22,22 @@ def test_deferred_job_waits_until_no_ingest_is_in_flight():
     assert ran == ["preview"]
 
 
+def test_deferred_job_waits_for_a_quiet_period_after_the_last_ingest():
+    queue = IdleQueue(cooperative=True, quiet_seconds=0.3)
+    ran: list[str] = []
+    with queue.busy():
+        queue.submit(lambda: ran.append("preview"))
+    gevent.sleep(0.1)
+    with queue.busy():  # the next booth of the burst
+        gevent.sleep(0.05)
+    gevent.sleep(0.2)
+    assert ran == []  # only 0.2 s since the last ingest ended
+    gevent.sleep(0.2)
+    assert ran == ["preview"]
+
+
 def test_jobs_submitted_while_idle_run_at_once_and_in_order():
-    queue = IdleQueue(cooperative=True)
+    queue = IdleQueue(cooperative=True, quiet_seconds=0)
     ran: list[int] = []
     for n in range(3):
         queue.submit(lambda n=n: ran.append(n))
@@ -32,7 +46,7 @@ def test_jobs_submitted_while_idle_run_at_once_and_in_order():
 
 
 def test_queue_is_bounded_and_drops_the_oldest_job():
-    queue = IdleQueue(max_pending=2, cooperative=True)
+    queue = IdleQueue(max_pending=2, cooperative=True, quiet_seconds=0)
     ran: list[int] = []
     with queue.busy():
         for n in range(3):
@@ -43,7 +57,7 @@ def test_queue_is_bounded_and_drops_the_oldest_job():
 
 
 def test_a_failing_job_is_logged_and_the_queue_goes_on(caplog):
-    queue = IdleQueue(cooperative=True)
+    queue = IdleQueue(cooperative=True, quiet_seconds=0)
     ran: list[str] = []
 
     def broken() -> None:
