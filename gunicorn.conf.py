@@ -60,6 +60,10 @@ def on_starting(server):
         # gunicorn prints the exception and exits 1; the child already said why.
         raise RuntimeError(f"start-up checks failed (exit {checks.returncode}); see the message above")
 
+    from photochanger.startup import preload_modules
+
+    preload_modules()
+
 
 def child_exit(server, worker):
     """A worker died: its live gauges (in-flight ingests) stop counting."""

@@ -10,6 +10,8 @@ where gevent trips over them; it also keeps the master small.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import socket
 import sys
 
@@ -24,6 +26,24 @@ def run_checks() -> int:
     check_credentials_at_start(app)
     with app.app_context():
         return mark_interrupted(socket.gethostname())
+
+
+def preload_modules() -> int:
+    """Import every module of the package, without building the app; returns the count.
+
+    Called in the gunicorn master after the checks: forked workers then share
+    the imported code copy-on-write and boot in milliseconds. Safe because no
+    module has import-time side effects (extensions are only bound to an app
+    by ``create_app``).
+    """
+    import photochanger
+
+    count = 0
+    for module in pkgutil.walk_packages(photochanger.__path__, "photochanger."):
+        if module.name != __name__:
+            importlib.import_module(module.name)
+            count += 1
+    return count
 
 
 def main() -> int:

@@ -53,8 +53,8 @@ class LiveServer:
                 r = requests.get(f"{self.url}/api/jobs/readiness-probe", timeout=1)
                 if r.status_code == 404 and self.log().count("Booting worker") >= workers:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not bound yet, or bound while the workers still boot
             time.sleep(0.1)
         raise RuntimeError(f"gunicorn not ready in {timeout}s:\n{self.log()}")
 
