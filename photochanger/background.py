@@ -16,11 +16,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from gevent import monkey
 
 log = logging.getLogger("photochanger.background")
+T = TypeVar("T")
 
 #: Deferred jobs kept per worker; beyond this the oldest is dropped.
 MAX_PENDING = 200
@@ -136,3 +137,28 @@ def when_idle(fn: Callable[[], None]) -> None:
 def ingest_in_flight() -> Any:
     """Context manager: an ingest is being served by this worker."""
     return _queue.busy()
+
+
+def in_thread(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """Start ``fn(*args)`` in a real OS thread; returns a function that waits for its result.
+
+    Under gevent the wait is cooperative (other greenlets run, a
+    ``gevent.Timeout`` interrupts it) and CPU work that releases the GIL, such
+    as Pillow's decoders, runs in parallel with the worker's event loop.
+    Without gevent ``fn`` simply runs now. Exceptions are re-raised by the wait.
+    """
+    if _gevent_active():
+        import gevent
+
+        pending = gevent.get_hub().threadpool.spawn(fn, *args)
+        return lambda: cast(T, pending.get())
+    try:
+        value = fn(*args)
+    except Exception as exc:  # noqa: BLE001 - handed to the caller by the wait
+        error = exc
+
+        def fail() -> T:
+            raise error
+
+        return fail
+    return lambda: value

@@ -76,3 +76,20 @@ def test_without_an_event_loop_jobs_run_at_once_in_a_thread():
     with queue.busy():
         queue.submit(done.set)
         assert done.wait(5)  # threads do not block requests: no reason to wait
+
+
+def test_in_thread_hands_back_the_result_or_the_exception():
+    from photochanger.background import in_thread
+
+    assert in_thread(sum, [1, 2, 3])() == 6
+
+    def broken() -> None:
+        raise ValueError("unreadable template")
+
+    wait = in_thread(broken)
+    try:
+        wait()
+    except ValueError as exc:
+        assert str(exc) == "unreadable template"
+    else:  # pragma: no cover - the wait must raise
+        raise AssertionError("the exception was swallowed")

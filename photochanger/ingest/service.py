@@ -7,6 +7,7 @@ the result store and the job row.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import socket
@@ -20,6 +21,7 @@ import gevent
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
+from ..background import in_thread
 from ..errors import REASONS, ApiError
 from ..extensions import db
 from ..media import images
@@ -261,34 +263,41 @@ class IngestService:
         in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
         published: list[tuple[str, str]] = []
         try:
-            store.write_atomic(in_rel, upload.data)
-            db.session.add(
-                _media(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
-            )
             templates = self._templates(slot)
-            photo = ImageInput(upload.data, upload.mime, "photo")
-            if driver.input_urls:
-                photo, templates, published = self._publish(job_id, slot, in_rel, photo, templates, deadline)
             # The key comes from the settings loaded with this request: no SELECT,
             # and in particular none after the commit below, which would open a
             # transaction that pins a pooled connection for the whole provider
             # call (1000 waiting ingests exhausted the pool: 500 "QueuePool limit").
             api_key = provider_api_key(slot.provider, self.settings.raw)
-            db.session.execute(
-                update(JobHistory).where(JobHistory.job_id == job_id).values(status=JobStatus.PROCESSING)
-            )
-            db.session.commit()
-
             pjob = ProviderJob(
                 job_id=job_id,
                 slot_id=slot.id,
                 operation=slot.operation,
                 settings=slot.settings,
-                photo=photo,
+                photo=ImageInput(upload.data, upload.mime, "photo"),
                 templates=templates,
                 api_key=api_key,
             )
-            result, attempts = self._call_provider(driver, pjob, slot.provider, deadline)
+            # The driver's CPU work (downscaling) runs in a thread while the
+            # photo is stored and the job recorded: ~10 ms less per ingest.
+            prepared = in_thread(driver.prepare, pjob) if not driver.input_urls else None
+            store.write_atomic(in_rel, upload.data)
+            db.session.add(
+                _media(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
+            )
+            if driver.input_urls:
+                photo, templates, published = self._publish(
+                    job_id, slot, in_rel, pjob.photo, templates, deadline
+                )
+                pjob = dataclasses.replace(pjob, photo=photo, templates=templates)
+            db.session.execute(
+                update(JobHistory).where(JobHistory.job_id == job_id).values(status=JobStatus.PROCESSING)
+            )
+            db.session.commit()
+
+            result, attempts = self._call_provider(
+                driver, prepared or (lambda: pjob), slot.provider, deadline
+            )
             data, mime = _finalise(result, str(slot.settings.get("output_format", "auto")))
             out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
             store.write_atomic(out_rel, data)
@@ -336,9 +345,17 @@ class IngestService:
         return IngestSuccess(job_id, data, mime)
 
     def _call_provider(
-        self, driver: ProviderDriver, pjob: ProviderJob, provider: str, deadline: float
+        self,
+        driver: ProviderDriver,
+        prepared: Callable[[], ProviderJob],
+        provider: str,
+        deadline: float,
     ) -> tuple[ProviderResult, int]:
-        """Call the driver, retrying retryable failures, all inside the deadline."""
+        """Call the driver, retrying retryable failures, all inside the deadline.
+
+        ``prepared`` waits for the job the driver prepared (see
+        :meth:`ProviderDriver.prepare`); that wait counts against the deadline.
+        """
         call_deadline = deadline - STORE_MARGIN
         ctx = CallContext(deadline=call_deadline, session=self.svc.session_for(provider), sleep=gevent.sleep)
         attempts = 0
@@ -346,6 +363,10 @@ class IngestService:
         attempt_started = time.monotonic()
         try:
             with gevent.Timeout(budget, _DeadlineExpired):
+                try:
+                    pjob = prepared()
+                except ProviderError as exc:  # e.g. an unreadable template: not retryable
+                    raise _Failure(exc.kind.value, exc.detail, 1) from None
                 while True:
                     attempts += 1
                     attempt_started = time.monotonic()

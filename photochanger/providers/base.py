@@ -177,5 +177,15 @@ class ProviderDriver:
         props = self.settings_schema(operation).get("properties", {})
         return {k: v["default"] for k, v in props.items() if "default" in v}
 
+    def prepare(self, job: ProviderJob) -> ProviderJob:
+        """CPU-only input preparation (e.g. downscaling) before :meth:`process`.
+
+        The ingest service runs it in a worker thread while it stores the
+        photo and records the job, so it must do no I/O and touch no shared
+        state; Pillow releases the GIL while it decodes and encodes. The
+        default sends the inputs as they are.
+        """
+        return job
+
     def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
         raise NotImplementedError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -115,6 +116,28 @@ class GeminiDriver(HttpDriver):
         )
     }
 
+    def prepare(self, job: ProviderJob) -> ProviderJob:
+        """Shrink the photo and templates for this slot's model (see :meth:`input_floor`).
+
+        :meth:`build_request` shrinks again only if the request is still over
+        Google's limit; for inputs already within ``max_input_side`` that is a
+        header read.
+        """
+        model = self.model(job)
+        side, floor = self.config.max_input_side, self.input_floor(job.settings, model)
+
+        def shrink(image: ImageInput) -> ImageInput:
+            data, mime = self._shrunk(image, side, min(floor, side))
+            return image if data is image.data else dataclasses.replace(image, data=data, mime=mime)
+
+        return dataclasses.replace(
+            job, photo=shrink(job.photo), templates=tuple(shrink(t) for t in job.templates)
+        )
+
+    @staticmethod
+    def model(job: ProviderJob) -> str:
+        return str(job.settings.get("model") or MODELS[0])
+
     def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
         key = self.api_key(job)
         if job.operation not in self.operations:
@@ -124,7 +147,7 @@ class GeminiDriver(HttpDriver):
             )
         if not job.prompt.strip():
             raise ProviderError(FailureKind.NOT_CONFIGURED, "gemini: the slot has no prompt")
-        model = str(job.settings.get("model") or MODELS[0])
+        model = self.model(job)
         body = self.build_request(job, model)
         resp = send(
             ctx,
@@ -207,17 +230,21 @@ class GeminiDriver(HttpDriver):
             return self.config.max_input_side
         return self.config.min_input_side
 
-    @staticmethod
-    def _inline(image: ImageInput, max_side: int, min_side: int) -> tuple[str, bytes]:
+    @classmethod
+    def _inline(cls, image: ImageInput, max_side: int, min_side: int) -> tuple[str, bytes]:
         """``(mime, base64 bytes)`` of one image, shrunk for the request."""
+        data, mime = cls._shrunk(image, max_side, min_side)
+        return mime, base64.b64encode(data)
+
+    @staticmethod
+    def _shrunk(image: ImageInput, max_side: int, min_side: int) -> tuple[bytes, str]:
         try:
-            data, mime = downscale(image.data, image.mime, max_side, min_side)
+            return downscale(image.data, image.mime, max_side, min_side)
         except OSError as exc:  # Pillow cannot read it: the slot's template is broken
             raise ProviderError(
                 FailureKind.NOT_CONFIGURED,
                 f"gemini: {image.role} image is unreadable: {exc}",
             ) from exc
-        return mime, base64.b64encode(data)
 
     @staticmethod
     def _generation_config(settings: Mapping[str, Any], model: str) -> dict[str, Any]:
