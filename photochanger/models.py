@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -152,3 +152,33 @@ class AppSetting(db.Model):  # type: ignore[name-defined]
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class JobRollupDay(db.Model):  # type: ignore[name-defined]
+    """A UTC day whose ``job_history`` rows are summed up in :class:`JobDayRollup`.
+
+    Triggers (migration 0003) delete the marker whenever a row of that day is
+    inserted, deleted or changes a counted column, so a marked day is exact.
+    """
+
+    __tablename__ = "job_rollup_day"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    rolled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobDayRollup(db.Model):  # type: ignore[name-defined]
+    """Job counts of one UTC day per slot, source, status, failure reason and hash flags."""
+
+    __tablename__ = "job_day_rollup"
+    __table_args__ = (Index("ix_job_day_rollup_day", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    slot_id: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    failure_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    hash_provided: Mapped[bool] = mapped_column(Boolean)
+    hash_matched: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    jobs: Mapped[int] = mapped_column(Integer)
