@@ -1,10 +1,10 @@
 """``GET /api/stats/overview``: global counters and per-slot state (brief §8).
 
 Booth traffic (``source = "ingest"``) and admin test-runs (``"ui_test"``) are
-counted separately so tests never inflate the studio's figures. All queries
-use the ``job_history`` indexes: the window aggregate ranges over
-``(started_at)``, the per-slot "last success / last error" look-ups walk
-``(slot_id, started_at)`` backwards and stop at the first match.
+counted separately so tests never inflate the studio's figures. Window counts
+and ``jobs_total`` come from per-day roll-ups plus the raw rows of partial days
+(:mod:`.rollup`); the per-slot "last success / last error" look-ups are index
+probes that stop at the first match.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import JobHistory, JobStatus, MediaObject, Slot, utcnow
+from .rollup import UI_TEST, roll_up_closed_days, window_counts
 
 DEFAULT_WINDOW_MINUTES = 60
 MAX_WINDOW_MINUTES = 7 * 24 * 60
-UI_TEST = "ui_test"
 #: failure reasons that are the provider's fault (DESIGN.md §3: 502/503 answers)
 PROVIDER_ERRORS = frozenset({"bad_response", "blocked", "not_configured", "quota", "provider_5xx", "network"})
 
@@ -66,33 +66,12 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
     since = now - dt.timedelta(minutes=window_minutes)
     system = _Counts()
     per_slot: dict[str, _Counts] = {}
-    rows = db.session.execute(
-        select(
-            JobHistory.slot_id,
-            JobHistory.source,
-            JobHistory.status,
-            JobHistory.failure_reason,
-            JobHistory.hash_provided,
-            JobHistory.hash_matched,
-            func.count(),
-        )
-        .where(JobHistory.started_at >= since)
-        .group_by(
-            JobHistory.slot_id,
-            JobHistory.source,
-            JobHistory.status,
-            JobHistory.failure_reason,
-            JobHistory.hash_provided,
-            JobHistory.hash_matched,
-        )
-    ).all()
+    roll_up_closed_days(now)
+    rows, jobs_total = window_counts(since)
     for slot_id, source, status, reason, provided, matched, n in rows:
-        system.add(source, status, reason, bool(provided), matched, int(n))
-        per_slot.setdefault(slot_id, _Counts()).add(source, status, reason, bool(provided), matched, int(n))
+        system.add(source, status, reason, provided, matched, n)
+        per_slot.setdefault(slot_id, _Counts()).add(source, status, reason, provided, matched, n)
 
-    jobs_total = db.session.execute(
-        select(func.count()).select_from(JobHistory).where(JobHistory.source != UI_TEST)
-    ).scalar_one()
     storage_bytes = db.session.execute(
         select(func.coalesce(func.sum(MediaObject.size_bytes), 0)).where(MediaObject.cleaned_at.is_(None))
     ).scalar_one()
