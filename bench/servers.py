@@ -202,7 +202,7 @@ class Stack:
 
     def mock_provider(self, delay: float = 0.0) -> str:
         port = free_port()
-        proc = self._spawn(
+        self.mock_proc = proc = self._spawn(
             [sys.executable, "-m", "bench.mock_provider", "--port", str(port), "--delay", str(delay)],
             {},
             "mock.log",
