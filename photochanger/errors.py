@@ -126,9 +126,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
-        if not wants_json():
-            return exc
         code = exc.code or 500
+        if not wants_json():
+            if code < 400 or exc.response is not None:
+                return exc  # redirects and ready-made responses pass through
+            return _html_error(code, exc)
         reason = _HTTP_REASONS.get(code, "internal")
         message = REASONS[reason][1]
         if code == 413:
@@ -140,5 +142,33 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         app.logger.exception("unhandled error", extra={"event": "error.unhandled"})
         if not wants_json():
-            return "Внутренняя ошибка сервера", 500
+            return _html_error(500, None)
         return ApiError("internal").to_response()
+
+
+#: Browser pages for HTTP errors outside the JSON paths: (title, text).
+_HTML_ERRORS = {
+    404: ("Страница не найдена", "Такой страницы нет. Проверьте адрес или откройте ссылку ещё раз."),
+    405: ("Действие недоступно", "Этот адрес не принимает такой запрос."),
+    413: ("Файл слишком большой", "Уменьшите файл и попробуйте ещё раз."),
+    429: ("Слишком много запросов", "Подождите немного и попробуйте снова."),
+    500: ("Внутренняя ошибка сервера", "Что-то пошло не так. Попробуйте позже."),
+}
+
+
+def _html_error(code: int, exc: HTTPException | None) -> Response:
+    """A Russian HTML page (the public layout) instead of Werkzeug's English one."""
+    from flask import render_template
+
+    title, text = _HTML_ERRORS.get(code, (REASONS[_HTTP_REASONS.get(code, "internal")][1], ""))
+    resp = Response(
+        render_template("public/message.html", status=code, title=title, text=text),
+        status=code,
+        mimetype="text/html",
+    )
+    if exc is not None:
+        headers = dict(exc.get_headers())
+        for name in ("Allow", "Retry-After"):  # e.g. 405's Allow must survive
+            if name in headers:
+                resp.headers[name] = headers[name]
+    return resp
