@@ -35,3 +35,11 @@ def test_unhandled_error_in_a_page_is_a_russian_500(app, client, monkeypatch):
     resp = client.get("/admin/login", headers={"Accept": "text/html"})
     assert resp.status_code == 500
     assert "Внутренняя ошибка сервера" in resp.get_data(as_text=True)
+
+
+def test_over_long_ids_in_urls_are_404_without_a_query(client):
+    long_id = "a" * 65
+    for path in (f"/api/jobs/{long_id}", f"/public/results/{long_id}", f"/public/provider-media/{long_id}"):
+        resp = client.get(path)
+        assert resp.status_code == 404, path
+        assert resp.get_json()["status"] == "error"

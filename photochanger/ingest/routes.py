@@ -12,6 +12,7 @@ from ..background import ingest_in_flight, when_idle
 from ..config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
 from ..errors import ApiError
 from ..extensions import db
+from ..lookup import by_url_id
 from ..models import JobHistory, utcnow
 from ..services.passwords import check_password
 from ..services.runtime import services
@@ -94,7 +95,7 @@ def _ingest(slot_id: str) -> Response:
 @bp.get("/api/jobs/<job_id>")
 def job_status(job_id: str) -> Response:
     """Status of a job while it is within the retention window."""
-    job = db.session.get(JobHistory, job_id) if len(job_id) <= 64 else None
+    job = by_url_id(JobHistory, job_id)
     settings = load_settings()
     now = utcnow()
     if job is None or job.started_at < now - settings.result_ttl:

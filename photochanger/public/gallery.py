@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ..errors import ApiError
 from ..extensions import db
+from ..lookup import by_url_id
 from ..media.lifecycle import expire_job_result
 from ..media.previews import ensure_preview
 from ..models import JobHistory, JobStatus, Slot, utcnow
@@ -25,7 +26,7 @@ HIDDEN_SOURCES = ("ui_test",)
 
 def _live_job(job_id: str) -> tuple[JobHistory | None, bool]:
     """The job with a stored result and whether that result has expired."""
-    job = db.session.get(JobHistory, job_id) if len(job_id) <= 64 else None
+    job = by_url_id(JobHistory, job_id)
     if job is None or not job.result_path:
         return None, False
     if job.result_expires_at is None or job.result_expires_at <= utcnow():

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, send_file
 
 from ..errors import ApiError
-from ..extensions import db
+from ..lookup import by_url_id
 from ..media.images import EXT_BY_MIME
 from ..media.lifecycle import expire_job_result, expire_media
 from ..models import JobHistory, MediaKind, MediaObject, utcnow
@@ -22,7 +22,7 @@ X_ACCEL_PREFIX = "/_protected_media/"
 @bp.get("/public/results/<job_id>")
 def download_result(job_id: str) -> Response:
     """The processed image as an attachment while it is within its TTL."""
-    job = db.session.get(JobHistory, job_id) if len(job_id) <= 64 else None
+    job = by_url_id(JobHistory, job_id)
     if job is None or not job.result_path:
         raise ApiError("result_not_found")
     store = services().store
@@ -56,7 +56,7 @@ def download_result(job_id: str) -> Response:
 @bp.get("/public/provider-media/<media_id>")
 def provider_media(media_id: str) -> Response:
     """An input published for a URL-fetching provider; 410 after the job's deadline."""
-    media = db.session.get(MediaObject, media_id) if len(media_id) <= 64 else None
+    media = by_url_id(MediaObject, media_id)
     if media is None or media.kind != MediaKind.PROVIDER_MEDIA:
         raise ApiError("not_found", "Файл не найден")
     store = services().store
