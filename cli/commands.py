@@ -10,11 +10,13 @@ from flask.cli import with_appcontext
 from cli.admin import admin_bootstrap_command
 from photochanger.extensions import db
 from photochanger.media.cleanup import cleanup_media
+from photochanger.models import utcnow
 from photochanger.services.jobs import mark_interrupted
 from photochanger.services.passwords import generate_password, hash_password
 from photochanger.services.runtime import services
 from photochanger.services.settings import load_settings, save_setting
 from photochanger.services.slots import invalid_slots, seed_slots
+from photochanger.stats.rollup import roll_up_closed_days
 
 
 @click.command("seed-slots")
@@ -83,6 +85,19 @@ def cleanup_media_command(batch_size: int, max_batches: int | None) -> None:
         click.echo(line)
 
 
+@click.command("stats-rollup")
+@with_appcontext
+def stats_rollup_command() -> None:
+    """Sum up closed days for the stats page now (after deploying, on a long history).
+
+    The stats page does this itself on first use; on millions of job rows that
+    first call takes about a second per million rows while job writers wait, so
+    deployments run it right after ``flask db upgrade``. Safe to repeat.
+    """
+    days = roll_up_closed_days(utcnow())
+    click.echo(f"rolled up {days} day(s)")
+
+
 ALL = [
     seed_slots_command,
     set_ingest_password_command,
@@ -90,4 +105,5 @@ ALL = [
     recover_jobs_command,
     admin_bootstrap_command,
     cleanup_media_command,
+    stats_rollup_command,
 ]

@@ -10,6 +10,7 @@ export FLASK_APP="${FLASK_APP:-photochanger}"
 export HOST="${HOST:-0.0.0.0}"
 
 flask db upgrade
+flask stats-rollup  # a long history is summed up here, not in the first stats request
 flask seed-slots
 flask set-ingest-password --if-unset --by docker
 flask admin-bootstrap

@@ -261,3 +261,16 @@ def _columns(job: JobHistory) -> dict[str, Any]:
     return {
         c.key: getattr(job, c.key) for c in JobHistory.__table__.columns if getattr(job, c.key) is not None
     }
+
+
+def test_stats_rollup_command_sums_up_closed_days_once_and_is_safe_to_repeat(
+    app: Flask, runner: Any, ctx: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(ctx)
+    first = runner.invoke(args=["stats-rollup"])
+    assert first.exit_code == 0, first.output
+    days = db.session.execute(select(func.count()).select_from(JobRollupDay)).scalar_one()
+    assert days >= 8 and f"rolled up {days} day(s)" in first.output
+    again = runner.invoke(args=["stats-rollup"])
+    assert again.exit_code == 0 and "rolled up 0 day(s)" in again.output
+    _assert_exact(ctx, monkeypatch)  # the overview reads what the command rolled up
