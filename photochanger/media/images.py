@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 from typing import IO
 
 from PIL import Image, ImageOps
@@ -38,24 +37,6 @@ def verify_image(fp: IO[bytes]) -> str | None:
     return MIME_BY_FORMAT.get(fmt or "")
 
 
-def _open_reduced(data: bytes, max_side: int) -> Image.Image:
-    """Open an image for shrinking to ``max_side``, decoding no more pixels than needed."""
-    im = Image.open(io.BytesIO(data))
-    if im.format == "JPEG":
-        # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: several times
-        # faster than decoding every pixel and resizing afterwards. libjpeg keeps a
-        # scale only if *both* sides stay at least the requested size, so ask for
-        # the final box of this aspect ratio: a square (max_side, max_side) request
-        # disables the draft for every landscape photo (24 MP: 5 s instead of 0.5 s).
-        width, height = im.size
-        scale = max_side / max(width, height)
-        if scale < 1:
-            im.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-    # In place: the default returns a full copy of the decoded pixels.
-    ImageOps.exif_transpose(im, in_place=True)
-    return im
-
-
 #: Reductions libjpeg performs while decoding (Pillow's ``draft``).
 _JPEG_SCALES = (1, 2, 4, 8)
 
@@ -82,6 +63,30 @@ def reduction_plan(long_side: int, max_side: int, min_side: int, scales: tuple[i
     return factor, True
 
 
+def _reduced(im: Image.Image, max_side: int, min_side: int) -> Image.Image:
+    """Decode a just-opened image with as few pixels as shrinking it to ``max_side`` allows.
+
+    JPEG: libjpeg decodes at the 1/2, 1/4 or 1/8 scale :func:`reduction_plan`
+    picks. Other formats: an exact box ``reduce`` when a whole factor lands in
+    ``[min_side, max_side]``. EXIF rotation is applied in place (the default
+    returns a full copy of the decoded pixels).
+    """
+    width, height = im.size
+    if im.format == "JPEG":
+        factor, _ = reduction_plan(max(width, height), max_side, min_side, _JPEG_SCALES)
+        if factor > 1:
+            # Pillow picks the biggest scale that keeps *both* sides at least this
+            # box; a square (max_side, max_side) request would disable the draft
+            # for every landscape photo (24 MP: 5 s instead of 0.5 s).
+            im.draft("RGB", (max(1, width // factor), max(1, height // factor)))
+    else:
+        factor, resample = reduction_plan(max(width, height), max_side, min_side, tuple(range(1, 65)))
+        if factor > 1 and not resample:
+            im = im.reduce(factor)  # an exact box filter: cheap and alias-free
+    ImageOps.exif_transpose(im, in_place=True)
+    return im
+
+
 def downscale(
     data: bytes, mime: str, max_side: int, min_side: int | None = None, quality: int = 90
 ) -> tuple[bytes, str]:
@@ -96,22 +101,11 @@ def downscale(
     for templates).
     """
     floor = max_side if min_side is None else min(min_side, max_side)
-    with Image.open(io.BytesIO(data)) as probe:
-        if max(probe.size) <= max_side:
-            return data, mime
     im: Image.Image = Image.open(io.BytesIO(data))
-    width, height = im.size
-    if im.format == "JPEG":
-        factor, resample = reduction_plan(max(width, height), max_side, floor, _JPEG_SCALES)
-        if factor > 1:
-            # Pillow picks the biggest scale that keeps both sides at least this box.
-            im.draft("RGB", (max(1, width // factor), max(1, height // factor)))
-    else:
-        factor, resample = reduction_plan(max(width, height), max_side, floor, tuple(range(1, 65)))
-        if factor > 1 and not resample:
-            im = im.reduce(factor)  # an exact box filter: cheap and alias-free
-    # In place: the default returns a full copy of the decoded pixels.
-    ImageOps.exif_transpose(im, in_place=True)
+    if max(im.size) <= max_side:
+        im.close()
+        return data, mime
+    im = _reduced(im, max_side, floor)
     if max(im.size) > max_side:
         # Hamming: a proper downscaling filter at bilinear cost, 2-3x cheaper than
         # Lanczos; the difference is invisible to an AI model.
@@ -128,7 +122,7 @@ def downscale(
 
 def make_preview(data: bytes, max_side: int = 512) -> bytes:
     """A small WebP preview for galleries."""
-    im = _open_reduced(data, max_side)
+    im = _reduced(Image.open(io.BytesIO(data)), max_side, max_side)
     im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     if im.mode not in ("RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
