@@ -3,8 +3,7 @@
 Under gevent a worker's CPU is shared by every request it serves, so deferred
 work waits until the worker has had no ingest in flight for a short quiet
 period: during a burst the booths get the CPU, and the previews are built in
-the pause that follows. The queue is
-bounded; a preview dropped from it is built on its first read instead
+the pause that follows. The queue is bounded; a preview dropped from it is built on its first read instead
 (``media.previews.ensure_preview``), so nothing depends on it running.
 """
 
@@ -45,6 +44,10 @@ def _gevent_active() -> bool:
     return monkey.is_module_patched("socket")
 
 
+def _start_thread(fn: Callable[[], None]) -> None:
+    threading.Thread(target=_guarded(fn), daemon=True).start()
+
+
 def spawn(fn: Callable[[], None]) -> None:
     """Start ``fn`` now: in a greenlet under gevent, else in a daemon thread."""
     if _gevent_active():
@@ -52,7 +55,7 @@ def spawn(fn: Callable[[], None]) -> None:
 
         gevent.spawn(_guarded(fn))
     else:
-        threading.Thread(target=_guarded(fn), daemon=True).start()
+        _start_thread(fn)
 
 
 class IdleQueue:
@@ -89,7 +92,7 @@ class IdleQueue:
     def submit(self, fn: Callable[[], None]) -> None:
         cooperative = _gevent_active() if self.cooperative is None else self.cooperative
         if not cooperative:
-            threading.Thread(target=_guarded(fn), daemon=True).start()  # no event loop to keep free
+            _start_thread(fn)  # threads: no event loop to keep free
             return
         if len(self.pending) == self.pending.maxlen:
             self.dropped += 1

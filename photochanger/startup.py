@@ -5,7 +5,8 @@ malformed admin credentials file (naming it), and marks jobs a crash left
 running on this host as failed ``interrupted``. It runs in a separate process
 because an app built inside the gunicorn master would hand its extensions'
 background timers (Flask-Limiter's memory storage) to every forked worker,
-where gevent trips over them; it also keeps the master small.
+where gevent trips over them. The master then only imports the package
+(:func:`preload_modules`), which builds nothing.
 """
 
 from __future__ import annotations
