@@ -53,7 +53,7 @@ def read_upload(stream: IO[bytes], filename: str | None, limit_mb: int) -> Uploa
         raise ApiError("bad_request", "Файл пустой")
     if sniff_mime(data[:16]) is None:
         raise ApiError("unsupported_media_type")
-    mime = verify_image(io.BytesIO(data))  # BytesIO over bytes shares them, no copy
+    mime = verify_image(data)
     if mime is None:
         raise ApiError(
             "unsupported_media_type",

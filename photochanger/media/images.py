@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from typing import IO
 
 from PIL import Image, ImageOps
 
@@ -23,16 +22,30 @@ def sniff_mime(head: bytes) -> str | None:
     return None
 
 
-def verify_image(fp: IO[bytes]) -> str | None:
-    """Open the image with Pillow and check its structure; return its MIME or ``None``.
+def verify_image(data: bytes) -> str | None:
+    """Check an image's structure and that it is complete; return its MIME or ``None``.
 
-    Only the header and structure are read (``Image.verify``), not every pixel.
+    Only the header is parsed (``Image.verify``), not every pixel, so a file
+    cut short would pass and only fail when decoded (for a guest's photo:
+    deep in the pipeline, as a misleading provider error). The end marker of
+    each format is checked instead: a JPEG's EOI after its first scan, a PNG's
+    IEND chunk, the length a WEBP's RIFF header declares.
     """
+    fp = io.BytesIO(data)  # shares the bytes, no copy
     try:
         with Image.open(fp) as im:
             fmt = im.format
+            scan_start = fp.tell()  # for a JPEG: just past the first SOS header
             im.verify()
     except Exception:  # noqa: BLE001 - any decoder error means "not an image"
+        return None
+    if fmt == "MPO":  # a JPEG with extra frames (many cameras embed a large preview)
+        fmt = "JPEG"
+    if fmt == "JPEG" and data.rfind(b"\xff\xd9") < scan_start:
+        return None  # scan data cannot contain FFD9 (0xFF is stuffed), so no EOI: truncated
+    if fmt == "PNG" and not 0 <= data.rfind(b"IEND") <= len(data) - 8:  # chunk type + CRC
+        return None
+    if fmt == "WEBP" and len(data) < 8 + int.from_bytes(data[4:8], "little"):
         return None
     return MIME_BY_FORMAT.get(fmt or "")
 
@@ -72,7 +85,7 @@ def _reduced(im: Image.Image, max_side: int, min_side: int) -> Image.Image:
     returns a full copy of the decoded pixels).
     """
     width, height = im.size
-    if im.format == "JPEG":
+    if im.format in ("JPEG", "MPO"):
         factor, _ = reduction_plan(max(width, height), max_side, min_side, _JPEG_SCALES)
         if factor > 1:
             # Pillow picks the biggest scale that keeps *both* sides at least this

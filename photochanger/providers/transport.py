@@ -7,7 +7,6 @@ leave here only as typed :class:`ProviderError` values.
 
 from __future__ import annotations
 
-import io
 import re
 from typing import Any, ClassVar
 
@@ -119,7 +118,7 @@ def checked_image(data: bytes, where: str) -> ProviderResult:
     usually returns a good one.
     """
     mime = sniff_mime(data[:16])
-    if mime is None or verify_image(io.BytesIO(data)) != mime:
+    if mime is None or verify_image(data) != mime:
         raise ProviderError(
             FailureKind.BAD_RESPONSE,
             f"{where}: result is not a valid image",

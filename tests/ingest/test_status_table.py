@@ -12,7 +12,7 @@ import requests
 from photochanger.extensions import db
 from photochanger.models import JobHistory
 from tests.support.booth import post_photo
-from tests.support.images import jpeg_bytes, open_image, png_bytes, webp_bytes
+from tests.support.images import jpeg_bytes, noisy_jpeg, open_image, png_bytes, webp_bytes
 from tests.support.mockserver import step
 from tests.support.net import free_port
 from tests.support.setup import configure_slot, gemini_slot, set_settings
@@ -202,6 +202,17 @@ def test_413_over_the_hard_cap_before_reading_the_body(server):
 )
 def test_415_not_an_image_by_its_bytes_whatever_it_claims(server, payload):
     error_of(post_photo(server.url, payload, filename="IMG_0003.JPG"), 415, "unsupported_media_type")
+
+
+def test_415_a_photo_cut_short_in_its_pixels_is_refused_before_anything_is_stored(server, app):
+    photo = noisy_jpeg(2400, 1600)
+    with app.app_context():
+        jobs_before = db.session.query(JobHistory).count()
+    resp = post_photo(server.url, photo[: len(photo) * 2 // 3])
+    error_of(resp, 415, "unsupported_media_type")
+    assert "повреждён" in resp.json()["message"]
+    with app.app_context():
+        assert db.session.query(JobHistory).count() == jobs_before
 
 
 # -- 429 ---------------------------------------------------------------------

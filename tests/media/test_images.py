@@ -9,7 +9,7 @@ from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
 
 from photochanger.media import images
-from tests.support.images import jpeg_bytes, png_bytes
+from tests.support.images import jpeg_bytes, noisy_jpeg, png_bytes, webp_bytes
 
 JPEG_SCALES = (1, 2, 4, 8)
 
@@ -98,3 +98,52 @@ def test_exif_rotation_is_applied_before_sending():
 def test_unreadable_bytes_raise_oserror_for_the_driver_to_report():
     with pytest.raises(OSError):
         images.downscale(b"\xff\xd8\xff" + b"garbage" * 100, "image/jpeg", 2048, 1024)
+
+
+# -- verify_image: structure and completeness --------------------------------------
+
+
+def _with_exif_thumbnail(width: int, height: int) -> bytes:
+    """A camera-like JPEG: an EXIF block with its own small JPEG (and its own EOI) up front."""
+    im = Image.open(io.BytesIO(noisy_jpeg(width, height)))
+    thumb = io.BytesIO()
+    im.resize((160, 120)).save(thumb, "JPEG")
+    exif = Image.Exif()
+    exif[0x0110] = "booth camera"
+    exif[0x0201] = 0  # JPEGInterchangeFormat: Pillow writes the thumbnail bytes alongside
+    out = io.BytesIO()
+    im.save(out, "JPEG", exif=exif.tobytes() + thumb.getvalue())
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "make, mime",
+    [
+        (lambda: noisy_jpeg(800, 600), "image/jpeg"),
+        (lambda: png_bytes(300, 200), "image/png"),
+        (lambda: webp_bytes(300, 200), "image/webp"),
+        (lambda: _with_exif_thumbnail(800, 600), "image/jpeg"),
+    ],
+    ids=["jpeg", "png", "webp", "jpeg-with-exif-thumbnail"],
+)
+def test_a_whole_image_passes_and_the_same_image_cut_short_does_not(make, mime):
+    data = make()
+    assert images.verify_image(data) == mime
+    assert images.verify_image(data[: len(data) * 3 // 4]) is None
+    assert images.verify_image(data[:-3]) is None
+
+
+def test_bytes_after_a_jpeg_end_are_tolerated():
+    data = noisy_jpeg(400, 300)
+    assert images.verify_image(data + b"\x00" * 5000) == "image/jpeg"
+
+
+def test_a_jpeg_with_a_second_frame_mpo_is_a_jpeg_and_shrinks_like_one():
+    big = Image.open(io.BytesIO(noisy_jpeg(2400, 1600)))
+    out = io.BytesIO()
+    big.save(out, "MPO", save_all=True, append_images=[big.resize((640, 427))])
+    data = out.getvalue()
+    assert Image.open(io.BytesIO(data)).format == "MPO"  # what Pillow calls many camera JPEGs
+    assert images.verify_image(data) == "image/jpeg"
+    shrunk, mime = images.downscale(data, "image/jpeg", 2048, 1024)
+    assert (Image.open(io.BytesIO(shrunk)).size, mime) == ((1200, 800), "image/jpeg")

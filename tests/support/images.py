@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 from PIL import Image, ImageDraw
 
@@ -15,6 +16,15 @@ def jpeg_bytes(
     draw = ImageDraw.Draw(im)
     for x in range(0, width, 32):
         draw.rectangle([x, 0, x + 12, height], fill=((x * 3) % 255, 180, 90))
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def noisy_jpeg(width: int = 2400, height: int = 1600, quality: int = 90) -> bytes:
+    """A camera-like JPEG: noise compresses as badly as a real photo (2400×1600 ≈ 2 MB)."""
+    noise = Image.frombytes("RGB", (width // 4, height // 4), os.urandom(width * height // 16 * 3))
+    im = noise.resize((width, height), Image.Resampling.BILINEAR)
     out = io.BytesIO()
     im.save(out, "JPEG", quality=quality)
     return out.getvalue()
