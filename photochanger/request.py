@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from typing import IO, Any
 
 from flask import Request
 from werkzeug.formparser import FormDataParser
+
+from .media.arriving import ArrivingBytes
+
+#: WSGI environ key of a callable given each file part's bytes as the part starts arriving.
+ON_UPLOAD_KEY = "photochanger.on_upload"
 
 
 class HashingUpload:
@@ -17,29 +23,43 @@ class HashingUpload:
 
     The part is kept in memory (not spooled to a temporary file): its bytes go
     to the provider anyway, and the only disk write is the stored input.
-    ``MAX_CONTENT_LENGTH`` bounds its size before it is ever buffered.
+    ``MAX_CONTENT_LENGTH`` bounds its size before it is ever buffered. The
+    chunks are held by an :class:`ArrivingBytes`, which another thread may
+    read while the part is still arriving (see ``ingest.early_shrink``).
     """
 
     def __init__(self) -> None:
-        self._buf = io.BytesIO()
+        self.arriving = ArrivingBytes()
         self.sha1 = hashlib.sha1(usedforsecurity=False)
         self.sha256 = hashlib.sha256()
+        self._file: io.BytesIO | None = None
 
     def write(self, chunk: bytes) -> int:
         self.sha1.update(chunk)
         self.sha256.update(chunk)
-        return self._buf.write(chunk)
+        self.arriving.feed(chunk)
+        return len(chunk)
 
     def getvalue(self) -> bytes:
-        """The whole part; shares the buffer instead of copying it."""
-        return self._buf.getvalue()
+        """The whole part, joined once and then shared."""
+        return self.arriving.getvalue()
 
     def release(self) -> None:
-        """Drop the buffer once its bytes are held elsewhere (the Upload)."""
-        self._buf = io.BytesIO()
+        """Drop the file view once the bytes are held elsewhere (the Upload)."""
+        self._file = None
 
-    def __getattr__(self, name: str) -> Any:  # read, seek, tell, close ... of the buffer
-        return getattr(self._buf, name)
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        # Werkzeug seeks to 0 when the part has ended: nothing more will arrive.
+        self.arriving.complete()
+        return self._as_file().seek(offset, whence)
+
+    def _as_file(self) -> io.BytesIO:
+        if self._file is None:
+            self._file = io.BytesIO(self.getvalue())  # shares the bytes until written to
+        return self._file
+
+    def __getattr__(self, name: str) -> Any:  # read, tell, close ... of the whole part
+        return getattr(self._as_file(), name)
 
 
 class StrictRequest(Request):
@@ -55,7 +75,11 @@ class StrictRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
-        return HashingUpload()  # type: ignore[return-value]  # duck-typed file object
+        upload = HashingUpload()
+        on_upload: Callable[[ArrivingBytes], None] | None = self.environ.get(ON_UPLOAD_KEY)
+        if on_upload is not None:
+            on_upload(upload.arriving)
+        return upload  # type: ignore[return-value]  # duck-typed file object
 
     def make_form_data_parser(self) -> FormDataParser:
         return self.form_data_parser_class(

@@ -13,10 +13,12 @@ from ..config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
 from ..errors import ApiError
 from ..extensions import db
 from ..lookup import by_url_id
-from ..models import JobHistory, utcnow
+from ..models import JobHistory, Slot, utcnow
+from ..request import ON_UPLOAD_KEY
 from ..services.passwords import check_password
 from ..services.runtime import services
-from ..services.settings import load_settings
+from ..services.settings import RuntimeSettings, load_settings
+from .early_shrink import EarlyShrink
 from .responses import ARRIVAL_KEY, image_response, public_base_url
 from .service import IngestRequest, IngestService, load_slot, result_url
 from .upload import FILE_FIELDS, read_upload
@@ -46,7 +48,27 @@ def _ingest(slot_id: str) -> Response:
     if request.content_length and request.content_length > limit_mb * MB + MULTIPART_OVERHEAD:
         raise ApiError("payload_too_large", f"Файл больше допустимого размера: предел {limit_mb} МБ")
     _release_connection()  # before the body is read: a 20 MB upload over Wi-Fi takes seconds
+    early = EarlyShrink.for_upload(
+        services().drivers.get(slot.provider), slot.settings_json or {}, request.content_length
+    )
+    if early is None:
+        return _take_upload(slot_id, slot, settings, limit_mb, arrival, None)
+    request.environ[ON_UPLOAD_KEY] = early.attach
+    try:
+        return _take_upload(slot_id, slot, settings, limit_mb, arrival, early)
+    finally:
+        early.close()
 
+
+def _take_upload(
+    slot_id: str,
+    slot: Slot,
+    settings: RuntimeSettings,
+    limit_mb: int,
+    arrival: float,
+    early: EarlyShrink | None,
+) -> Response:
+    """Parse and check the upload, then run the pipeline (``early`` may be shrinking the photo)."""
     try:
         form, files = request.form, request.files
     except HTTPException:
@@ -87,6 +109,7 @@ def _ingest(slot_id: str) -> Response:
         hash_matched=hash_matched,
         idempotency_key=key,
         metadata=_metadata(form, upload.filename),
+        early=early if early is not None and early.serves(file.stream) else None,
     )
     service = IngestService(services(), settings, public_base_url(), when_idle)
     return image_response(service.run(slot, req))

@@ -177,6 +177,15 @@ class ProviderDriver:
         props = self.settings_schema(operation).get("properties", {})
         return {k: v["default"] for k, v in props.items() if "default" in v}
 
+    def photo_box(self, settings: Mapping[str, Any]) -> tuple[int, int] | None:
+        """``(max_side, min_side)`` :meth:`prepare` shrinks a slot's photo into, if it does.
+
+        Knowing it before the photo arrives lets the ingest start shrinking the
+        photo while it is still being uploaded; ``None`` (the default) means the
+        photo is sent as it is.
+        """
+        return None
+
     def prepare(self, job: ProviderJob) -> ProviderJob:
         """CPU-only input preparation (e.g. downscaling) before :meth:`process`.
 

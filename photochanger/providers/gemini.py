@@ -116,18 +116,22 @@ class GeminiDriver(HttpDriver):
         )
     }
 
+    def photo_box(self, settings: Mapping[str, Any]) -> tuple[int, int]:
+        """The longest-side range inputs are shrunk into (see :meth:`input_floor`)."""
+        side = self.config.max_input_side
+        return side, min(self.input_floor(settings, self.model_of(settings)), side)
+
     def prepare(self, job: ProviderJob) -> ProviderJob:
-        """Shrink the photo and templates for this slot's model (see :meth:`input_floor`).
+        """Shrink the photo and templates for this slot's model (see :meth:`photo_box`).
 
         :meth:`build_request` shrinks again only if the request is still over
         Google's limit; for inputs already within ``max_input_side`` that is a
         header read.
         """
-        model = self.model(job)
-        side, floor = self.config.max_input_side, self.input_floor(job.settings, model)
+        side, floor = self.photo_box(job.settings)
 
         def shrink(image: ImageInput) -> ImageInput:
-            data, mime = self._shrunk(image, side, min(floor, side))
+            data, mime = self._shrunk(image, side, floor)
             return image if data is image.data else dataclasses.replace(image, data=data, mime=mime)
 
         return dataclasses.replace(
@@ -136,7 +140,11 @@ class GeminiDriver(HttpDriver):
 
     @staticmethod
     def model(job: ProviderJob) -> str:
-        return str(job.settings.get("model") or MODELS[0])
+        return GeminiDriver.model_of(job.settings)
+
+    @staticmethod
+    def model_of(settings: Mapping[str, Any]) -> str:
+        return str(settings.get("model") or MODELS[0])
 
     def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
         key = self.api_key(job)

@@ -86,6 +86,13 @@ PROVIDER_RETRIES = Counter(
     ["provider", "failure_reason"],
     registry=None,
 )
+EARLY_SHRINK = Counter(
+    "photochanger_early_shrink_total",
+    "Photos shrunk for the provider while still uploading, by outcome: used, as_is (small "
+    "enough), failed, unused (request ended first), busy (no free thread)",
+    ["outcome"],
+    registry=None,
+)
 MEDIA_BYTES = Gauge(
     "photochanger_media_bytes",
     "Bytes of live (not yet cleaned) media on disk by kind, from media_object sizes",
@@ -103,6 +110,7 @@ _OWN_METRICS = (
     PROVIDER_CALL,
     PROVIDER_FAILURES,
     PROVIDER_RETRIES,
+    EARLY_SHRINK,
     MEDIA_BYTES,
 )
 
@@ -130,6 +138,11 @@ def provider_attempt(provider: str, failure_reason: str | None, duration_s: floa
 
 def provider_retry(provider: str, failure_reason: str) -> None:
     PROVIDER_RETRIES.labels(provider, failure_reason).inc()
+
+
+def early_shrink(outcome: str) -> None:
+    """How a request's head start on shrinking its photo ended (see ``ingest.early_shrink``)."""
+    EARLY_SHRINK.labels(outcome).inc()
 
 
 def slot_label(slot_id: str | None) -> str:

@@ -1,0 +1,153 @@
+"""Shrinking the booth's photo for the provider while it is still being uploaded.
+
+A provider such as Gemini gets the photo reduced to ~1–2K px, and decoding a
+multi-megabyte JPEG is the costliest step of an ingest (~25 ms for 5 MB, more
+for 20 MB). The upload itself takes longer than that over a studio's Wi-Fi,
+so the decode starts on the first bytes of the file part, in an OS thread
+reading them as they arrive (:class:`~photochanger.media.arriving.ArrivingBytes`),
+and the provider call finds the photo ready.
+
+It is only a head start: the stored input is always the upload as received,
+and any doubt (no free thread, another file part, a decoder error, a rejected
+request) falls back to the driver's own :meth:`~ProviderDriver.prepare`.
+"""
+
+from __future__ import annotations
+
+import _queue
+import dataclasses
+import logging
+from typing import IO, Any, cast
+
+from gevent import monkey
+
+from ..media.arriving import ArrivingBytes
+from ..media.images import shrink_file
+from ..providers.base import ImageInput, ProviderDriver, ProviderJob
+from ..stats import metrics
+
+log = logging.getLogger("photochanger.ingest")
+
+#: Threads one worker process lends to early shrinking. A thread mostly waits
+#: for a slow upload; beyond this many uploads at once the rest are shrunk the
+#: usual way, after they have arrived.
+MAX_THREADS = 8
+#: Smaller uploads are shrunk after arrival: their decode costs a few ms and
+#: most of them need none.
+MIN_BYTES = 1024 * 1024
+
+# The thread count is shared between the event loop and the shrinking threads,
+# so it needs a real lock (gevent's would be wrong across OS threads).
+_lock = monkey.get_original("_thread", "allocate_lock")()
+_start_thread = monkey.get_original("_thread", "start_new_thread")
+_running = 0
+
+
+def _reserve() -> bool:
+    global _running
+    with _lock:
+        if _running >= MAX_THREADS:
+            return False
+        _running += 1
+        return True
+
+
+def _release() -> None:
+    global _running
+    with _lock:
+        _running -= 1
+
+
+class EarlyShrink:
+    """One request's head start on shrinking its photo (see the module doc).
+
+    The event loop calls :meth:`attach` when a file part starts and
+    :meth:`close` when the request ends; :meth:`take` is called from the
+    thread that prepares the provider job.
+    """
+
+    def __init__(self, max_side: int, min_side: int) -> None:
+        self.max_side = max_side
+        self.min_side = min_side
+        self.source: ArrivingBytes | None = None
+        #: how it ended, for the metric: busy, used, as_is, failed, unused
+        self.outcome = "unused"
+        self._done: Any = _queue.SimpleQueue()
+        self._result: tuple[bytes, str] | BaseException | None = None
+        self._taken = False
+
+    @classmethod
+    def for_upload(
+        cls, driver: ProviderDriver | None, settings: dict[str, Any], content_length: int | None
+    ) -> EarlyShrink | None:
+        """A head start for this slot's driver, or ``None`` when it would not help."""
+        if driver is None or (content_length or 0) < MIN_BYTES:
+            return None
+        box = driver.photo_box(settings)
+        return None if box is None else cls(*box)
+
+    def attach(self, source: ArrivingBytes) -> None:
+        """Start on the request's first file part, if a thread is free."""
+        if self.source is not None or self.outcome == "busy":
+            return
+        if not _reserve():
+            self.outcome = "busy"
+            return
+        self.source = source
+        try:
+            _start_thread(self._run, ())
+        except BaseException:
+            _release()
+            self.source = None
+            raise
+
+    def _run(self) -> None:
+        assert self.source is not None
+        try:
+            result: tuple[bytes, str] | BaseException | None = shrink_file(
+                cast(IO[bytes], self.source), self.max_side, self.min_side
+            )
+        except BaseException as exc:  # noqa: BLE001 - handed over; prepare() redoes the work
+            result = exc
+        finally:
+            _release()
+        self._done.put(result)
+
+    def serves(self, stream: Any) -> bool:
+        """Whether the shrinking started on ``stream``, the file part the ingest chose."""
+        return self.source is not None and getattr(stream, "arriving", None) is self.source
+
+    def take(self) -> tuple[bytes, str] | None:
+        """Wait (in a thread) for the shrunk photo: ``(data, mime)``, or ``None``
+        when the photo should go as it is or the driver has to shrink it itself.
+        """
+        if self.source is None:
+            return None
+        if not self._taken:
+            # Called once the upload was parsed to its end, so no more bytes come
+            # (the part's end already said so; this only makes sure) and the
+            # wait is the rest of the decode.
+            self.source.complete()
+            self._result = self._done.get()
+            self._taken = True
+        result = self._result
+        if isinstance(result, BaseException):
+            self.outcome = "failed"
+            return None
+        self.outcome = "as_is" if result is None else "used"
+        return result
+
+    def close(self) -> None:
+        """The request is over: stop a decode nobody will use, count the outcome."""
+        if self.source is not None:
+            self.source.abandon()
+        metrics.early_shrink(self.outcome)
+
+
+def prepare_job(driver: ProviderDriver, job: ProviderJob, early: EarlyShrink | None) -> ProviderJob:
+    """:meth:`ProviderDriver.prepare`, starting from the photo ``early`` already shrank."""
+    shrunk = early.take() if early is not None else None
+    if shrunk is not None:
+        data, mime = shrunk
+        job = dataclasses.replace(job, photo=ImageInput(data, mime, job.photo.role))
+    return driver.prepare(job)
