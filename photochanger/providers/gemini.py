@@ -7,13 +7,13 @@ network) within the deadline is the ingest service's job.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import pybase64
 import requests
 
 from photochanger.media.images import downscale
@@ -242,7 +242,7 @@ class GeminiDriver(HttpDriver):
     def _inline(cls, image: ImageInput, max_side: int, min_side: int) -> tuple[str, bytes]:
         """``(mime, base64 bytes)`` of one image, shrunk for the request."""
         data, mime = cls._shrunk(image, max_side, min_side)
-        return mime, base64.b64encode(data)
+        return mime, pybase64.b64encode(data)
 
     @staticmethod
     def _shrunk(image: ImageInput, max_side: int, min_side: int) -> tuple[bytes, str]:
@@ -293,7 +293,7 @@ class GeminiDriver(HttpDriver):
         if images:
             # 3-pro may send interim "thought" drafts first; the last real image is the answer.
             try:
-                data = base64.b64decode(images[-1].get("data") or "", validate=True)
+                data = pybase64.b64decode(images[-1].get("data") or "", validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ProviderError(
                     FailureKind.BAD_RESPONSE,
