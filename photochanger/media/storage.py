@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 
 #: Mode of stored media files (see ``write_atomic``).
 FILE_MODE = 0o644
@@ -82,6 +83,31 @@ class MediaStore:
         which halves the filesystem work of a cleanup over 100,000 folders.
         """
         return _remove_tree(self.abspath(relpath))
+
+    def remove_folder(self, relpath: str, names: Iterable[str]) -> int:
+        """Remove a folder whose files are known by name; returns the bytes freed.
+
+        Unlinking the expected names, then the folder, skips the directory scan
+        (a third of a cleanup's system calls). A file nobody expected makes the
+        final ``rmdir`` fail, and the folder is then removed whole as by
+        :meth:`remove_tree`.
+        """
+        path = self.abspath(relpath)
+        freed = 0
+        for name in names:
+            file = os.path.join(path, name)
+            try:
+                freed += os.lstat(file).st_size
+                os.unlink(file)
+            except FileNotFoundError:
+                continue
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            freed += _remove_tree(path)
+        return freed
 
     def prune_empty_parents(self, relpath: str) -> None:
         """Remove now-empty folders above ``relpath`` up to the kind folder."""

@@ -13,6 +13,7 @@ from photochanger.media.storage import (
     input_path,
     preview_path,
     provider_media_path,
+    result_dir,
     result_path,
     template_path,
 )
@@ -198,3 +199,27 @@ def test_overlapping_runs_remove_each_file_once(app):
             db.session.execute(db.select(MediaObject).where(MediaObject.cleaned_at.is_(None))).scalars().all()
         )
         assert left == []
+
+
+def test_a_result_folder_is_removed_whole_whatever_else_it_holds_and_its_bytes_counted(app):
+    with app.app_context():
+        store = services().store
+        plain, crowded, bare = _job(), _job(), _job()
+        store.write_atomic(f"{result_dir('slot-001', crowded)}/converted.png", b"p" * 50)
+        os.makedirs(store.abspath(f"{result_dir('slot-001', crowded)}/extra"))
+        store.remove(preview_path("slot-001", bare))  # its preview was never built
+        summary = cleanup_media(store)
+        for job_id in (plain, crowded, bare):
+            assert not os.path.exists(store.abspath(result_dir("slot-001", job_id)))
+        assert summary.removed == {"input": 3, "result": 3}
+        # 100 per input and result payload, 4 per preview ("webp"), 50 for the stray file
+        assert summary.bytes_freed == 3 * 100 + 3 * 100 + 2 * 4 + 50
+
+
+def test_the_slot_folder_goes_once_its_last_result_has(app):
+    with app.app_context():
+        store = services().store
+        _job(slot_id="slot-009")
+        cleanup_media(store)
+        assert not os.path.exists(store.abspath("results/slot-009"))
+        assert not os.path.exists(store.abspath("inputs/slot-009"))
