@@ -141,6 +141,11 @@ class EarlyShrink:
         """The request is over: stop a decode nobody will use, count the outcome."""
         if self.source is not None:
             self.source.abandon()
+        if self.outcome == "failed":  # the upload passed its checks, so this is worth a look
+            log.warning(
+                "ingest.early_shrink_failed",
+                extra={"event": "ingest.early_shrink_failed", "error": repr(self._result)[:300]},
+            )
         metrics.early_shrink(self.outcome)
 
 

@@ -85,12 +85,15 @@ def test_a_photo_small_enough_goes_as_it_is():
     assert early.outcome == "as_is"
 
 
-def test_a_decoder_error_leaves_the_work_to_prepare():
+def test_a_decoder_error_leaves_the_work_to_prepare_and_is_logged(caplog):
     broken = b"\xff\xd8\xff" + b"not a jpeg" * 1000
     early = EarlyShrink(2048, 1024)
     early.attach(arrived(broken))
     assert early.take() is None
     assert early.outcome == "failed"
+    with caplog.at_level("WARNING", logger="photochanger.ingest"):
+        early.close()
+    assert [r.event for r in caplog.records] == ["ingest.early_shrink_failed"]
     wait_for_idle_threads()
 
 
