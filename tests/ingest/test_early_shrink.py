@@ -76,6 +76,24 @@ def test_a_big_photo_is_handed_over_shrunk_and_prepare_does_not_decode_it_again(
     wait_for_idle_threads()
 
 
+def test_templates_are_still_shrunk_by_prepare_beside_the_early_photo():
+    photo, template = noisy_jpeg(2400, 1600), noisy_jpeg(3000, 2000)
+    early = EarlyShrink(2048, 1024)
+    early.attach(arrived(photo))
+    job = ProviderJob(
+        "j",
+        "slot-001",
+        "image_edit",
+        {},
+        ImageInput(photo, "image/jpeg", "photo"),
+        templates=(ImageInput(template, "image/jpeg", "template"),),
+    )
+    prepared = prepare_job(GEMINI, job, early)
+    assert max(open_image(prepared.photo.data).size) == 1200
+    assert [max(open_image(t.data).size) for t in prepared.templates] == [1500]
+    assert early.outcome == "used"
+
+
 def test_a_photo_small_enough_goes_as_it_is():
     photo = jpeg_bytes(1600, 1200)
     early = EarlyShrink(2048, 1024)
