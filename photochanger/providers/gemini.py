@@ -182,9 +182,8 @@ class GeminiDriver(HttpDriver):
         """JSON body: prompt, then the photo, then templates in slot order.
 
         The order is part of the contract: a prompt may say «Изображение №2».
-        Images are downscaled to ``max_input_side`` (see :meth:`input_floor`)
-        and, if the request is still over Google's 20 MB limit, further until
-        it fits.
+        Images are downscaled into :meth:`photo_box` and, if the request is
+        still over Google's 20 MB limit, further until it fits.
 
         The body is assembled around the base64 bytes instead of passing
         megabytes of base64 text through ``json.dumps``: that serialisation
@@ -198,12 +197,11 @@ class GeminiDriver(HttpDriver):
             b'{"contents":[{"role":"user","parts":['
             + json.dumps({"text": job.prompt}, ensure_ascii=False).encode()
         )
-        side = self.config.max_input_side
-        floor = self.input_floor(job.settings, model)
+        side, floor = self.photo_box(job.settings)  # what prepare() used: a header read each
         while True:
             chunks = [head]
             for image in images:
-                mime, encoded = self._inline(image, side, min(floor, side))
+                mime, encoded = self._inline(image, side, floor)
                 chunks += [
                     b',{"inlineData":{"mimeType":',
                     json.dumps(mime).encode(),
