@@ -10,6 +10,8 @@ from PIL import Image, ImageFile, ImageOps
 MIME_BY_FORMAT = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXT_BY_MIME = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 FORMAT_BY_MIME = {v: k for k, v in MIME_BY_FORMAT.items()}
+#: Pillow's names for a JPEG: MPO is one with extra frames (many cameras embed a large preview).
+JPEG_FORMATS = ("JPEG", "MPO")
 
 
 def sniff_mime(head: bytes) -> str | None:
@@ -40,7 +42,7 @@ def verify_image(data: bytes) -> str | None:
             im.verify()
     except Exception:  # noqa: BLE001 - any decoder error means "not an image"
         return None
-    if fmt == "MPO":  # a JPEG with extra frames (many cameras embed a large preview)
+    if fmt in JPEG_FORMATS:
         fmt = "JPEG"
     if fmt == "JPEG" and data.rfind(b"\xff\xd9") < scan_start:
         return None  # scan data cannot contain FFD9 (0xFF is stuffed), so no EOI: truncated
@@ -88,7 +90,7 @@ def _reduced(im: Image.Image, max_side: int, min_side: int) -> Image.Image:
     returns a full copy of the decoded pixels).
     """
     width, height = im.size
-    if im.format in ("JPEG", "MPO"):
+    if im.format in JPEG_FORMATS:
         factor, _ = reduction_plan(max(width, height), max_side, min_side, _JPEG_SCALES)
         if factor > 1:
             # Pillow picks the biggest scale that keeps *both* sides at least this
