@@ -52,16 +52,15 @@ def _ingest(slot_id: str) -> Response:
         services().drivers.get(slot.provider), slot.settings_json or {}, request.content_length
     )
     if early is None:
-        return _take_upload(slot_id, slot, settings, limit_mb, arrival, None)
+        return _take_upload(slot, settings, limit_mb, arrival, None)
     request.environ[ON_UPLOAD_KEY] = early.attach
     try:
-        return _take_upload(slot_id, slot, settings, limit_mb, arrival, early)
+        return _take_upload(slot, settings, limit_mb, arrival, early)
     finally:
         early.close()
 
 
 def _take_upload(
-    slot_id: str,
     slot: Slot,
     settings: RuntimeSettings,
     limit_mb: int,
@@ -93,7 +92,7 @@ def _take_upload(
         raise ApiError("hash_mismatch", message)
     if hash_field is not None and not hash_matched:
         current_app.logger.warning(
-            "ingest.hash_mismatch", extra={"event": "ingest.hash_mismatch", "slot_id": slot_id}
+            "ingest.hash_mismatch", extra={"event": "ingest.hash_mismatch", "slot_id": slot.id}
         )
 
     key = (request.headers.get("Idempotency-Key") or "").strip() or None
@@ -101,7 +100,7 @@ def _take_upload(
         raise ApiError("bad_request", f"Заголовок Idempotency-Key длиннее {_MAX_IDEMPOTENCY_KEY} символов")
 
     req = IngestRequest(
-        slot_id=slot_id,
+        slot_id=slot.id,
         upload=upload,
         arrival=arrival,
         source="ingest",
