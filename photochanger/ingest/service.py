@@ -15,10 +15,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import joinedload
 
 from ..background import in_thread
@@ -41,6 +41,7 @@ from ..services.provider_keys import provider_api_key
 from ..services.runtime import AppServices
 from ..services.settings import RuntimeSettings
 from ..stats import metrics
+from . import job_rows
 from .early_shrink import EarlyShrink, prepare_job
 from .upload import Upload
 
@@ -173,46 +174,39 @@ class IngestService:
                 raise ApiError("provider_busy", retry_after=RETRY_AFTER_SECONDS)
             job_id = uuid.uuid4().hex
             now = utcnow()
-            db.session.add(
-                JobHistory(
-                    job_id=job_id,
-                    slot_id=slot.id,
-                    status=JobStatus.PENDING,
-                    source=req.source,
-                    provider_id=slot.provider,
-                    operation=slot.operation,
-                    slot_version=slot.version,
-                    input_sha256=req.upload.sha256,
-                    input_mime=req.upload.mime,
-                    input_size=req.upload.size,
-                    idempotency_key=req.idempotency_key,
-                    hash_provided=req.hash_field is not None,
-                    hash_matched=req.hash_matched,
-                    host=_HOST,
-                    started_at=now,
-                    deadline_at=now + dt.timedelta(seconds=deadline - time.monotonic()),
-                    metadata_json=req.metadata,
-                )
+            job_rows.insert_job(
+                job_id=job_id,
+                slot_id=slot.id,
+                status=JobStatus.PENDING,
+                source=req.source,
+                provider_id=slot.provider,
+                operation=slot.operation,
+                slot_version=slot.version,
+                input_sha256=req.upload.sha256,
+                input_mime=req.upload.mime,
+                input_size=req.upload.size,
+                idempotency_key=req.idempotency_key,
+                hash_provided=req.hash_field is not None,
+                hash_matched=req.hash_matched,
+                host=_HOST,
+                started_at=now,
+                deadline_at=now + dt.timedelta(seconds=deadline - time.monotonic()),
+                metadata_json=req.metadata,
             )
             db.session.commit()
             return job_id, [slot_lease, provider_lease], None
 
-    def _find_duplicate(self, slot: _SlotSnapshot, req: IngestRequest) -> JobHistory | None:
+    def _find_duplicate(self, slot: _SlotSnapshot, req: IngestRequest) -> job_rows.MatchRow | None:
         now = utcnow()
-        query = select(JobHistory).where(
-            JobHistory.slot_id == slot.id,
-            JobHistory.started_at > now - self.settings.result_ttl,
-            JobHistory.status.in_((JobStatus.DONE, *JobStatus.RUNNING)),
+        matches = job_rows.recent_matches(
+            slot.id,
+            now - self.settings.result_ttl,
+            idempotency_key=req.idempotency_key,
+            sha256=req.upload.sha256,
+            version=slot.version,
+            source=req.source,
         )
-        if req.idempotency_key:
-            query = query.where(JobHistory.idempotency_key == req.idempotency_key)
-        else:
-            query = query.where(
-                JobHistory.input_sha256 == req.upload.sha256,
-                JobHistory.slot_version == slot.version,
-                JobHistory.source == req.source,
-            )
-        for job in db.session.execute(query.order_by(JobHistory.started_at.desc()).limit(3)).scalars():
+        for job in matches:
             if job.status == JobStatus.DONE:
                 if job.result_expires_at and job.result_expires_at > now:
                     return job
@@ -220,7 +214,7 @@ class IngestService:
                 return job  # still running somewhere within its own deadline
         return None
 
-    def _replay(self, job: JobHistory) -> IngestSuccess | None:
+    def _replay(self, job: _DoneJob) -> IngestSuccess | None:
         if not job.result_path:
             return None
         try:
@@ -286,17 +280,15 @@ class IngestService:
             # photo itself may have been shrunk while it was still arriving.
             prepared = in_thread(prepare_job, driver, pjob, req.early) if not driver.input_urls else None
             store.write_atomic(in_rel, upload.data)
-            db.session.add(
-                _media(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
+            job_rows.insert_media(
+                MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until
             )
             if driver.input_urls:
                 photo, templates, published = self._publish(
                     job_id, slot, in_rel, pjob.photo, templates, deadline
                 )
                 pjob = dataclasses.replace(pjob, photo=photo, templates=templates)
-            db.session.execute(
-                update(JobHistory).where(JobHistory.job_id == job_id).values(status=JobStatus.PROCESSING)
-            )
+            job_rows.mark_processing(job_id)
             db.session.commit()
 
             result, attempts = self._call_provider(
@@ -306,20 +298,16 @@ class IngestService:
             out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
             store.write_atomic(out_rel, data)
             finished = utcnow()
-            db.session.add(_media(MediaKind.RESULT, out_rel, mime, len(data), job_id, slot.id, ttl_until))
-            db.session.execute(
-                update(JobHistory)
-                .where(JobHistory.job_id == job_id)
-                .values(
-                    status=JobStatus.DONE,
-                    finished_at=finished,
-                    duration_ms=_elapsed_ms(req.arrival),
-                    provider_attempts=attempts,
-                    result_path=out_rel,
-                    result_mime=mime,
-                    result_size=len(data),
-                    result_expires_at=ttl_until,
-                )
+            job_rows.insert_media(MediaKind.RESULT, out_rel, mime, len(data), job_id, slot.id, ttl_until)
+            job_rows.mark_done(
+                job_id,
+                finished_at=finished,
+                duration_ms=_elapsed_ms(req.arrival),
+                provider_attempts=attempts,
+                result_path=out_rel,
+                result_mime=mime,
+                result_size=len(data),
+                result_expires_at=ttl_until,
             )
             db.session.commit()
         except _Failure as failure:
@@ -428,17 +416,8 @@ class IngestService:
             rel = provider_media_path(media_id, images.EXT_BY_MIME[image.mime])
             self.svc.store.link_or_copy(src_rel, rel)
             published.append((media_id, rel))
-            db.session.add(
-                _media(
-                    MediaKind.PROVIDER_MEDIA,
-                    rel,
-                    image.mime,
-                    len(image.data),
-                    job_id,
-                    slot.id,
-                    expires,
-                    media_id,
-                )
+            job_rows.insert_media(
+                MediaKind.PROVIDER_MEDIA, rel, image.mime, len(image.data), job_id, slot.id, expires, media_id
             )
             return ImageInput(image.data, image.mime, image.role, provider_media_url(self.base_url, media_id))
 
@@ -523,6 +502,14 @@ class _SlotSnapshot:
         )
 
 
+class _DoneJob(Protocol):
+    """What a replay reads of a finished job (an ORM row or a Core row)."""
+
+    job_id: str
+    result_path: str | None
+    result_mime: str | None
+
+
 class _Failure(Exception):
     def __init__(self, reason: str, detail: str, attempts: int) -> None:
         super().__init__(detail)
@@ -538,28 +525,6 @@ class _Replay(Exception):
     def __init__(self, success: IngestSuccess) -> None:
         super().__init__(success.job_id)
         self.success = success
-
-
-def _media(
-    kind: str,
-    rel: str,
-    mime: str,
-    size: int,
-    job_id: str,
-    slot_id: str,
-    expires: dt.datetime,
-    media_id: str | None = None,
-) -> MediaObject:
-    return MediaObject(
-        id=media_id or uuid.uuid4().hex,
-        job_id=job_id,
-        slot_id=slot_id,
-        kind=kind,
-        path=rel,
-        mime=mime,
-        size_bytes=size,
-        expires_at=expires,
-    )
 
 
 def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:

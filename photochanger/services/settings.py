@@ -47,9 +47,14 @@ class RuntimeSettings:
         return dt.timedelta(hours=self.result_ttl_hours)
 
 
+_ALL_SETTINGS = select(AppSetting.key, AppSetting.value, AppSetting.updated_at, AppSetting.updated_by)
+
+
 def load_settings() -> RuntimeSettings:
     """All settings in one query, defaults filled in."""
-    rows = db.session.execute(select(AppSetting)).scalars().all()
+    # Plain rows, not entities: every ingest runs this, and entity loading
+    # (identity map, instance state) cost several times the query itself.
+    rows = db.session.execute(_ALL_SETTINGS).all()
     values = dict(DEFAULTS)
     values.update({row.key: row.value for row in rows})
     pw_row = next((r for r in rows if r.key == "ingest_password_hash"), None)

@@ -8,11 +8,12 @@ import uuid
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.ingest.upload import read_upload
-from photochanger.models import MediaKind, MediaObject, SlotTemplateMedia
+from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, SlotTemplateMedia
 from photochanger.request import HashingUpload
 from photochanger.services.runtime import services
 from tests.conftest import INGEST_PASSWORD
@@ -83,6 +84,28 @@ def test_ingest_runs_a_fixed_small_number_of_statements(app, client, templates):
     # No N+1 on templates: the count does not grow with them.
     assert len(seen) <= STATEMENT_BUDGET, seen
     assert seen.count("INSERT") == 3 and seen.count("UPDATE") == 2, seen
+
+
+def test_ingest_writes_its_rows_without_the_orm_unit_of_work(app, client):
+    """The job, media and status rows are prebuilt Core statements: no flush per ingest."""
+    assert _post(client, jpeg_bytes()).status_code == 200
+    flushes: list[int] = []
+
+    def record(session, *_args):
+        flushes.append(len(session.new) + len(session.dirty))
+
+    event.listen(Session, "before_flush", record)
+    try:
+        resp = _post(client, jpeg_bytes(color=(4, 5, 6)))
+    finally:
+        event.remove(Session, "before_flush", record)
+    assert resp.status_code == 200, resp.get_json()
+    assert flushes == []
+    with app.app_context():
+        job = db.session.get(JobHistory, resp.headers["X-Job-Id"])
+        assert job is not None and job.status == JobStatus.DONE and job.provider_attempts == 1
+        kinds = {m.kind for m in db.session.query(MediaObject).filter_by(job_id=job.job_id)}
+        assert kinds == {MediaKind.INPUT, MediaKind.RESULT}
 
 
 def test_upload_part_is_hashed_while_parsed_and_kept_in_memory(app):
