@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 import base64  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
 import socket  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
@@ -31,11 +32,22 @@ _PATH = re.compile(r"^/v1beta/models/[^/:]+:generateContent$")
 
 
 def answer_body(side: int = 1024) -> bytes:
-    """A 200 generateContent answer carrying a ``side``×``side`` JPEG (like a 1K Gemini image)."""
-    im = Image.radial_gradient("L").resize((side, side)).convert("RGB")
+    """A 200 generateContent answer carrying a ``side``×``side`` PNG, as Gemini answers.
+
+    Gemini's image output is PNG (the format cannot be chosen), about 1.2 MB for
+    a 1K photo-like image. Photo-like means gradients with moderate noise:
+    a smooth gradient would compress to a few KB and understate what storing,
+    returning and previewing a real answer costs.
+    """
+    noise = Image.frombytes("L", (side // 2, side // 2), os.urandom(side * side // 4))
+    noise = noise.resize((side, side), Image.Resampling.BILINEAR)
+    radial = Image.radial_gradient("L").resize((side, side))
+    linear = Image.linear_gradient("L").resize((side, side))
+    red, green = Image.blend(radial, noise, 0.25), Image.blend(linear, noise, 0.25)
+    im = Image.merge("RGB", (red, green, Image.blend(radial, linear, 0.5)))
     out = io.BytesIO()
-    im.save(out, "JPEG", quality=90)
-    part = {"inlineData": {"mimeType": "image/jpeg", "data": base64.b64encode(out.getvalue()).decode()}}
+    im.save(out, "PNG")
+    part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(out.getvalue()).decode()}}
     payload = {
         "candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
         "modelVersion": "gemini-2.5-flash-image",
