@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app, request
+from werkzeug.wsgi import wrap_file
 
 from .service import IngestSuccess, result_url
 
@@ -16,8 +17,9 @@ def public_base_url() -> str:
 
 def image_response(success: IngestSuccess) -> Response:
     """Bare image body with the headers DSLR Remote Pro and admins rely on."""
-    resp = Response(success.data, status=200, mimetype=success.mime)
-    resp.headers["Content-Length"] = str(len(success.data))
+    body = wrap_file(request.environ, success.body)  # sendfile under gunicorn
+    resp = Response(body, status=200, mimetype=success.mime, direct_passthrough=True)
+    resp.headers["Content-Length"] = str(success.size)
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Job-Id"] = success.job_id
     resp.headers["X-Result-Url"] = result_url(public_base_url(), success.job_id)

@@ -12,12 +12,16 @@ from sqlalchemy.orm import Session
 
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.ingest import routes as ingest_routes
+from photochanger.ingest.responses import image_response
+from photochanger.ingest.service import IngestSuccess
 from photochanger.ingest.upload import read_upload
+from photochanger.media.storage import preview_path
 from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, SlotTemplateMedia
 from photochanger.request import HashingUpload
 from photochanger.services.runtime import services
 from tests.conftest import INGEST_PASSWORD
-from tests.support.images import jpeg_bytes, png_bytes
+from tests.support.images import jpeg_bytes, open_image, png_bytes
 from tests.support.setup import configure_slot
 
 #: settings (provider keys included), slot (+ templates joined), duplicate check,
@@ -173,3 +177,40 @@ def test_no_pooled_connection_is_held_while_the_upload_is_read(app, client, monk
         stop()
     assert seen == [0]
     assert len(seen_statements) <= STATEMENT_BUDGET  # releasing did not cost a reload
+
+
+def test_answer_streams_from_the_stored_result(app, client):
+    """The booth's answer is the stored file, sent from disk, not a copy held in memory."""
+    resp = _post(client, jpeg_bytes(color=(7, 7, 7)))
+    assert resp.status_code == 200
+    with app.app_context():
+        job = db.session.get(JobHistory, resp.headers["X-Job-Id"])
+        stored = services().store.read(job.result_path)
+    assert resp.data == stored
+    assert resp.headers["Content-Length"] == str(len(stored))
+
+    with app.test_request_context("/ingest/slot-001", method="POST"):
+        body = open(services().store.abspath(job.result_path), "rb")
+        answer = image_response(IngestSuccess(job.job_id, body, len(stored), "image/jpeg"))
+        assert answer.is_streamed and answer.direct_passthrough
+        assert b"".join(answer.response) == stored
+        answer.close()
+        assert body.closed
+
+
+def test_pending_preview_reads_the_result_from_disk_when_it_runs(app, client, monkeypatch):
+    """A queue of deferred previews holds paths, so a burst's results are not kept in memory."""
+    pending: list = []
+    monkeypatch.setattr(ingest_routes, "when_idle", pending.append)
+    resp = _post(client, jpeg_bytes(color=(3, 3, 3)))
+    assert resp.status_code == 200 and len(pending) == 1
+    with app.app_context():
+        store = services().store
+        job = db.session.get(JobHistory, resp.headers["X-Job-Id"])
+        preview = preview_path(job.slot_id, job.job_id)
+        assert not store.exists(preview)
+        # Replace the stored result: the preview must be built from what is on disk now.
+        store.write_atomic(job.result_path, jpeg_bytes(400, 100, color=(200, 10, 10)))
+        pending[0]()
+        built = open_image(store.read(preview))
+    assert built.size[0] == 4 * built.size[1]  # the replacement's 4:1, not the original's shape
