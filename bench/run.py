@@ -329,10 +329,14 @@ def _collect_results(pc_url: str, count: int) -> list[str]:
 
 
 def section_downloads(
-    stack: Stack, env: dict[str, str], pc_url: str, mock_url: str, p: dict[str, Any], report: Report
+    stack: Stack, env: dict[str, str], server: Any, mock_url: str, p: dict[str, Any], report: Report
 ) -> None:
+    pc_url = server.url
     requests.post(f"{mock_url}/_bench/delay?seconds=0", timeout=5)
     ids = _collect_results(pc_url, p["dl_results"])
+    # The previews deferred by the earlier sections and by these ingests are
+    # built as soon as the workers are idle; measure downloads after that.
+    settle(server.proc.pid)
     size = len(requests.get(f"{pc_url}/public/results/{ids[0]}", timeout=10).content) if ids else 0
     lines = [
         f"GET /public/results/<job_id> over {len(ids)} stored results ({size / 1024:.0f} KB each), "
@@ -651,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
             if "4" in only:
                 guarded(
                     "4. Public result downloads",
-                    lambda: section_downloads(stack, env, server.url, mock_url, p, report),
+                    lambda: section_downloads(stack, env, server, mock_url, p, report),
                 )
         if only & {"5", "5a"} and p["stats_rows"] and not args.no_postgres:
             guarded("5a. Stats overview", lambda: section_stats(stack, p, report))
