@@ -77,7 +77,13 @@ def send(ctx: CallContext, method: str, url: str, **kwargs: Any) -> requests.Res
     for attempt in (1, 2):
         ctx.check_time()
         try:
-            return ctx.session.request(method, url, timeout=ctx.http_timeout(), **kwargs)
+            resp = ctx.session.request(method, url, timeout=ctx.http_timeout(), stream=True, **kwargs)
+            # requests reads a body in 10 KiB steps through urllib3 (~170 of them
+            # for a 1.7 MB Gemini answer, 7 % of an ingest's CPU); with
+            # stream=True and no chunk size, urllib3 reads it in one call. Read
+            # errors map to the same requests exceptions as with .content.
+            resp._content = b"".join(resp.iter_content(None))
+            return resp
         except requests.Timeout as exc:
             if ctx.time_left() > DEADLINE_SLACK:
                 raise ProviderError(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 from PIL import Image
 
 from photochanger.providers.base import (
@@ -103,6 +104,24 @@ def test_success_returns_the_image_with_the_mime_sniffed_from_its_bytes(
     assert result.mime == "image/jpeg"
     assert result.data[:3] == b"\xff\xd8\xff"
     assert len(gemini.generate_requests) == 1
+
+
+def test_a_large_answer_is_read_in_a_few_large_reads(
+    gemini: MockGemini, driver: GeminiDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1K answer is ~1.7 MB of JSON; requests' default reads it 10 KiB at a time."""
+    reads: list[int | None] = []
+    original = urllib3.response.HTTPResponse.read
+
+    def spy(self: Any, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
+        reads.append(amt)
+        return original(self, amt, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "read", spy)
+    gemini.enqueue(step("success", text_before="Готово. " * 200_000, color=(9, 90, 9)))
+    result = run(driver)
+    assert pixel(result.data) == (9, 90, 9)
+    assert 1 <= len(reads) <= 3, f"{len(reads)} reads"
 
 
 @pytest.mark.parametrize("snake_case", [False, True], ids=["camelCase", "snake_case"])
