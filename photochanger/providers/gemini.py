@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import orjson
 import pybase64
 import requests
 
@@ -167,8 +168,10 @@ class GeminiDriver(HttpDriver):
         if resp.status_code != 200:
             raise self._http_error(resp, model)
         try:
-            payload = resp.json()
-        except ValueError as exc:
+            # orjson: the answer is ~1.7 MB of JSON around one base64 string;
+            # parsed from the bytes, without requests' decode to str first.
+            payload = orjson.loads(resp.content)
+        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
             raise ProviderError(
                 FailureKind.BAD_RESPONSE,
                 "gemini: 200 with a non-JSON body",
