@@ -26,7 +26,8 @@ T = TypeVar("T")
 MAX_PENDING = 200
 #: How long a worker must have been without ingests before deferred work runs:
 #: in a burst the next booth usually arrives within this, and a preview that
-#: started would take a core for ~45 ms (a 1.2 MB PNG answer).
+#: started would take a core for ~45 ms (a 1.2 MB PNG answer; in a thread, see
+#: ``media.previews``).
 QUIET_SECONDS = 0.25
 
 
@@ -125,10 +126,7 @@ class IdleQueue:
             if quiet_left > 0:
                 gevent.sleep(quiet_left)
                 continue
-            # In an OS thread: Pillow releases the GIL while it decodes and
-            # encodes (a 1.2 MB PNG answer takes ~45 ms), so an ingest that
-            # arrives meanwhile is served at once instead of waiting for it.
-            in_thread(self.pending.popleft())()
+            self.pending.popleft()()
             gevent.sleep(0)  # let a request that arrived meanwhile go first
 
 

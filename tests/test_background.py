@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import gevent
 
-from photochanger import background
 from photochanger.background import IdleQueue
 
 
@@ -95,18 +93,3 @@ def test_in_thread_hands_back_the_result_or_the_exception():
         assert str(exc) == "unreadable template"
     else:  # pragma: no cover - the wait must raise
         raise AssertionError("the exception was swallowed")
-
-
-def test_a_running_job_leaves_the_event_loop_free(monkeypatch):
-    """A preview decodes in an OS thread: a booth arriving meanwhile is not kept waiting."""
-    monkeypatch.setattr(background, "_gevent_active", lambda: True)
-    queue = IdleQueue(cooperative=True, quiet_seconds=0)
-    done = threading.Event()
-    queue.submit(lambda: (time.sleep(0.3), done.set()))  # a real, GIL-releasing block
-    gevent.sleep(0.02)
-    ticks = 0
-    while not done.is_set() and ticks < 100:
-        gevent.sleep(0.01)
-        ticks += 1
-    assert done.is_set()
-    assert ticks >= 10  # the loop kept turning while the job ran
