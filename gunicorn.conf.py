@@ -77,6 +77,9 @@ def post_worker_init(worker):
     """
     gc.collect()
     gc.freeze()
+    # From here the worker accepts connections; "Booting worker" is logged
+    # before it has even loaded the app. Ops and the test harness wait for this.
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
 
 
 def child_exit(server, worker):

@@ -82,7 +82,7 @@ class BenchServer(LiveServer):
                 raise RuntimeError(f"gunicorn exited early:\n{self.log()[-3000:]}")
             try:
                 r = requests.get(f"{self.url}/api/jobs/readiness-probe", timeout=5)
-                if r.status_code == 404 and self.log().count("Booting worker") >= workers:
+                if r.status_code == 404 and self.log().count("Worker ready") >= workers:
                     return
             except requests.RequestException:  # refused, or accepted while workers still boot
                 pass
@@ -130,7 +130,7 @@ class Stack:
             "JWT_SECRET_KEY": JWT_SECRET,
             "ADMIN_CREDENTIALS_FILE": creds,
             "GEMINI_API_KEY": GEMINI_KEY,
-            "LOG_LEVEL": "INFO",  # production default; also LiveServer waits for "Booting worker" lines
+            "LOG_LEVEL": "INFO",  # production default; also LiveServer waits for "Worker ready" lines
             **extra,
         }
 

@@ -152,7 +152,9 @@ def test_multiprocess_metrics_under_two_gunicorn_workers(app, app_env, live_serv
     stale = os.path.join(multiproc, "counter_999999.db")
     with open(stale, "wb") as fh:
         fh.write(b"left by a previous master")
-    set_settings(app, sync_response_seconds=10)
+    # Six parallel ingests to one slot: above the default limit of 4 whenever they
+    # overlap, and this test is about metrics, not limits.
+    set_settings(app, sync_response_seconds=10, concurrency_per_slot=8)
     ensure_admin_credentials(app_env["ADMIN_CREDENTIALS_FILE"])
     with MockGemini(api_key=GEMINI_KEY) as gemini:
         gemini_slot(app, "slot-002")

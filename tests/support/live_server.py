@@ -51,7 +51,9 @@ class LiveServer:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log()}")
             try:
                 r = requests.get(f"{self.url}/api/jobs/readiness-probe", timeout=1)
-                if r.status_code == 404 and self.log().count("Booting worker") >= workers:
+                # "Worker ready" is logged once a worker has built the app and is
+                # about to accept: a burst sent earlier could all land on one worker.
+                if r.status_code == 404 and self.log().count("Worker ready") >= workers:
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass  # not bound yet, or bound while the workers still boot
