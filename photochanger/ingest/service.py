@@ -551,7 +551,7 @@ def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:
 
 
 def _build_preview(store: Any, slot_id: str, job_id: str, result_rel: str) -> None:
-    ensure_preview(store, slot_id, job_id, source_rel=result_rel)
+    ensure_preview(store, slot_id, job_id, result_rel)
 
 
 def _open_result(path: str) -> tuple[BinaryIO, int]:

@@ -77,7 +77,7 @@ def result_preview(job_id: str) -> Response:
         raise ApiError("result_expired")
     if job is None or job.result_path is None:
         raise ApiError("result_not_found")
-    rel = ensure_preview(services().store, job.slot_id, job.job_id, source_rel=job.result_path)
+    rel = ensure_preview(services().store, job.slot_id, job.job_id, job.result_path)
     if rel is None:
         raise ApiError("result_not_found")
     resp = send_file(services().store.abspath(rel), mimetype="image/webp", conditional=True, max_age=0)

@@ -18,7 +18,7 @@ def test_preview_is_built_from_the_stored_result(tmp_path):
     store = MediaStore(str(tmp_path))
     store.write_atomic(RESULT, jpeg_bytes(1600, 800))
 
-    rel = previews.ensure_preview(store, "slot-001", "job-1", source_rel=RESULT)
+    rel = previews.ensure_preview(store, "slot-001", "job-1", RESULT)
 
     assert rel == preview_path("slot-001", "job-1")
     preview = open_image(store.read(rel))
@@ -29,7 +29,7 @@ def test_an_unreadable_result_is_logged_and_gives_no_preview(tmp_path, caplog):
     store = MediaStore(str(tmp_path))
     store.write_atomic(RESULT, b"not an image")
 
-    assert previews.ensure_preview(store, "slot-001", "job-1", source_rel=RESULT) is None
+    assert previews.ensure_preview(store, "slot-001", "job-1", RESULT) is None
     assert not store.exists(preview_path("slot-001", "job-1"))
     assert any(r.message == "preview.failed" for r in caplog.records)
 
@@ -46,7 +46,7 @@ def test_the_event_loop_keeps_turning_while_a_preview_is_encoded(tmp_path, monke
     monkeypatch.setattr(images, "make_preview", slow_preview)
     store = MediaStore(str(tmp_path))
     store.write_atomic(RESULT, jpeg_bytes())
-    job = gevent.spawn(previews.ensure_preview, store, "slot-001", "job-1", None, RESULT)
+    job = gevent.spawn(previews.ensure_preview, store, "slot-001", "job-1", RESULT)
     ticks = 0
     while not job.ready() and ticks < 100:
         gevent.sleep(0.01)
