@@ -150,18 +150,8 @@ def _warm(url: str, body: Body, workers: int, server: Any = None) -> None:
     for _ in range(10):
         jobs = [gevent.spawn(load.post, requests.Session(), url, body) for _ in range(workers * 3)]
         gevent.joinall(jobs)
-        if server is None or len(_ingest_pids(server.log())) >= workers:
+        if server is None or len(server.pids_that_logged("ingest.done")) >= workers:
             return
-
-
-def _ingest_pids(log: str) -> set[int]:
-    pids = set()
-    for line in log.splitlines():
-        if line.startswith("{") and '"ingest.done"' in line:
-            record = json.loads(line)
-            if record.get("event") == "ingest.done":
-                pids.add(int(record["pid"]))
-    return pids
 
 
 def section_overhead(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -229,16 +228,6 @@ def _burst(server_url: str, count: int, slots: list[str]) -> list[requests.Respo
         return [f.result() for f in futures]
 
 
-def _pids(server) -> set[int]:
-    pids = set()
-    for line in server.log().splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if record.get("event") in ("ingest.done", "request.rejected"):
-                pids.add(record["pid"])
-    return pids
-
-
 def test_429_slot_limit_holds_across_two_gunicorn_workers(app, shared, gemini):
     gemini_slot(app)
     set_settings(app, concurrency_per_slot=2)
@@ -251,7 +240,9 @@ def test_429_slot_limit_holds_across_two_gunicorn_workers(app, shared, gemini):
         if r.status_code == 429:
             error_of(r, 429, "slot_busy")
             assert int(r.headers["Retry-After"]) > 0
-    assert len(_pids(server)) == 2, "both workers took part in the burst"
+    assert len(server.pids_that_logged("ingest.done", "request.rejected")) == 2, (
+        "both workers took part in the burst"
+    )
 
 
 def test_429_provider_limit_across_slots(app, shared, gemini):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -63,6 +64,16 @@ class LiveServer:
     def log(self) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
+
+    def pids_that_logged(self, *events: str) -> set[int]:
+        """Worker pids whose JSON log lines include one of ``events`` (e.g. ``ingest.done``)."""
+        pids = set()
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                if record.get("event") in events:
+                    pids.add(int(record["pid"]))
+        return pids
 
     def stop(self) -> None:
         if self.proc.poll() is None:
