@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 import uuid
 from dataclasses import dataclass
 
@@ -24,8 +25,9 @@ def jpeg_of_size(target: int, seed: int = 1) -> bytes:
     """A real JPEG of about ``target`` bytes with a DSLR-like pixel count.
 
     Noise makes the encoder work like on a real photo; the resolution grows
-    with the size (24 MP for the big ones), so server-side decoding costs what
-    it would on a booth photo. The file is padded after EOI to the exact size.
+    with the size (16 MP for 20 MB), so server-side decoding costs what
+    it would on a booth photo. The rest up to the exact size is metadata (see
+    :func:`_with_metadata`), and the file ends with EOI as a camera's does.
     """
     # Empirically ~1.2 bytes/pixel at quality 85 for half-noise images.
     pixels = max(64 * 48, int(target / 1.3))
@@ -44,9 +46,36 @@ def jpeg_of_size(target: int, seed: int = 1) -> bytes:
         out = io.BytesIO()
         im.save(out, "JPEG", quality=quality)
         data = out.getvalue()
-    if len(data) < target:
-        data += bytes(seed % 256 for _ in range(1)) * (target - len(data))  # trailing bytes are ignored
-    return data
+    return _with_metadata(data, target - len(data), seed)
+
+
+#: Bytes an application segment carries at most (its 16-bit length counts itself).
+_SEGMENT_PAYLOAD = 65533
+
+
+def _with_metadata(jpeg: bytes, extra: int, seed: int) -> bytes:
+    """``jpeg`` grown by ``extra`` bytes of APP15 segments after its JFIF header.
+
+    Cameras carry maker notes and embedded previews in application segments
+    before the image data; random bytes stand in for them (they are compressed
+    data in a real file). Padding *after* EOI, as this once did, is what no
+    camera writes, and made a search for the end marker scan a megabyte of
+    padding that a real photo does not have.
+    """
+    if extra <= 0:
+        return jpeg
+    rnd = random.Random(seed)
+    segments = []
+    while extra >= 4:
+        size = min(extra, 4 + _SEGMENT_PAYLOAD)
+        if 0 < extra - size < 4:
+            size -= 4  # leave room for one more whole segment
+        segments.append(b"\xff\xef" + (size - 2).to_bytes(2, "big") + rnd.randbytes(size - 4))
+        extra -= size
+    head = 2 + 2 + int.from_bytes(jpeg[4:6], "big") if jpeg[2:4] == b"\xff\xe0" else 2
+    # Only an ``extra`` under one segment header (1-3 bytes) is left: it goes
+    # after EOI, where decoders ignore it.
+    return jpeg[:head] + b"".join(segments) + jpeg[head:] + b"\0" * extra
 
 
 @dataclass(frozen=True)
