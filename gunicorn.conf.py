@@ -75,6 +75,9 @@ def post_worker_init(worker):
     A full collection over the app's ~10^5 long-lived objects took ~10 ms,
     paid by whichever booth request happened to trigger it.
     """
+    from photochanger.sendfile import install
+
+    install()  # zero-copy file answers (gevent's sendfile reads 8 KiB blocks)
     gc.collect()
     gc.freeze()
     # From here the worker accepts connections; "Booting worker" is logged
