@@ -25,10 +25,11 @@ BOOTH_FIELDS = {
 def jpeg_of_size(target: int, seed: int = 1) -> bytes:
     """A real JPEG of about ``target`` bytes, nearly all of it image data.
 
-    The pixel count grows with the size, about 0.77 bytes per pixel as a
-    camera's fine JPEG has (16 MP for 20 MB), and full-resolution noise makes
-    the encoder, the decoder and every byte-level scan work as on a real
-    photo. The highest quality that fits is used; the few per cent left up to
+    The pixel count grows with the size (1.3 bytes per pixel, 16 MP for
+    20 MB; a camera's fine JPEG has 0.3-0.8, so more pixels per byte), and
+    full-resolution noise fills the file with entropy-coded data, which is
+    what bounds a JPEG decode even at reduced scale: the decoder, the encoder
+    and every byte-level scan work as on a real photo of that size. The highest quality that fits is used; the few per cent left up to
     the exact size are metadata (:func:`_with_metadata`), and the file ends
     with EOI as a camera's does.
     """
