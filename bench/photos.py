@@ -29,9 +29,10 @@ def jpeg_of_size(target: int, seed: int = 1) -> bytes:
     20 MB; a camera's fine JPEG has 0.3-0.8, so more pixels per byte), and
     full-resolution noise fills the file with entropy-coded data, which is
     what bounds a JPEG decode even at reduced scale: the decoder, the encoder
-    and every byte-level scan work as on a real photo of that size. The highest quality that fits is used; the few per cent left up to
-    the exact size are metadata (:func:`_with_metadata`), and the file ends
-    with EOI as a camera's does.
+    and every byte-level scan work as on a real photo of that size. The
+    highest quality that fits is used; the few per cent left up to the exact
+    size are metadata (:func:`_with_metadata`), and the file ends with EOI as
+    a camera's does.
     """
     pixels = max(64 * 48, int(target / 1.3))
     width = max(64, int((pixels * 3 / 2) ** 0.5))

@@ -238,18 +238,24 @@ class Stack:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time consumed so far by ``pids`` (from ``/proc``)."""
+def cpu_times(pids: list[int]) -> tuple[float, float]:
+    """User and system CPU seconds consumed so far by ``pids`` (from ``/proc``)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    user = system = 0.0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        user += int(fields[11]) / tick
+        system += int(fields[12]) / tick
+    return user, system
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by ``pids`` (from ``/proc``)."""
+    return sum(cpu_times(pids))
 
 
 def settle(master_pid: int, busy_share: float = 0.05, window: float = 0.5, limit: float = 60.0) -> float:
