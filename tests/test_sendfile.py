@@ -121,3 +121,11 @@ def test_install_makes_gevent_sockets_use_it(monkeypatch, payload, pair):
     with NoReads(path, "rb") as fh:
         assert sender.sendfile(fh) == SIZE
     assert reader.get(timeout=10) == data
+
+
+def test_a_peer_that_hangs_up_raises_a_socket_error_as_send_does(payload, pair):
+    path, _ = payload
+    sender, receiver = pair
+    gevent.spawn_later(0.05, receiver.close)  # the booth walks away mid-download
+    with open(path, "rb") as fh, pytest.raises((BrokenPipeError, ConnectionResetError)):
+        cooperative_sendfile(sender, fh)
