@@ -82,7 +82,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "full": {
         "sizes": [("5 MB", 5 * MB), ("20 MB", 20 * MB - 64 * 1024)],
-        "pairs": 30,
+        "pairs": 100,
         "delay": 0.5,
         "tp_sizes": [("1.5 MB, no resize needed", 3 * MB // 2), ("5 MB", 5 * MB)],
         "tp_conc": [8, 32],
