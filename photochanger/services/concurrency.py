@@ -20,17 +20,16 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 class Lease:
     """A held permit; release it by closing (or leaving the ``with`` block)."""
 
-    def __init__(self, fd: int, held: set[int] | None = None, index: int = 0) -> None:
+    def __init__(self, fd: int, held: set[int], index: int) -> None:
         self._fd: int | None = fd
-        self._held = held
+        self._held = held  # this process's permit numbers for the name (see try_acquire)
         self._index = index
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
-            if self._held is not None:
-                self._held.discard(self._index)
+            self._held.discard(self._index)
 
     def __enter__(self) -> Lease:
         return self

@@ -24,17 +24,19 @@ def other_process(tmp_path):
     ctx = multiprocessing.get_context("fork")
     started = []
 
-    def start(name: str, limit: int, count: int) -> None:
+    def start(name: str, limit: int, count: int) -> multiprocessing.process.BaseProcess:
         ready, done = ctx.Event(), ctx.Event()
         args = (str(tmp_path), name, limit, count, ready, done)
         proc = ctx.Process(target=_hold_in_other_process, args=args)
         proc.start()
         assert ready.wait(10)
         started.append((proc, done))
+        return proc
 
     yield start
     for proc, done in started:
-        done.set()
+        if proc.is_alive():  # a killed holder would never acknowledge the wake-up
+            done.set()
         proc.join(10)
 
 
@@ -55,12 +57,8 @@ def test_permits_held_by_another_worker_count_against_the_limit(tmp_path, other_
     assert try_acquire(str(tmp_path), "provider-gemini", 5) is None
 
 
-def test_a_dead_worker_leaks_no_permit(tmp_path):
-    ctx = multiprocessing.get_context("fork")
-    ready, done = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_hold_in_other_process, args=(str(tmp_path), "slot-001", 1, 1, ready, done))
-    proc.start()
-    assert ready.wait(10)
+def test_a_dead_worker_leaks_no_permit(tmp_path, other_process):
+    proc = other_process("slot-001", 1, 1)
     assert try_acquire(str(tmp_path), "slot-001", 1) is None
     proc.kill()
     proc.join(10)
