@@ -204,10 +204,6 @@ class CpuPerRequest:
     user: float
     system: float
 
-    @property
-    def total(self) -> float:
-        return self.user + self.system
-
     def __str__(self) -> str:
         return f"{self.user:.0f} + {self.system:.0f}"
 
