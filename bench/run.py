@@ -40,6 +40,8 @@ from .servers import (  # noqa: E402
     children_of,
     cpu_seconds,
     cpu_times,
+    first_touch_ms_per_mb,
+    page_cache_bytes,
     rss_bytes,
     settle,
 )
@@ -53,6 +55,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "tp_sizes": [("40 KB", 40_000)],
         "tp_conc": [2],
         "tp_seconds": 1.0,
+        "touch_mb": 64,
         "cap_count": 10,
         "cap_delay": 0.5,
         "cap_size": 20_000,
@@ -70,6 +73,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "tp_sizes": [("1.5 MB, no resize needed", 3 * MB // 2), ("5 MB", 5 * MB)],
         "tp_conc": [8, 32],
         "tp_seconds": 8.0,
+        "touch_mb": 3072,
         "cap_count": 1000,
         "cap_delay": 20.0,
         "cap_size": 60_000,
@@ -87,6 +91,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "tp_sizes": [("1.5 MB, no resize needed", 3 * MB // 2), ("5 MB", 5 * MB)],
         "tp_conc": [8, 32],
         "tp_seconds": 20.0,
+        "touch_mb": 3072,
         "cap_count": 1000,
         "cap_delay": 20.0,
         "cap_size": 60_000,
@@ -221,6 +226,32 @@ def _cpu_ms_per_request(
     return outcome, CpuPerRequest((user2 - user) * per, (system2 - system) * per), loadgen
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One closed-loop cell against one target: outcome, CPU and page-cache growth per request."""
+
+    outcome: load.Outcome
+    cpu: CpuPerRequest
+    loadgen_ms: float
+    mock_ms: float
+    cache_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.outcome.ok / self.outcome.elapsed if self.outcome.elapsed else 0.0
+
+    def rate_p95(self) -> str:
+        return f"{self.rate:.1f} ({ms(load.percentile(self.outcome.latencies, 95))})"
+
+
+def _cell(pids: Callable[[], list[int]], mock_pid: int, run: Callable[[], load.Outcome]) -> Cell:
+    mock_before, cache_before = cpu_seconds([mock_pid]), page_cache_bytes()
+    outcome, cpu, loadgen = _cpu_ms_per_request(pids, run)
+    ok = max(1, outcome.ok)
+    mock = (cpu_seconds([mock_pid]) - mock_before) * 1000 / ok
+    return Cell(outcome, cpu, loadgen, mock, (page_cache_bytes() - cache_before) / MB / ok)
+
+
 def section_throughput(
     server: Any,
     echo: tuple[str, Any],
@@ -232,22 +263,33 @@ def section_throughput(
     pc_url = server.url
     (echo_url, echo_proc), (mock_url, mock_proc) = echo, mock
     requests.post(f"{mock_url}/_bench/delay?seconds=0", timeout=5)
+    cold, warm = first_touch_ms_per_mb(p["touch_mb"])
     lines = [
         f"Closed loop, {p['tp_seconds']:.0f} s per cell, instant provider, photos spread over the "
-        "15 slots. After each PhotoChanger cell the benchmark waits until its workers are idle "
-        "(the gallery previews deferred during the burst are built then) before the echo runs. "
-        f"Load average before: {loadavg()}.",
+        "15 slots. Three targets in turn: PhotoChanger; the store-and-forward floor "
+        "(`/relay` in `bench/echo_app.py`: hash, keep the photo, call the same mock the same "
+        "way, keep the answer, return it; no database, checks, limits, logs or metrics); the bare "
+        "echo. After each PhotoChanger cell the benchmark waits until its workers are idle "
+        "(the gallery previews deferred during the burst are built then) before the next target "
+        f"runs. Load average before: {loadavg()}.",
+        "",
+        "| photo | booths | PhotoChanger req/s (p95 ms) | floor req/s (p95 ms) | echo req/s (p95 ms) "
+        "| PhotoChanger / echo | goal ≥ 0.7× | PhotoChanger / floor | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    cpu_lines = [
         "",
         "CPU milliseconds per answered request from `/proc`, user + system: the servers' "
         "workers during the cell, the gallery previews PhotoChanger deferred to after it, the "
-        "provider mock, and the load generator (this process; it serves both targets alike).",
+        "provider mock, and the load generator (this process). Page cache: how much the "
+        "machine's `Cached` grew per request (the files a target keeps).",
         "",
-        "| photo | booths | PhotoChanger req/s (p95 ms) | echo req/s (p95 ms) | ratio | goal ≥ 0.7× "
-        "| CPU: PhotoChanger in the cell | deferred previews | mock | echo | load generator: "
-        "PhotoChanger / echo | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| photo | booths | PhotoChanger in the cell | deferred previews | floor | echo | mock: "
+        "PhotoChanger / floor | load generator: PhotoChanger / floor / echo | page cache MB per "
+        "request: PhotoChanger / floor / echo |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    data: dict[str, Any] = {"load_before": loadavg()}
+    data: dict[str, Any] = {"load_before": loadavg(), "first_touch_ms_per_mb": {"cold": cold, "warm": warm}}
 
     def pc_pids() -> list[int]:
         return children_of(server.proc.pid)
@@ -258,50 +300,64 @@ def section_throughput(
     for label, size in p["tp_sizes"]:
         body = multipart(jpeg_of_size(size), INGEST_PASSWORD)
         _warm(f"{pc_url}/ingest/slot-001", body, workers, server)
+        _warm(f"{echo_url}/relay", body, workers)
 
         def spread(n: int, body: Body = body) -> tuple[str, Body]:
             return f"/ingest/slot-{n % 15 + 1:03d}", body
+
+        def to_floor(n: int, body: Body = body) -> tuple[str, Body]:
+            return "/relay", body
 
         def to_echo(n: int, body: Body = body) -> tuple[str, Body]:
             return "/echo", body
 
         for conc in p["tp_conc"]:
-            mock_before = cpu_seconds([mock_proc.pid])
-            pc, pc_cpu, pc_loadgen = _cpu_ms_per_request(
-                pc_pids, functools.partial(load.closed_loop, pc_url, spread, conc, p["tp_seconds"])
-            )
-            mock_cpu = (cpu_seconds([mock_proc.pid]) - mock_before) * 1000 / max(1, pc.ok)
+
+            def loop(url: str, bodies: Callable[[int], tuple[str, Body]], conc: int = conc) -> Any:
+                return functools.partial(load.closed_loop, url, bodies, conc, p["tp_seconds"])
+
+            pc = _cell(pc_pids, mock_proc.pid, loop(pc_url, spread))
             # Deferred previews run now; their CPU is the burst's, so it is counted.
             before_settle = cpu_seconds(pc_pids())
             settled = settle(server.proc.pid)
-            deferred_cpu = (cpu_seconds(pc_pids()) - before_settle) * 1000 / max(1, pc.ok)
-            base, echo_cpu, echo_loadgen = _cpu_ms_per_request(
-                echo_pids, functools.partial(load.closed_loop, echo_url, to_echo, conc, p["tp_seconds"])
-            )
-            pc_rate, echo_rate = pc.ok / pc.elapsed, base.ok / base.elapsed
-            ratio = pc_rate / echo_rate if echo_rate else float("nan")
+            deferred_cpu = (cpu_seconds(pc_pids()) - before_settle) * 1000 / max(1, pc.outcome.ok)
+            floor = _cell(echo_pids, mock_proc.pid, loop(echo_url, to_floor))
+            base = _cell(echo_pids, mock_proc.pid, loop(echo_url, to_echo))
+            ratio = pc.rate / base.rate if base.rate else float("nan")
+            to_floor_ratio = pc.rate / floor.rate if floor.rate else float("nan")
             errors = {
-                **{f"pc {k}": v for k, v in pc.errors.items()},
-                **{f"echo {k}": v for k, v in base.errors.items()},
+                f"{name} {k}": v
+                for name, cell in (("pc", pc), ("floor", floor), ("echo", base))
+                for k, v in cell.outcome.errors.items()
             }
             lines.append(
-                f"| {label} | {conc} | {pc_rate:.1f} ({ms(load.percentile(pc.latencies, 95))}) | "
-                f"{echo_rate:.1f} ({ms(load.percentile(base.latencies, 95))}) | {ratio:.2f}× | "
-                f"{'met' if ratio >= 0.7 else 'NOT met'} | {pc_cpu} | {deferred_cpu:.0f} | {mock_cpu:.0f} "
-                f"| {echo_cpu} | {pc_loadgen:.0f} / {echo_loadgen:.0f} | {errors or 0} |"
+                f"| {label} | {conc} | {pc.rate_p95()} | {floor.rate_p95()} | {base.rate_p95()} | "
+                f"{ratio:.2f}× | {'met' if ratio >= 0.7 else 'NOT met'} | {to_floor_ratio:.2f}× "
+                f"| {errors or 0} |"
+            )
+            cpu_lines.append(
+                f"| {label} | {conc} | {pc.cpu} | {deferred_cpu:.0f} | {floor.cpu} | {base.cpu} "
+                f"| {pc.mock_ms:.1f} / {floor.mock_ms:.1f} "
+                f"| {pc.loadgen_ms:.0f} / {floor.loadgen_ms:.0f} / {base.loadgen_ms:.0f} "
+                f"| {pc.cache_mb:.1f} / {floor.cache_mb:.1f} / {base.cache_mb:.1f} |"
             )
             data[f"{label} x{conc}"] = {
-                "pc_cpu_ms": {"user": pc_cpu.user, "system": pc_cpu.system, "deferred": deferred_cpu},
-                "mock_cpu_ms": mock_cpu,
-                "echo_cpu_ms": {"user": echo_cpu.user, "system": echo_cpu.system},
-                "loadgen_cpu_ms": {"pc": pc_loadgen, "echo": echo_loadgen},
-                "pc_rps": pc_rate,
-                "echo_rps": echo_rate,
-                "errors": errors,
-                "deferred_work_seconds": settled,
-            }
+                name: {
+                    "rps": cell.rate,
+                    "cpu_ms": {"user": cell.cpu.user, "system": cell.cpu.system},
+                    "mock_cpu_ms": cell.mock_ms,
+                    "loadgen_cpu_ms": cell.loadgen_ms,
+                    "page_cache_mb_per_request": cell.cache_mb,
+                }
+                for name, cell in (("pc", pc), ("floor", floor), ("echo", base))
+            } | {"pc_deferred_cpu_ms": deferred_cpu, "errors": errors, "deferred_work_seconds": settled}
     data["load_after"] = loadavg()
-    lines.append(f"\nLoad average after: {data['load_after']}.")
+    lines += cpu_lines
+    lines.append(
+        f"\nMemory the machine hands out for the first time costs {cold:.2f} ms per MB to fill "
+        f"({warm:.2f} ms re-filled at once; {p['touch_mb']} MB measured in a fresh process). "
+        f"Load average after: {data['load_after']}."
+    )
     report.add("2. Throughput", lines, data)
 
 
@@ -673,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
             env = stack.app_env("main", stack.new_database(), GEMINI_API_BASE=mock_url)
             stack.prepare(env, BENCH_SETTINGS)
             server = stack.photochanger(env)
-            echo_url, echo_proc = stack.echo()
+            echo_url, echo_proc = stack.echo(mock_url)
             if "1" in only:
                 guarded(
                     "1. Platform overhead",

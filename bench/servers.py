@@ -188,11 +188,20 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def echo(self) -> tuple[str, subprocess.Popen[bytes]]:
+    def echo(self, mock_url: str) -> tuple[str, subprocess.Popen[bytes]]:
+        """The baselines (``bench/echo_app.py``): ``/echo``, and ``/relay`` calling ``mock_url``."""
         port = free_port()
+        relay_dir = os.path.join(self.dir, "relay")
+        for kind in ("inputs", "results"):
+            os.makedirs(os.path.join(relay_dir, kind), exist_ok=True)
         proc = self._spawn(
             [sys.executable, "-m", "gunicorn", "-c", "bench/echo_gunicorn.conf.py", "bench.echo_app:app"],
-            {"PORT": str(port), "WEB_CONCURRENCY": str(self.workers)},
+            {
+                "PORT": str(port),
+                "WEB_CONCURRENCY": str(self.workers),
+                "BENCH_MOCK_URL": mock_url,
+                "BENCH_RELAY_DIR": relay_dir,
+            },
             "echo.log",
         )
         url = f"http://127.0.0.1:{port}"
@@ -273,3 +282,47 @@ def settle(master_pid: int, busy_share: float = 0.05, window: float = 0.5, limit
         if cpu_seconds(pids) - before < busy_share * window:
             break
     return time.monotonic() - start
+
+
+def page_cache_bytes() -> int:
+    """The machine's page cache (``Cached`` in ``/proc/meminfo``), in bytes."""
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("Cached:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+_TOUCH = """
+import statistics, time
+chunk = 64 * 1024 * 1024
+held, costs = [], []
+for _ in range({size_mb} // 64):
+    start = time.perf_counter()
+    held.append(b"\\x01" * chunk)
+    costs.append(time.perf_counter() - start)
+del held
+start = time.perf_counter()
+again = b"\\x01" * chunk
+print(statistics.median(costs[len(costs) // 2 :]) / 64, (time.perf_counter() - start) / 64)
+"""
+
+
+def first_touch_ms_per_mb(size_mb: int = 3072) -> tuple[float, float]:
+    """Milliseconds per MB to fill memory the machine hands out fresh, and re-filled at once.
+
+    ``size_mb`` is filled in 64 MB pieces held together, and the first number is
+    the median of the second half of them. On a virtual machine whose host backs
+    guest memory lazily and takes freed memory back (free page reporting), a
+    page the guest touches anew costs a host page fault; only the last ~1 GB
+    freed is still backed, which is why the first half is not counted. The page
+    cache, growing by the files a server keeps, pays the same price.
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", _TOUCH.format(size_mb=max(128, size_mb))],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout.split()
+    return float(out[0]) * 1000, float(out[1]) * 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,15 +10,19 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_bench_smoke_run_reports_every_section(tmp_path):
+def _run_smoke(out: str, *args: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--workers", "1", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.run", "--smoke", "--workers", "1", "--out", out, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=170,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+
+def test_bench_smoke_run_reports_every_section(tmp_path):
+    _run_smoke(str(tmp_path))
     [report] = [f for f in os.listdir(tmp_path) if f.endswith(".md")]
     text = open(tmp_path / report, encoding="utf-8").read()
     for title in (
@@ -29,3 +34,14 @@ def test_bench_smoke_run_reports_every_section(tmp_path):
     ):
         assert title in text, text
     assert "Traceback" not in text, text
+
+
+def test_bench_smoke_throughput_answers_every_target(tmp_path):
+    """PhotoChanger, the store-and-forward floor and the echo each answered without errors."""
+    _run_smoke(str(tmp_path), "--only", "2")
+    [report] = [f for f in os.listdir(tmp_path) if f.endswith(".json")]
+    data = json.load(open(tmp_path / report, encoding="utf-8"))["2. Throughput"]
+    [cell] = [value for key, value in data.items() if key.endswith(" x2")]
+    assert cell["errors"] == {}
+    for target in ("pc", "floor", "echo"):
+        assert cell[target]["rps"] > 0, cell
