@@ -42,6 +42,10 @@ class Lease:
 #: ones its own worker holds without a system call (``flock`` stays the
 #: authority between processes).
 _held_here: dict[str, set[int]] = {}
+#: Start window per permit held here (see try_acquire): with W workers each
+#: holding h, at most W*h of 16*(h+1) numbers are taken, so a random start
+#: usually lands on a free one.
+_WINDOW_PER_HELD = 16
 
 
 def _open_lock_file(lock_dir: str, path: str) -> int:
@@ -58,13 +62,18 @@ def try_acquire(lock_dir: str, name: str, limit: int) -> Lease | None:
 
     The search starts at a random permit: when every caller started at the
     first one, the n-th of n concurrent requests opened and tried n lock files
-    (a 1000-ingest burst made half a million system calls).
+    (a 1000-ingest burst made half a million system calls). The random start
+    is drawn from a window that grows with the permits this worker holds, so
+    lock files are created in proportion to the concurrency actually reached,
+    not to a generous limit (a new file is an inode allocation, ~10x the cost
+    of opening an existing one), while held permits stay sparse in the window
+    for every worker alike.
     """
     if limit <= 0:
         return None
     safe = _SAFE.sub("_", name)
     held = _held_here.setdefault(os.path.join(lock_dir, safe), set())
-    start = random.randrange(limit)
+    start = random.randrange(min(limit, _WINDOW_PER_HELD * (len(held) + 1)))
     for step in range(limit):
         index = (start + step) % limit
         if index in held:

@@ -96,6 +96,23 @@ def test_a_burst_does_not_probe_every_permit_held_before_it(tmp_path, monkeypatc
         lease.release()
 
 
+def test_a_generous_limit_does_not_scatter_lock_files_at_low_concurrency(tmp_path):
+    """Each new lock file is an inode; a limit of 2000 must not mean 2000 files for one booth."""
+    for _ in range(300):
+        lease = try_acquire(str(tmp_path), "provider-gemini", 2000)
+        assert lease is not None
+        lease.release()
+    assert len(os.listdir(tmp_path)) <= 16
+
+
+def test_every_permit_of_a_generous_limit_can_still_be_taken(tmp_path):
+    leases = [try_acquire(str(tmp_path), "slot-001", 40) for _ in range(40)]
+    assert all(leases)
+    assert try_acquire(str(tmp_path), "slot-001", 40) is None
+    for lease in leases:
+        lease.release()
+
+
 def test_released_permits_can_be_taken_again_by_the_same_worker(tmp_path):
     for _ in range(5):
         leases = [try_acquire(str(tmp_path), "slot-001", 2) for _ in range(2)]
