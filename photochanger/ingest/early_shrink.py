@@ -10,6 +10,10 @@ and the provider call finds the photo ready.
 It is only a head start: the stored input is always the upload as received,
 and any doubt (no free thread, another file part, a decoder error, a rejected
 request) falls back to the driver's own :meth:`~ProviderDriver.prepare`.
+
+The thread starts once the first bytes have told the photo's size: a photo
+already within the provider's box (a booth set to print size) goes as it is,
+and handing it to a thread only to read its header cost more than the header.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import IO, Any, cast
 from gevent import monkey
 
 from ..media.arriving import ArrivingBytes
-from ..media.images import shrink_file
+from ..media.images import shrink_file, size_from_head
 from ..providers.base import ImageInput, ProviderDriver, ProviderJob
 from ..stats import metrics
 
@@ -35,6 +39,9 @@ MAX_THREADS = 8
 #: Smaller uploads are shrunk after arrival: their decode costs a few ms and
 #: most of them need none.
 MIN_BYTES = 1024 * 1024
+#: The size must show within this many bytes (a JPEG's headers, EXIF included,
+#: are rarely above 64 KB); past them the thread starts and finds out itself.
+HEADER_BYTES = 256 * 1024
 
 # The thread count is shared between the event loop and the shrinking threads,
 # so it needs a real lock (gevent's would be wrong across OS threads).
@@ -74,6 +81,7 @@ class EarlyShrink:
         self.outcome = "unused"
         self._done: Any = _queue.SimpleQueue()
         self._result: tuple[bytes, str] | BaseException | None = None
+        self._started = False
         self._taken = False
 
     @classmethod
@@ -87,31 +95,49 @@ class EarlyShrink:
         return None if box is None else cls(*box)
 
     def attach(self, source: ArrivingBytes) -> None:
-        """Start on the request's first file part, if a thread is free."""
-        if self.source is not None or self.outcome == "busy":
-            return
-        if not _reserve():
-            self.outcome = "busy"
+        """Follow the request's first file part; the thread starts once its size is known."""
+        if self.source is not None or self.outcome in ("busy", "as_is"):
             return
         self.source = source
+        source.on_feed = self._arrived
+        if source.size:
+            self._arrived()
+
+    def _arrived(self) -> None:
+        """In the event loop, after each chunk until decided: as it is, or a thread."""
+        source = self.source
+        assert source is not None
+        size = size_from_head(source.peek(HEADER_BYTES))
+        if size is None and source.size < HEADER_BYTES:
+            return  # the headers are still arriving
+        source.on_feed = None
+        if size is not None and max(size) <= self.max_side:
+            self.outcome, self.source = "as_is", None
+            return
+        if not _reserve():
+            self.outcome, self.source = "busy", None
+            return
         try:
             _start_thread(self._run, ())
-        except BaseException:
+        except RuntimeError:  # no thread to be had: prepare() shrinks it after arrival
             _release()
-            self.source = None
-            raise
+            self.outcome, self.source = "busy", None
+            return
+        self._started = True
 
     def _run(self) -> None:
-        assert self.source is not None
         try:
-            result: tuple[bytes, str] | BaseException | None = shrink_file(
-                cast(IO[bytes], self.source), self.max_side, self.min_side
-            )
-        except BaseException as exc:  # noqa: BLE001 - handed over; prepare() redoes the work
-            result = exc
+            result = self._shrink()
         finally:
             _release()
         self._done.put(result)
+
+    def _shrink(self) -> tuple[bytes, str] | BaseException | None:
+        assert self.source is not None
+        try:
+            return shrink_file(cast(IO[bytes], self.source), self.max_side, self.min_side)
+        except BaseException as exc:  # noqa: BLE001 - handed over; prepare() redoes the work
+            return exc
 
     def serves(self, stream: Any) -> bool:
         """Whether the shrinking started on ``stream``, the file part the ingest chose."""
@@ -128,7 +154,9 @@ class EarlyShrink:
             # (the part's end already said so; this only makes sure) and the
             # wait is the rest of the decode.
             self.source.complete()
-            self._result = self._done.get()
+            # A part that ended before its headers told the size is looked at
+            # here, in the preparing thread, as a whole.
+            self._result = self._done.get() if self._started else self._shrink()
             self._taken = True
         result = self._result
         if isinstance(result, BaseException):
@@ -140,6 +168,7 @@ class EarlyShrink:
     def close(self) -> None:
         """The request is over: stop a decode nobody will use, count the outcome."""
         if self.source is not None:
+            self.source.on_feed = None
             self.source.abandon()
         if self.outcome == "failed":  # the upload passed its checks, so this is worth a look
             log.warning(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import _queue
 import io
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any
 
 #: The longest a reader waits for more bytes before it gives up on the upload:
@@ -40,6 +41,8 @@ class ArrivingBytes(io.RawIOBase):
         self._wake: Any = _queue.SimpleQueue()
         self._pos = 0
         self._joined: bytes | None = None
+        #: called by :meth:`feed` after each chunk, in the producer's event loop
+        self.on_feed: Callable[[], None] | None = None
 
     # -- producer side (the request's event loop) ------------------------------
 
@@ -52,6 +55,8 @@ class ArrivingBytes(io.RawIOBase):
         ends.append(self._size + len(chunk))
         self._size += len(chunk)  # published last: the reader trusts only what _size covers
         self._wake.put(None)
+        if self.on_feed is not None:
+            self.on_feed()
 
     def complete(self) -> None:
         """No more bytes will come; the reader gets end-of-file after the last one."""
@@ -68,6 +73,11 @@ class ArrivingBytes(io.RawIOBase):
     @property
     def size(self) -> int:
         return self._size
+
+    def peek(self, size: int) -> bytes:
+        """Up to the first ``size`` bytes that have arrived, without waiting (producer side)."""
+        end = min(size, self._size)
+        return self._slice(0, end) if end > 0 else b""
 
     def getvalue(self) -> bytes:
         """All bytes so far as one object (joined once, then shared)."""

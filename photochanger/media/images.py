@@ -25,6 +25,19 @@ def sniff_mime(head: bytes) -> str | None:
     return None
 
 
+def size_from_head(head: bytes) -> tuple[int, int] | None:
+    """The pixel size an image's first bytes declare, or ``None`` while they don't tell.
+
+    Pillow parses only the headers here (a JPEG's markers up to its first scan),
+    so this is the same size :func:`shrink_file` would see in the whole file.
+    """
+    try:
+        with Image.open(io.BytesIO(head)) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - cut short before the size, or not an image at all
+        return None
+
+
 def verify_image(data: bytes) -> str | None:
     """Check an image's structure and that it is complete; return its MIME or ``None``.
 

@@ -103,6 +103,48 @@ def test_a_photo_small_enough_goes_as_it_is():
     assert early.outcome == "as_is"
 
 
+def test_a_photo_within_the_box_is_judged_on_its_first_bytes_and_given_no_thread():
+    photo = noisy_jpeg(1600, 1200)
+    upload = HashingUpload()
+    early = EarlyShrink(2048, 1024)
+    early.attach(upload.arriving)
+    upload.write(photo[: 64 * 1024])
+    assert early.outcome == "as_is" and early.source is None
+    assert early_shrink._running == 0
+    upload.write(photo[64 * 1024 :])
+    assert upload.arriving.on_feed is None and not early.serves(upload)
+    job = ProviderJob("j", "slot-001", "image_edit", {}, ImageInput(photo, "image/jpeg", "photo"))
+    assert prepare_job(GEMINI, job, None).photo.data is photo
+    early.close()
+
+
+def test_the_thread_starts_once_the_headers_have_told_the_size():
+    photo = noisy_jpeg(2400, 1600)
+    buf = ArrivingBytes()
+    early = EarlyShrink(2048, 1024)
+    early.attach(buf)
+    buf.feed(photo[:100])  # the headers are not all here yet
+    assert early_shrink._running == 0 and early.outcome == "unused" and early.source is buf
+    buf.feed(photo[100:])
+    buf.complete()
+    assert early.take() == downscale(photo, "image/jpeg", 2048, 1024)
+    assert early.outcome == "used"
+    early.close()
+    wait_for_idle_threads()
+
+
+def test_a_part_that_ends_before_its_size_shows_is_judged_whole_when_taken():
+    photo = jpeg_bytes(2400, 1600)
+    buf = ArrivingBytes()
+    early = EarlyShrink(2048, 1024)
+    early.attach(buf)
+    buf.feed(photo[:100])
+    buf.complete()
+    assert early.take() is None  # 100 bytes of a JPEG: the decoder fails, prepare() decides
+    assert early.outcome == "failed"
+    assert early_shrink._running == 0
+
+
 def test_a_decoder_error_leaves_the_work_to_prepare_and_is_logged(caplog):
     broken = b"\xff\xd8\xff" + b"not a jpeg" * 1000
     early = EarlyShrink(2048, 1024)

@@ -139,3 +139,15 @@ def test_a_photo_small_enough_is_judged_on_its_header_alone():
     reader = Reader(buf, lambda b: shrink_file(b, 2048, 1024))
     buf.feed(photo[:4096])  # the rest never needs to arrive
     assert reader.outcome() is None
+
+
+def test_the_producer_peeks_at_what_arrived_and_hears_of_every_chunk():
+    buf = ArrivingBytes()
+    assert buf.peek(10) == b""
+    heard = []
+    buf.on_feed = lambda: heard.append(buf.size)
+    buf.feed(b"abc")
+    buf.feed(b"")  # nothing arrived: nobody is told
+    buf.feed(b"defgh")
+    assert heard == [3, 8]
+    assert buf.peek(5) == b"abcde" and buf.peek(100) == b"abcdefgh"

@@ -147,3 +147,11 @@ def test_a_jpeg_with_a_second_frame_mpo_is_a_jpeg_and_shrinks_like_one():
     assert images.verify_image(data) == "image/jpeg"
     shrunk, mime = images.downscale(data, "image/jpeg", 2048, 1024)
     assert (Image.open(io.BytesIO(shrunk)).size, mime) == ((1200, 800), "image/jpeg")
+
+
+def test_the_size_is_read_from_the_first_bytes_or_not_at_all():
+    photo = noisy_jpeg(2400, 1600)
+    assert images.size_from_head(photo[: 64 * 1024]) == (2400, 1600)
+    assert images.size_from_head(photo[:100]) is None  # cut before the frame header
+    assert images.size_from_head(b"not an image at all") is None
+    assert images.size_from_head(png_bytes(300, 200)[:64]) == (300, 200)
