@@ -7,10 +7,12 @@ costs on top of this is platform overhead.
 ``POST /relay`` is the store-and-forward floor: the least any server must do
 to keep the product's promises for one photo, with none of the platform
 around it. It hashes the photo like the echo, keeps it on disk ("never lose a
-photo"), sends it to the Gemini-wire provider mock at ``BENCH_MOCK_URL`` the
-way PhotoChanger does (base64 spliced into the JSON, ``pybase64`` and
-``orjson``), keeps the answer's image on disk (results live 72 h) and returns
-it from memory. No database, no checks, no limits, no logs, no metrics, no
+photo"), shrinks it into Gemini's input box with PhotoChanger's own
+``downscale`` (JPEG draft decoding; a photo within the box goes as it is),
+sends it to the Gemini-wire provider mock at ``BENCH_MOCK_URL`` the way
+PhotoChanger does (base64 spliced into the JSON, ``pybase64`` and ``orjson``),
+keeps the answer's image on disk (results live 72 h) and returns it from
+memory. No database, no checks, no limits, no logs, no metrics, no
 deadline: the gap between it and PhotoChanger is what the platform adds, and
 the gap between it and the echo is what the work itself costs.
 """
@@ -26,6 +28,8 @@ import orjson
 import pybase64
 import requests
 from flask import Flask, Response, request
+
+from photochanger.media.images import downscale
 
 app = Flask(__name__)
 
@@ -43,16 +47,19 @@ def relay() -> Response:
     data, hashes = _received()
     root, name = os.environ["BENCH_RELAY_DIR"], uuid.uuid4().hex
     _keep(os.path.join(root, "inputs", f"{name}.jpg"), data)
+    photo, mime = downscale(data, "image/jpeg", 2048, 1024)  # Gemini's box for a 1K answer
     body = b"".join(
         [
             b'{"contents":[{"role":"user","parts":[{"text":',
             json.dumps("Сделай фон пляжем").encode(),
-            b'},{"inlineData":{"mimeType":"image/jpeg","data":"',
-            pybase64.b64encode(data),
+            b'},{"inlineData":{"mimeType":',
+            json.dumps(mime).encode(),
+            b',"data":"',
+            pybase64.b64encode(photo),
             b'"}}]}]}',
         ]
     )
-    del data
+    del data, photo
     url = os.environ["BENCH_MOCK_URL"]
     session = _sessions.get(url) or _sessions.setdefault(url, requests.Session())
     answer = session.post(
