@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import uuid
 
 import pytest
 from flask import Flask
@@ -14,6 +13,7 @@ from flask.testing import FlaskClient
 from photochanger.extensions import db
 from photochanger.models import JobHistory
 from tests.support.images import jpeg_bytes
+from tests.support.jobs import job_row
 
 BRIEF_SYSTEM_KEYS = {
     "jobs_total",
@@ -38,18 +38,8 @@ def _job(
     slot_id: str, status: str, *, minutes_ago: float = 1, reason: str | None = None, **kw: object
 ) -> JobHistory:
     started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
-    return JobHistory(
-        job_id=uuid.uuid4().hex,
-        slot_id=slot_id,
-        status=status,
-        provider_id="local",
-        operation="filter",
-        slot_version=1,
-        started_at=started,
-        finished_at=started + dt.timedelta(seconds=3),
-        failure_reason=reason,
-        **kw,
-    )
+    finished = started + dt.timedelta(seconds=3)
+    return job_row(slot_id, status, started=started, finished_at=finished, failure_reason=reason, **kw)
 
 
 def test_empty_overview_has_the_briefs_shape(client: FlaskClient, auth: dict[str, str]) -> None:

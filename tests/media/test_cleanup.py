@@ -17,8 +17,9 @@ from photochanger.media.storage import (
     result_path,
     template_path,
 )
-from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, utcnow
+from photochanger.models import JobStatus, MediaKind, MediaObject, utcnow
 from photochanger.services.runtime import services
+from tests.support.jobs import job_row
 
 HOUR = dt.timedelta(hours=1)
 
@@ -43,19 +44,11 @@ def _media(kind, rel, job_id, slot_id, expires, data=b"x" * 100):
 def _job(status=JobStatus.DONE, expires_in=-HOUR, slot_id="slot-001", started=None, deadline_in=None):
     """A job with an input file and (when done) a result folder with payload and preview."""
     now = utcnow()
-    job_id = uuid.uuid4().hex
     expires = now + expires_in
-    started = started or now - 2 * HOUR
-    job = JobHistory(
-        job_id=job_id,
-        slot_id=slot_id,
-        status=status,
-        provider_id="local",
-        operation="filter",
-        slot_version=1,
-        started_at=started,
-        deadline_at=now + deadline_in if deadline_in is not None else started + dt.timedelta(seconds=48),
-    )
+    job = job_row(slot_id, status, started=started or now - 2 * HOUR)
+    if deadline_in is not None:
+        job.deadline_at = now + deadline_in
+    job_id = job.job_id
     db.session.add(job)
     _media(MediaKind.INPUT, input_path(slot_id, job_id, "jpg"), job_id, slot_id, expires)
     if status == JobStatus.DONE or status in JobStatus.RUNNING:
