@@ -134,8 +134,26 @@ _queue = IdleQueue()
 
 
 def when_idle(fn: Callable[[], None]) -> None:
-    """Run ``fn`` once this worker has no ingest in flight (see :class:`IdleQueue`)."""
-    _queue.submit(fn)
+    """Run ``fn`` once this worker has no ingest in flight (see :class:`IdleQueue`).
+
+    Submitted with an application context active, ``fn`` runs in a fresh one of
+    the same app (its own database session, removed afterwards).
+    """
+    _queue.submit(_in_app_context(fn))
+
+
+def _in_app_context(fn: Callable[[], None]) -> Callable[[], None]:
+    from flask import current_app, has_app_context
+
+    if not has_app_context():
+        return fn
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        with app.app_context():
+            fn()
+
+    return run
 
 
 def ingest_in_flight() -> Any:

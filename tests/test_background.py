@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 
 import gevent
+from flask import current_app, has_app_context
 
+from photochanger import background
 from photochanger.background import IdleQueue
+from photochanger.extensions import db
+from photochanger.models import Slot
 
 
 def test_deferred_job_waits_until_no_ingest_is_in_flight():
@@ -93,3 +97,27 @@ def test_in_thread_hands_back_the_result_or_the_exception():
         assert str(exc) == "unreadable template"
     else:  # pragma: no cover - the wait must raise
         raise AssertionError("the exception was swallowed")
+
+
+def test_a_job_submitted_in_an_app_context_runs_in_one_of_the_same_app(app, monkeypatch):
+    monkeypatch.setattr(background, "_queue", IdleQueue(cooperative=False))
+    seen = []
+    done = threading.Event()
+
+    def job():
+        seen.append((current_app._get_current_object(), db.session.get(Slot, "slot-001") is not None))
+        done.set()
+
+    with app.app_context():
+        background.when_idle(job)
+    assert done.wait(5)
+    assert seen == [(app, True)]
+
+
+def test_a_job_submitted_outside_an_app_context_runs_as_it_is(monkeypatch):
+    monkeypatch.setattr(background, "_queue", IdleQueue(cooperative=False))
+    seen = []
+    done = threading.Event()
+    background.when_idle(lambda: (seen.append(has_app_context()), done.set()))
+    assert done.wait(5)
+    assert seen == [False]

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Protocol
 
 import gevent
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from ..background import in_thread
@@ -42,6 +43,7 @@ from ..services.concurrency import HostMutex, Lease, try_acquire
 from ..services.provider_keys import provider_api_key
 from ..services.runtime import AppServices
 from ..services.settings import RuntimeSettings
+from ..services.shown_results import is_shown
 from ..stats import metrics
 from . import job_rows
 from .early_shrink import EarlyShrink, prepare_job
@@ -332,7 +334,7 @@ class IngestService:
             self._retire_published(published)
         # The preview reads the stored file when it runs: a queue of pending
         # previews must not hold every result of a burst in memory.
-        self.spawn(lambda: _build_preview(store, slot.id, job_id, out_rel))
+        self.spawn(lambda: build_preview_if_shown(store, slot.id, job_id, out_rel))
         metrics.ingest_finished(slot.id, slot.provider, "done", None, time.monotonic() - req.arrival)
         log.info(
             "ingest.done",
@@ -550,8 +552,26 @@ def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:
     return result.data, mime
 
 
-def _build_preview(store: Any, slot_id: str, job_id: str, result_rel: str) -> None:
-    ensure_preview(store, slot_id, job_id, result_rel)
+def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: str) -> None:
+    """The deferred gallery preview, unless no page shows this result any more.
+
+    Run once the worker is idle, in an application context: after a burst,
+    most of its results are already outside every gallery and recent list
+    (:mod:`~photochanger.services.shown_results`), and a preview costs ~30 ms
+    of CPU. One that is skipped is still built if it is ever asked for.
+    """
+    try:
+        shown = is_shown(slot_id, job_id)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning(
+            "preview.check_failed",
+            extra={"event": "preview.check_failed", "job_id": job_id, "slot_id": slot_id},
+            exc_info=True,
+        )
+        shown = True  # cannot tell: build it, as every result used to get
+    if shown:
+        ensure_preview(store, slot_id, job_id, result_rel)
 
 
 def _open_result(path: str) -> tuple[BinaryIO, int]:

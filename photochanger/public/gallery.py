@@ -6,22 +6,17 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, send_file
-from sqlalchemy import select
 
 from ..errors import ApiError
 from ..extensions import db
 from ..lookup import by_url_id
 from ..media.lifecycle import expire_job_result
 from ..media.previews import ensure_preview
-from ..models import JobHistory, JobStatus, Slot, utcnow
+from ..models import JobHistory, Slot, utcnow
 from ..services.runtime import services
+from ..services.shown_results import gallery_query
 
 bp = Blueprint("public_gallery", __name__)
-
-#: How many live results a slot gallery shows.
-GALLERY_SIZE = 10
-#: Admin test runs are not shown to guests.
-HIDDEN_SOURCES = ("ui_test",)
 
 
 def _live_job(job_id: str) -> tuple[JobHistory | None, bool]:
@@ -46,23 +41,7 @@ def slot_gallery(slot_id: str) -> Any:
     expected = (slot.gallery_token or "").encode() if slot is not None else b""
     if slot is None or not token or not secrets.compare_digest(token.encode(), expected):
         return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
-    now = utcnow()
-    jobs = (
-        db.session.execute(
-            select(JobHistory)
-            .where(
-                JobHistory.slot_id == slot.id,
-                JobHistory.status == JobStatus.DONE,
-                JobHistory.result_path.is_not(None),
-                JobHistory.result_expires_at > now,
-                JobHistory.source.not_in(HIDDEN_SOURCES),
-            )
-            .order_by(JobHistory.finished_at.desc(), JobHistory.started_at.desc())
-            .limit(GALLERY_SIZE)
-        )
-        .scalars()
-        .all()
-    )
+    jobs = db.session.execute(gallery_query(slot.id, utcnow())).scalars().all()
     resp = Response(render_template("public/gallery.html", slot=slot, jobs=jobs))
     resp.headers["Cache-Control"] = "private, no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites

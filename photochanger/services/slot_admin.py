@@ -11,13 +11,13 @@ from sqlalchemy import select
 from ..config import HARD_UPLOAD_CAP_MB
 from ..errors import ApiError
 from ..extensions import db
-from ..models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, SlotTemplateMedia, utcnow
+from ..models import JobHistory, MediaKind, MediaObject, Slot, SlotTemplateMedia, utcnow
 from ..providers.base import ProviderDriver
 from .settings import RuntimeSettings
+from .shown_results import RECENT_RESULTS, recent_query
 from .slots import new_gallery_token, validate_slot_settings
 from .validation import check, field_error
 
-RECENT_RESULTS = 10
 #: Roles a template image can play (DESIGN.md §6; the brief's slot_template_media).
 MEDIA_KINDS = ("style", "base", "background", "overlay", "face", "reference")
 MAX_TEMPLATES = 10
@@ -111,17 +111,7 @@ def driver_view(driver: ProviderDriver) -> dict[str, Any]:
 
 def recent_results(slot: Slot, base_url: str, limit: int = RECENT_RESULTS) -> list[dict[str, Any]]:
     """The slot's last ``limit`` done jobs whose result is still kept."""
-    now = utcnow()
-    query = (
-        select(JobHistory)
-        .where(
-            JobHistory.slot_id == slot.id,
-            JobHistory.status == JobStatus.DONE,
-            JobHistory.result_expires_at > now,
-        )
-        .order_by(JobHistory.started_at.desc())
-        .limit(limit)
-    )
+    query = recent_query(slot.id, utcnow(), limit)
     base = base_url.rstrip("/")
     return [
         {

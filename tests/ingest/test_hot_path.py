@@ -8,11 +8,13 @@ import uuid
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.ingest import routes as ingest_routes
+from photochanger.ingest import service as ingest_service
 from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestSuccess
 from photochanger.ingest.upload import read_upload
@@ -74,8 +76,16 @@ def _add_templates(app, count: int) -> None:
     configure_slot(app, "slot-001", operation="overlay", settings_json={"filter": "none"})
 
 
+@pytest.fixture
+def previews_deferred(monkeypatch) -> list:
+    """Deferred previews wait in a list: their own queries are not the ingest's."""
+    pending: list = []
+    monkeypatch.setattr(ingest_routes, "when_idle", pending.append)
+    return pending
+
+
 @pytest.mark.parametrize("templates", [0, 3])
-def test_ingest_runs_a_fixed_small_number_of_statements(app, client, templates):
+def test_ingest_runs_a_fixed_small_number_of_statements(app, client, templates, previews_deferred):
     if templates:
         _add_templates(app, templates)
     assert _post(client, jpeg_bytes()).status_code == 200  # warm: first-request work is not per ingest
@@ -156,7 +166,7 @@ def test_no_pooled_connection_is_held_during_the_provider_call(app, client, monk
     assert seen == [0]
 
 
-def test_no_pooled_connection_is_held_while_the_upload_is_read(app, client, monkeypatch):
+def test_no_pooled_connection_is_held_while_the_upload_is_read(app, client, monkeypatch, previews_deferred):
     """A booth on venue Wi-Fi uploads for seconds; the pool must not wait with it."""
     from photochanger.request import StrictRequest
 
@@ -198,10 +208,9 @@ def test_answer_streams_from_the_stored_result(app, client):
         assert body.closed
 
 
-def test_pending_preview_reads_the_result_from_disk_when_it_runs(app, client, monkeypatch):
+def test_pending_preview_reads_the_result_from_disk_when_it_runs(app, client, previews_deferred):
     """A queue of deferred previews holds paths, so a burst's results are not kept in memory."""
-    pending: list = []
-    monkeypatch.setattr(ingest_routes, "when_idle", pending.append)
+    pending = previews_deferred
     resp = _post(client, jpeg_bytes(color=(3, 3, 3)))
     assert resp.status_code == 200 and len(pending) == 1
     with app.app_context():
@@ -214,3 +223,37 @@ def test_pending_preview_reads_the_result_from_disk_when_it_runs(app, client, mo
         pending[0]()
         built = open_image(store.read(preview))
     assert built.size[0] == 4 * built.size[1]  # the replacement's 4:1, not the original's shape
+
+
+def test_deferred_previews_are_built_only_for_results_a_page_still_shows(app, client, previews_deferred):
+    """After a burst only the newest ten results of a slot are shown; older previews would be waste."""
+    pending = previews_deferred
+    job_ids = [_post(client, jpeg_bytes(color=(n, n, n))).headers["X-Job-Id"] for n in range(12)]
+    assert len(pending) == 12
+    with app.app_context():
+        for job in pending:
+            job()
+        store = services().store
+        built = [store.exists(preview_path("slot-001", job_id)) for job_id in job_ids]
+    assert built == [False, False] + [True] * 10
+    # A skipped preview is built the moment someone asks for it.
+    assert client.get(f"/public/results/{job_ids[0]}/preview").status_code == 200
+    with app.app_context():
+        assert services().store.exists(preview_path("slot-001", job_ids[0]))
+
+
+def test_a_preview_is_built_when_whether_it_is_shown_cannot_be_told(
+    app, client, monkeypatch, caplog, previews_deferred
+):
+    pending = previews_deferred
+    job_id = _post(client, jpeg_bytes()).headers["X-Job-Id"]
+
+    def broken(*_args):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(ingest_service, "is_shown", broken)
+    caplog.clear()
+    with app.app_context(), caplog.at_level("WARNING", logger="photochanger.ingest"):
+        pending[0]()
+        assert services().store.exists(preview_path("slot-001", job_id))
+    assert [r.event for r in caplog.records if r.levelname == "WARNING"] == ["preview.check_failed"]
