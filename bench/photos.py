@@ -25,30 +25,42 @@ BOOTH_FIELDS = {
 def jpeg_of_size(target: int, seed: int = 1) -> bytes:
     """A real JPEG of about ``target`` bytes, nearly all of it image data.
 
-    The pixel count grows with the size (1.3 bytes per pixel, 16 MP for
-    20 MB; a camera's fine JPEG has 0.3-0.8, so more pixels per byte), and
-    full-resolution noise fills the file with entropy-coded data, which is
-    what bounds a JPEG decode even at reduced scale: the decoder, the encoder
-    and every byte-level scan work as on a real photo of that size. The
-    highest quality that fits is used; the few per cent left up to the exact
-    size are metadata (:func:`_with_metadata`), and the file ends with EOI as
-    a camera's does.
+    Full-resolution noise over a gradient fills the file with entropy-coded
+    data, which is what bounds a JPEG decode even at reduced scale: the
+    decoder, the encoder and every byte-level scan work as on a real photo of
+    that size. The highest quality that fits is used, then the 3:2 photo grows
+    until less than one metadata segment (64 KB, the size of a camera's EXIF)
+    is left up to the exact size; that rest is metadata before the image data
+    (:func:`_with_metadata`), and the file ends with EOI as a camera's does.
     """
     pixels = max(64 * 48, int(target / 1.3))
     width = max(64, int((pixels * 3 / 2) ** 0.5))
     height = max(48, width * 2 // 3)
+    data, quality = b"", 95
+    for quality in range(95, 20, -3):
+        data = _noise_jpeg(width, height, quality, seed)
+        if len(data) <= target:
+            break
+    for _ in range(8):
+        if target - len(data) <= _SEGMENT_PAYLOAD:
+            break
+        scale = ((target - _SEGMENT_PAYLOAD // 2) / len(data)) ** 0.5
+        bigger = (max(width + 1, int(width * scale)), max(height + 1, int(height * scale)))
+        candidate = _noise_jpeg(*bigger, quality, seed)
+        if len(candidate) > target:
+            break
+        data, (width, height) = candidate, bigger
+    return _with_metadata(data, target - len(data), seed)
+
+
+def _noise_jpeg(width: int, height: int, quality: int, seed: int) -> bytes:
     rnd = random.Random(seed)
     noise = Image.frombytes("L", (width, height), rnd.randbytes(width * height))
     base = Image.linear_gradient("L").resize((width, height))
     im = Image.merge("RGB", (noise, base, Image.blend(noise, base, 0.5)))
-    data = b""
-    for quality in range(95, 20, -3):
-        out = io.BytesIO()
-        im.save(out, "JPEG", quality=quality)
-        data = out.getvalue()
-        if len(data) <= target:
-            break
-    return _with_metadata(data, target - len(data), seed)
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality)
+    return out.getvalue()
 
 
 #: Bytes an application segment carries at most (its 16-bit length counts itself).
