@@ -51,7 +51,7 @@ def post(session: requests.Session, url: str, body: Body, timeout: float = 120) 
 
 
 def sequential_pairs(targets: dict[str, str], body: Body, count: int) -> dict[str, Outcome]:
-    """``count`` requests per target, one at a time, alternating targets so noise hits both alike."""
+    """``count`` requests per target, one at a time, taking turns so noise hits every target alike."""
     sessions = {name: requests.Session() for name in targets}
     out = {name: Outcome() for name in targets}
     for _ in range(count):
