@@ -41,9 +41,13 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def post(session: requests.Session, url: str, body: Body, timeout: float = 120) -> tuple[int, float, int]:
-    """One booth POST: (status, seconds, response bytes)."""
+def post(
+    session: requests.Session, url: str, body: Body, timeout: float = 120, close: bool = False
+) -> tuple[int, float, int]:
+    """One booth POST: (status, seconds, response bytes); ``close`` asks for a connection of its own."""
     headers = {"Content-Type": body.content_type, "Idempotency-Key": uuid.uuid4().hex}
+    if close:
+        headers["Connection"] = "close"
     start = time.perf_counter()
     resp = session.post(url, data=body.data, headers=headers, timeout=timeout)
     content = resp.content
@@ -71,7 +75,14 @@ def sequential_pairs(targets: dict[str, str], body: Body, count: int) -> dict[st
 def closed_loop(
     url: str, bodies: Callable[[int], tuple[str, Body]], concurrency: int, duration: float
 ) -> Outcome:
-    """``concurrency`` booths posting back-to-back for ``duration`` seconds."""
+    """``concurrency`` booths posting back-to-back for ``duration`` seconds.
+
+    Each photo goes on a connection of its own, as a booth's next shot a minute
+    later would: on kept-alive connections a whole cell stays on the workers
+    that happened to accept its first connections, and the rate measured which
+    workers those were (one cell of the sixth pass ran on a single worker, i.e.
+    on one of the two cores) rather than what the server can do.
+    """
     out = Outcome()
     end = time.perf_counter() + duration
 
@@ -82,7 +93,7 @@ def closed_loop(
             path, body = bodies(n + i * concurrency)
             i += 1
             try:
-                status, seconds, _ = post(session, url + path, body)
+                status, seconds, _ = post(session, url + path, body, close=True)
             except requests.RequestException as exc:
                 out.error(type(exc).__name__)
                 continue

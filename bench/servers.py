@@ -326,3 +326,34 @@ def first_touch_ms_per_mb(size_mb: int = 3072) -> tuple[float, float]:
         timeout=300,
     ).stdout.split()
     return float(out[0]) * 1000, float(out[1]) * 1000
+
+
+def mem_available_mb() -> int:
+    """``MemAvailable`` of ``/proc/meminfo``, in MB."""
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def fill_page_cache(path: str, size_mb: int) -> float:
+    """Write ``size_mb`` MB to ``path`` and flush it to disk; returns the seconds taken.
+
+    A server that has run for a while has a page cache as big as the RAM
+    allows, and its new files take the place of old cached ones. A freshly
+    booted virtual machine has free memory instead, and on one whose host
+    backs memory lazily (see :func:`first_touch_ms_per_mb`) every page the cache
+    grows into costs a host page fault: the first cells of a run would pay it
+    and the later ones not, for whichever target happened to run first. Filling
+    the cache with a file kept until the run ends puts every cell in the steady
+    state. The flush leaves the pages clean, so reclaiming them costs no writes.
+    """
+    start = time.monotonic()
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as fh:
+        for _ in range(size_mb):
+            fh.write(block)
+        fh.flush()
+        os.fdatasync(fh.fileno())
+    return time.monotonic() - start
