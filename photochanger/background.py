@@ -9,6 +9,8 @@ the pause that follows. The queue is bounded; a preview dropped from it is built
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import threading
 import time
@@ -29,6 +31,9 @@ MAX_PENDING = 200
 #: started would take a core for ~45 ms (a 1.2 MB PNG answer; in a thread, see
 #: ``media.previews``).
 QUIET_SECONDS = 0.25
+#: How long a worker must have been without ingests before it hands the memory
+#: their big buffers left free back to the system (see :func:`release_free_memory`).
+TRIM_AFTER_SECONDS = 10.0
 
 
 def _guarded(fn: Callable[[], None]) -> Callable[[], None]:
@@ -67,10 +72,16 @@ class IdleQueue:
         max_pending: int = MAX_PENDING,
         cooperative: bool | None = None,
         quiet_seconds: float = QUIET_SECONDS,
+        trim: Callable[[], None] | None = None,
+        trim_after: float = TRIM_AFTER_SECONDS,
     ) -> None:
         #: ``None``: decide per call (gevent's monkey patching happens after import)
         self.cooperative = cooperative
         self.quiet_seconds = quiet_seconds
+        #: run once per quiet spell of ``trim_after`` seconds after ingests (None: release_free_memory)
+        self.trim = trim
+        self.trim_after = trim_after
+        self._trim_due = False
         self.last_busy = 0.0
         self.in_flight = 0
         self.pending: deque[Callable[[], None]] = deque(maxlen=max_pending)
@@ -87,12 +98,17 @@ class IdleQueue:
         finally:
             self.in_flight -= 1
             self.last_busy = time.monotonic()
-            if self.in_flight == 0 and self.pending and self._wakeup is not None:
-                self._wakeup.set()
+            if self._cooperative():
+                self._trim_due = True
+                self._ensure_runner()
+                if self.in_flight == 0:
+                    self._wakeup.set()
+
+    def _cooperative(self) -> bool:
+        return _gevent_active() if self.cooperative is None else self.cooperative
 
     def submit(self, fn: Callable[[], None]) -> None:
-        cooperative = _gevent_active() if self.cooperative is None else self.cooperative
-        if not cooperative:
+        if not self._cooperative():
             _start_thread(fn)  # threads: no event loop to keep free
             return
         if len(self.pending) == self.pending.maxlen:
@@ -116,17 +132,23 @@ class IdleQueue:
         import gevent
 
         while True:
-            # Cooperative scheduling: nothing runs between this check and
-            # clear(), so a wake-up cannot be lost.
-            if not self.pending or self.in_flight:
+            # Cooperative scheduling: nothing runs between a check and clear(),
+            # so a wake-up cannot be lost.
+            if self.in_flight or not (self.pending or self._trim_due):
                 self._wakeup.clear()
                 self._wakeup.wait()
                 continue
-            quiet_left = self.quiet_seconds - (time.monotonic() - self.last_busy)
+            quiet = self.quiet_seconds if self.pending else self.trim_after
+            quiet_left = quiet - (time.monotonic() - self.last_busy)
             if quiet_left > 0:
-                gevent.sleep(quiet_left)
+                self._wakeup.clear()
+                self._wakeup.wait(quiet_left)
                 continue
-            self.pending.popleft()()
+            if self.pending:
+                self.pending.popleft()()
+            else:
+                self._trim_due = False
+                _guarded(self.trim or release_free_memory)()
             gevent.sleep(0)  # let a request that arrived meanwhile go first
 
 
@@ -159,6 +181,29 @@ def _in_app_context(fn: Callable[[], None]) -> Callable[[], None]:
 def ingest_in_flight() -> Any:
     """Context manager: an ingest is being served by this worker."""
     return _queue.busy()
+
+
+def release_free_memory() -> None:
+    """Hand the heap memory freed since the last call back to the system.
+
+    A worker's big buffers (a 20 MB upload, its base64, a provider's answer)
+    come from glibc's heap, and freed, they stay in its arenas: a worker that
+    took large photos kept ~200 MB resident for good, and the next burst's
+    peak came on top of it. ``malloc_trim`` returns the free pages; it runs in
+    an OS thread (it walks the arenas) once a worker has been quiet for
+    :data:`TRIM_AFTER_SECONDS`. A no-op where the C library has no ``malloc_trim``.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        in_thread(trim, 0)()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return cast(Callable[[int], int], ctypes.CDLL(None).malloc_trim)
+    except (AttributeError, OSError):
+        return None
 
 
 def in_thread(fn: Callable[..., T], *args: Any) -> Callable[[], T]:

@@ -121,3 +121,47 @@ def test_a_job_submitted_outside_an_app_context_runs_as_it_is(monkeypatch):
     background.when_idle(lambda: (seen.append(has_app_context()), done.set()))
     assert done.wait(5)
     assert seen == [False]
+
+
+def test_memory_is_released_once_per_quiet_spell_after_ingests():
+    released: list[float] = []
+    queue = IdleQueue(cooperative=True, quiet_seconds=0, trim=lambda: released.append(1), trim_after=0.1)
+    with queue.busy():
+        queue.submit(lambda: None)
+    gevent.sleep(0.05)
+    assert released == []  # not quiet long enough yet
+    gevent.sleep(0.1)
+    assert released == [1]
+    gevent.sleep(0.2)
+    assert released == [1]  # nothing was freed since: no second trim
+    with queue.busy():
+        pass
+    gevent.sleep(0.15)
+    assert released == [1, 1]
+
+
+def test_memory_is_not_released_while_an_ingest_is_in_flight():
+    released: list[float] = []
+    queue = IdleQueue(cooperative=True, quiet_seconds=0, trim=lambda: released.append(1), trim_after=0.05)
+    with queue.busy():
+        with queue.busy():
+            pass
+        gevent.sleep(0.2)  # the other booth's ingest goes on
+        assert released == []
+    gevent.sleep(0.1)
+    assert released == [1]
+
+
+def test_releasing_free_memory_gives_the_freed_heap_back():
+    blocks = [bytearray(b"x" * 65536) for _ in range(2000)]  # 128 MB in heap-sized pieces
+    keep = blocks[::16]  # one in sixteen stays: the freed rest is fragmented, not trimmed by free()
+    del blocks
+    held = _rss_kb()
+    background.release_free_memory()
+    assert _rss_kb() < held - 64 * 1024
+    assert len(keep) == 125
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
