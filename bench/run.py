@@ -273,6 +273,8 @@ class Cell:
     loadgen_ms: float
     mock_ms: float
     cache_mb: float
+    #: CPU of the PostgreSQL server per request (its backends); 0 on SQLite
+    db_ms: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -282,12 +284,18 @@ class Cell:
         return f"{self.rate:.1f} ({ms(load.percentile(self.outcome.latencies, 95))})"
 
 
-def _cell(pids: Callable[[], list[int]], mock_pid: int, run: Callable[[], load.Outcome]) -> Cell:
-    mock_before, cache_before = cpu_seconds([mock_pid]), page_cache_bytes()
+def _cell(
+    pids: Callable[[], list[int]],
+    mock_pid: int,
+    run: Callable[[], load.Outcome],
+    db_pids: Callable[[], list[int]] = list,
+) -> Cell:
+    mock_before, cache_before, db_before = cpu_seconds([mock_pid]), page_cache_bytes(), cpu_seconds(db_pids())
     outcome, cpu, loadgen = _cpu_ms_per_request(pids, run)
     ok = max(1, outcome.ok)
     mock = (cpu_seconds([mock_pid]) - mock_before) * 1000 / ok
-    return Cell(outcome, cpu, loadgen, mock, (page_cache_bytes() - cache_before) / MB / ok)
+    db = (cpu_seconds(db_pids()) - db_before) * 1000 / ok
+    return Cell(outcome, cpu, loadgen, mock, (page_cache_bytes() - cache_before) / MB / ok, db)
 
 
 def section_throughput(
@@ -297,6 +305,7 @@ def section_throughput(
     p: dict[str, Any],
     report: Report,
     workers: int,
+    db_pids: Callable[[], list[int]] = list,
 ) -> None:
     pc_url = server.url
     (echo_url, echo_proc), (mock_url, mock_proc) = echo, mock
@@ -318,13 +327,14 @@ def section_throughput(
         "",
         "CPU milliseconds per answered request from `/proc`, user + system: the servers' "
         "workers during the cell, the gallery previews PhotoChanger deferred to after it, the "
-        "provider mock, and the load generator (this process). Page cache: how much the "
+        "provider mock, the load generator (this process) and, on PostgreSQL, the database "
+        "server's backends during the PhotoChanger cell. Page cache: how much the "
         "machine's `Cached` grew per request (0 once the cache is full, see the head of the report).",
         "",
-        "| photo | booths | PhotoChanger in the cell | deferred previews | floor | echo | mock: "
-        "PhotoChanger / floor | load generator: PhotoChanger / floor / echo | page cache MB per "
-        "request: PhotoChanger / floor / echo |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| photo | booths | PhotoChanger in the cell | its database server | deferred previews | floor "
+        "| echo | mock: PhotoChanger / floor | load generator: PhotoChanger / floor / echo | page "
+        "cache MB per request: PhotoChanger / floor / echo |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     data: dict[str, Any] = {"load_before": loadavg()}
 
@@ -353,7 +363,7 @@ def section_throughput(
             def loop(url: str, bodies: Callable[[int], tuple[str, Body]], conc: int = conc) -> Any:
                 return functools.partial(load.closed_loop, url, bodies, conc, p["tp_seconds"])
 
-            pc = _cell(pc_pids, mock_proc.pid, loop(pc_url, spread))
+            pc = _cell(pc_pids, mock_proc.pid, loop(pc_url, spread), db_pids)
             # Deferred previews run now; their CPU is the burst's, so it is counted.
             before_settle = cpu_seconds(pc_pids())
             settled = settle(server.proc.pid)
@@ -373,7 +383,8 @@ def section_throughput(
                 f"| {errors or 0} |"
             )
             cpu_lines.append(
-                f"| {label} | {conc} | {pc.cpu} | {deferred_cpu:.0f} | {floor.cpu} | {base.cpu} "
+                f"| {label} | {conc} | {pc.cpu} | {pc.db_ms:.1f} | {deferred_cpu:.0f} "
+                f"| {floor.cpu} | {base.cpu} "
                 f"| {pc.mock_ms:.1f} / {floor.mock_ms:.1f} "
                 f"| {pc.loadgen_ms:.0f} / {floor.loadgen_ms:.0f} / {base.loadgen_ms:.0f} "
                 f"| {pc.cache_mb:.1f} / {floor.cache_mb:.1f} / {base.cache_mb:.1f} |"
@@ -385,6 +396,7 @@ def section_throughput(
                     "mock_cpu_ms": cell.mock_ms,
                     "loadgen_cpu_ms": cell.loadgen_ms,
                     "page_cache_mb_per_request": cell.cache_mb,
+                    "db_cpu_ms": cell.db_ms,
                 }
                 for name, cell in (("pc", pc), ("floor", floor), ("echo", base))
             } | {"pc_deferred_cpu_ms": deferred_cpu, "errors": errors, "deferred_work_seconds": settled}
@@ -784,7 +796,13 @@ def main(argv: list[str] | None = None) -> int:
                 guarded(
                     "2. Throughput",
                     lambda: section_throughput(
-                        server, (echo_url, echo_proc), (mock_url, mock_proc), p, report, stack.workers
+                        server,
+                        (echo_url, echo_proc),
+                        (mock_url, mock_proc),
+                        p,
+                        report,
+                        stack.workers,
+                        stack.database_pids,
                     ),
                 )
             if "3" in only:

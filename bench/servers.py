@@ -111,6 +111,13 @@ class Stack:
             self.pg.start()
         return self.pg
 
+    def database_pids(self) -> list[int]:
+        """The private PostgreSQL server's processes (none on SQLite, whose work is the workers')."""
+        if self.pg is None:
+            return []
+        postmaster = self.pg.server_pid()
+        return [postmaster, *children_of(postmaster)]
+
     def new_database(self, engine: str | None = None) -> str:
         engine = engine or self.db
         if engine == "postgresql":

@@ -73,6 +73,11 @@ class PostgresCluster:
             "start",
         )
 
+    def server_pid(self) -> int:
+        """The postmaster's PID (its backends are its children)."""
+        with open(os.path.join(self.datadir, "postmaster.pid")) as fh:
+            return int(fh.readline())
+
     def url(self, dbname: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
