@@ -18,6 +18,7 @@ import functools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -134,7 +135,7 @@ class Report:
         self.notes: list[str] = []
         self.data: dict[str, Any] = {"profile": profile, "db": db, "workers": workers}
 
-    def memory(self, cold: float, warm: float, fill: tuple[int, float] | None) -> None:
+    def memory(self, cold: float, warm: float, fill: tuple[int, float] | None, why: str = "") -> None:
         """What filling fresh memory costs here, and whether the page cache was filled first."""
         self.data["memory"] = {
             "first_touch_ms_per_mb": cold,
@@ -148,7 +149,7 @@ class Report:
                 f"The page cache was filled with a {fill[0]} MB file ({fill[1]:.0f} s) before the "
                 "sections, as a long-running server's is, so new files take the place of cached ones."
                 if fill
-                else "The page cache was not filled first: files written early may pay the first figure."
+                else f"The page cache was not filled first ({why}): early files may pay the first figure."
             )
         )
         print(self.notes[-1], flush=True)
@@ -776,11 +777,18 @@ def main(argv: list[str] | None = None) -> int:
         if only & {"1", "2", "3", "4"}:
             # Before anything fills memory: afterwards a fresh allocation may reuse warm pages.
             cold, warm = first_touch_ms_per_mb(p["touch_mb"])
-            fill = None
+            fill, why = None, "--no-fill" if args.no_fill else "not in this profile"
             if p["fill_page_cache"] and not args.no_fill:
                 size = mem_available_mb() + 512
-                fill = (size, fill_page_cache(os.path.join(stack.dir, "page-cache-fill"), size))
-            report.memory(cold, warm, fill)
+                # The sections write GBs of their own: leave room for them.
+                if shutil.disk_usage(stack.dir).free < (size + 8 * 1024) * MB:
+                    why = f"less than {size + 8 * 1024} MB free on the scratch disk"
+                else:
+                    try:
+                        fill = (size, fill_page_cache(os.path.join(stack.dir, "page-cache-fill"), size))
+                    except OSError as exc:
+                        why = f"writing it failed: {exc}"
+            report.memory(cold, warm, fill, why)
             mock_url = stack.mock_provider()
             mock_proc = stack.mock_proc
             env = stack.app_env("main", stack.new_database(), GEMINI_API_BASE=mock_url)

@@ -358,9 +358,13 @@ def fill_page_cache(path: str, size_mb: int) -> float:
     """
     start = time.monotonic()
     block = os.urandom(1 << 20)
-    with open(path, "wb") as fh:
-        for _ in range(size_mb):
-            fh.write(block)
-        fh.flush()
-        os.fdatasync(fh.fileno())
+    try:
+        with open(path, "wb") as fh:
+            for _ in range(size_mb):
+                fh.write(block)
+            fh.flush()
+            os.fdatasync(fh.fileno())
+    except OSError:  # the disk filled up after all: give the space back, run unfilled
+        os.unlink(path)
+        raise
     return time.monotonic() - start
