@@ -19,6 +19,7 @@ the gap between it and the echo is what the work itself costs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,8 +33,6 @@ from flask import Flask, Response, request
 from photochanger.media.images import downscale
 
 app = Flask(__name__)
-
-_sessions: dict[str, requests.Session] = {}
 
 
 @app.post("/echo")
@@ -61,8 +60,7 @@ def relay() -> Response:
     )
     del data, photo
     url = os.environ["BENCH_MOCK_URL"]
-    session = _sessions.get(url) or _sessions.setdefault(url, requests.Session())
-    answer = session.post(
+    answer = _session().post(
         f"{url}/v1beta/models/gemini-2.5-flash-image:generateContent",
         data=body,
         headers={"Content-Type": "application/json", "x-goog-api-key": "bench"},
@@ -85,6 +83,12 @@ def _received() -> tuple[bytes, dict[str, str]]:
     data = request.files["fileToUpload"].read()
     sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     return data, {"X-SHA1": sha1, "X-SHA256": hashlib.sha256(data).hexdigest()}
+
+
+@functools.cache
+def _session() -> requests.Session:
+    """One keep-alive session to the provider mock per worker, as PhotoChanger keeps one."""
+    return requests.Session()
 
 
 def _keep(path: str, data: bytes) -> None:

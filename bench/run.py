@@ -217,13 +217,8 @@ def section_overhead(
         }
         out = load.sequential_pairs(targets, body, p["pairs"])
         delays = {"pc": p["delay"], "floor": p["delay"], "echo": 0.0}
-        pct = {
-            name: (
-                load.percentile([x - delays[name] for x in out[name].latencies], 50),
-                load.percentile([x - delays[name] for x in out[name].latencies], 95),
-            )
-            for name in targets
-        }
+        overheads = {name: [x - delays[name] for x in out[name].latencies] for name in targets}
+        pct = {name: (load.percentile(o, 50), load.percentile(o, 95)) for name, o in overheads.items()}
         ratio = pct["pc"][1] / pct["echo"][1] if pct["echo"][1] else float("nan")
         to_floor = pct["pc"][1] / pct["floor"][1] if pct["floor"][1] else float("nan")
         errors = {f"{name} {k}": v for name in targets for k, v in out[name].errors.items()}

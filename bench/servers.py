@@ -291,13 +291,18 @@ def settle(master_pid: int, busy_share: float = 0.05, window: float = 0.5, limit
     return time.monotonic() - start
 
 
-def page_cache_bytes() -> int:
-    """The machine's page cache (``Cached`` in ``/proc/meminfo``), in bytes."""
+def _meminfo_kb(field: str) -> int:
+    """One field of ``/proc/meminfo`` (``Cached``, ``MemAvailable`` ...), in KB; 0 when absent."""
     with open("/proc/meminfo") as fh:
         for line in fh:
-            if line.startswith("Cached:"):
-                return int(line.split()[1]) * 1024
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
     return 0
+
+
+def page_cache_bytes() -> int:
+    """The machine's page cache (``Cached`` in ``/proc/meminfo``), in bytes."""
+    return _meminfo_kb("Cached") * 1024
 
 
 _TOUCH = """
@@ -337,11 +342,7 @@ def first_touch_ms_per_mb(size_mb: int = 3072) -> tuple[float, float]:
 
 def mem_available_mb() -> int:
     """``MemAvailable`` of ``/proc/meminfo``, in MB."""
-    with open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) // 1024
-    return 0
+    return _meminfo_kb("MemAvailable") // 1024
 
 
 def fill_page_cache(path: str, size_mb: int) -> float:
