@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ..autocommit import autocommit
 from ..background import ingest_in_flight, when_idle
 from ..config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
 from ..errors import ApiError
@@ -42,6 +43,7 @@ def ingest(slot_id: str) -> Response:
 
 def _ingest(slot_id: str) -> Response:
     arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
+    autocommit()  # two reads: no BEGIN/COMMIT round trips around them
     settings = load_settings()
     slot = load_slot(slot_id)
     limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)

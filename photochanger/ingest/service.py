@@ -23,6 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
+from ..autocommit import autocommit
 from ..background import in_thread
 from ..errors import REASONS, ApiError
 from ..extensions import db
@@ -165,6 +166,8 @@ class IngestService:
         one request never both reach the provider.
         """
         with HostMutex(self.svc.lock_dir, f"idem-{slot.id}"):
+            # The mutex, not a transaction, makes check-and-insert atomic.
+            autocommit()
             dup = self._find_duplicate(slot, req)
             if dup is not None:
                 if dup.status == JobStatus.DONE:
@@ -292,16 +295,20 @@ class IngestService:
             # photo itself may have been shrunk while it was still arriving.
             prepared = in_thread(prepare_job, driver, pjob, req.early) if not driver.input_urls else None
             store.write_atomic(in_rel, upload.data)
-            job_rows.insert_media(
-                MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until
+            # Recorded at once, so the stored photo is never without its row.
+            autocommit()
+            job_rows.record_input(
+                job_id,
+                job_rows.media_row(
+                    MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until
+                ),
             )
+            db.session.commit()
             if driver.input_urls:
-                photo, templates, published = self._publish(
-                    job_id, slot, in_rel, pjob.photo, templates, deadline
+                photo, templates = self._publish(
+                    job_id, slot, in_rel, pjob.photo, templates, deadline, published
                 )
                 pjob = dataclasses.replace(pjob, photo=photo, templates=templates)
-            job_rows.mark_processing(job_id)
-            db.session.commit()
 
             result, attempts = self._call_provider(
                 driver, prepared or (lambda: pjob), slot.provider, deadline
@@ -310,9 +317,10 @@ class IngestService:
             out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
             body, size = _open_result(store.write_atomic(out_rel, data))
             finished = utcnow()
-            job_rows.insert_media(MediaKind.RESULT, out_rel, mime, len(data), job_id, slot.id, ttl_until)
-            job_rows.mark_done(
+            autocommit()
+            job_rows.record_result(
                 job_id,
+                job_rows.media_row(MediaKind.RESULT, out_rel, mime, len(data), job_id, slot.id, ttl_until),
                 finished_at=finished,
                 duration_ms=_elapsed_ms(req.arrival),
                 provider_attempts=attempts,
@@ -420,18 +428,32 @@ class IngestService:
         photo: ImageInput,
         templates: tuple[ImageInput, ...],
         deadline: float,
-    ) -> tuple[ImageInput, tuple[ImageInput, ...], list[tuple[str, str]]]:
-        """Publish inputs at unguessable URLs that expire with the job's deadline."""
+        published: list[tuple[str, str]],
+    ) -> tuple[ImageInput, tuple[ImageInput, ...]]:
+        """Publish inputs at unguessable URLs that expire with the job's deadline.
+
+        Each link is added to ``published`` as soon as its file exists, so the
+        caller retires it however this ends.
+        """
         expires = utcnow() + dt.timedelta(seconds=max(0.0, deadline - time.monotonic()))
-        published: list[tuple[str, str]] = []
+        rows: list[dict[str, Any]] = []
 
         def publish(src_rel: str, image: ImageInput) -> ImageInput:
             media_id = uuid.uuid4().hex
             rel = provider_media_path(media_id, images.EXT_BY_MIME[image.mime])
             self.svc.store.link_or_copy(src_rel, rel)
             published.append((media_id, rel))
-            job_rows.insert_media(
-                MediaKind.PROVIDER_MEDIA, rel, image.mime, len(image.data), job_id, slot.id, expires, media_id
+            rows.append(
+                job_rows.media_row(
+                    MediaKind.PROVIDER_MEDIA,
+                    rel,
+                    image.mime,
+                    len(image.data),
+                    job_id,
+                    slot.id,
+                    expires,
+                    media_id,
+                )
             )
             return ImageInput(image.data, image.mime, image.role, provider_media_url(self.base_url, media_id))
 
@@ -439,7 +461,10 @@ class IngestService:
         new_templates = tuple(
             publish(rel, tpl) for (_, rel, _), tpl in zip(slot.templates, templates, strict=True)
         )
-        return new_photo, new_templates, published
+        autocommit()
+        job_rows.insert_media(rows)
+        db.session.commit()
+        return new_photo, new_templates
 
     def _retire_published(self, published: list[tuple[str, str]]) -> None:
         """Provider-media links die with the job: files removed, links answer 410."""

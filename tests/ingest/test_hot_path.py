@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import time
 import uuid
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -19,16 +21,23 @@ from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestSuccess
 from photochanger.ingest.upload import read_upload
 from photochanger.media.storage import preview_path
-from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, SlotTemplateMedia
+from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, SlotTemplateMedia
 from photochanger.request import HashingUpload
 from photochanger.services.runtime import services
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image, png_bytes
 from tests.support.setup import configure_slot
+from tests.support.templates import add_template
 
 #: settings (provider keys included), slot (+ templates joined), duplicate check,
 #: job insert | input media, processing | result media, done. Commits are not statements.
+#: On PostgreSQL each media row and status change is one statement: 6.
 STATEMENT_BUDGET = 8
+
+#: What reaches a PostgreSQL server per ingest, pool pings included: in autocommit,
+#: ping + settings + slot | ping + duplicate check + job | ping + input media with
+#: "processing" | ping + result media with "done". No BEGIN, no COMMIT.
+ROUND_TRIP_BUDGET = 10
 
 
 def _post(client, photo: bytes, slot_id: str = "slot-001"):
@@ -54,6 +63,37 @@ def _count_statements(app):
 
     event.listen(engine, "before_cursor_execute", record)
     return seen, lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+def _dialect(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
+
+
+def _log_statements(app) -> tuple[str, str]:
+    """Have the server log every statement of the app's database; its log file and the name."""
+    with app.app_context():
+        database = db.engine.url.database
+        db.session.execute(text(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'"))
+        db.session.commit()
+        datadir = db.session.execute(text("SHOW data_directory")).scalar_one()
+        db.session.remove()
+        db.engine.dispose()  # the setting applies to new sessions
+    return os.path.join(datadir, "server.log"), database
+
+
+def _statements_logged(log: str, start: int, database: str) -> list[str]:
+    """The first word of each statement the server logged for ``database`` after ``start``."""
+    marker = f"db={database}:LOG:  statement: "
+    deadline = time.monotonic() + 5
+    while True:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            fh.seek(start)
+            found = [line.split(marker, 1)[1].split(None, 1)[0].upper() for line in fh if marker in line]
+        # The server writes its log as it goes; the last write may trail the response.
+        if "WITH" in found[-1:] or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def _add_templates(app, count: int) -> None:
@@ -97,7 +137,42 @@ def test_ingest_runs_a_fixed_small_number_of_statements(app, client, templates, 
     assert resp.status_code == 200, resp.get_json()
     # No N+1 on templates: the count does not grow with them.
     assert len(seen) <= STATEMENT_BUDGET, seen
-    assert seen.count("INSERT") == 3 and seen.count("UPDATE") == 2, seen
+    if _dialect(app) == "postgresql":
+        assert seen.count("INSERT") == 1 and seen.count("WITH") == 2, seen
+    else:
+        assert seen.count("INSERT") == 3 and seen.count("UPDATE") == 2, seen
+
+
+def test_an_ingest_on_postgresql_makes_ten_round_trips_to_the_server(app, client, previews_deferred):
+    """Counted by the server itself: every statement it received for this database."""
+    if _dialect(app) != "postgresql":
+        pytest.skip("round trips are a cost of a database server")
+    log, database = _log_statements(app)
+    assert _post(client, jpeg_bytes()).status_code == 200  # warm
+    start = os.path.getsize(log)
+    resp = _post(client, jpeg_bytes(color=(7, 8, 9)))
+    assert resp.status_code == 200, resp.get_json()
+    received = _statements_logged(log, start, database)
+    assert len(received) == ROUND_TRIP_BUDGET, received
+    assert not [s for s in received if s in ("BEGIN", "COMMIT", "ROLLBACK", "SET")], received
+    with app.app_context():
+        job = db.session.get(JobHistory, resp.headers["X-Job-Id"])
+        assert job is not None and job.status == JobStatus.DONE
+        kinds = {m.kind for m in db.session.query(MediaObject).filter_by(job_id=job.job_id)}
+        assert kinds == {MediaKind.INPUT, MediaKind.RESULT}
+
+
+def test_admin_writes_on_postgresql_still_run_in_transactions(app, client, previews_deferred):
+    """A connection the ingest switched to autocommit goes back to the pool with transactions on."""
+    if _dialect(app) != "postgresql":
+        pytest.skip("autocommit is switched on PostgreSQL only")
+    assert _post(client, jpeg_bytes()).status_code == 200
+    with app.app_context():
+        connection = db.session.connection()
+        assert connection.connection.dbapi_connection.autocommit is False
+        db.session.execute(text("UPDATE slot SET display_name = 'не сохранится' WHERE id = 'slot-001'"))
+        db.session.rollback()
+        assert db.session.get(Slot, "slot-001").display_name != "не сохранится"
 
 
 def test_ingest_writes_its_rows_without_the_orm_unit_of_work(app, client):
@@ -257,3 +332,43 @@ def test_a_preview_is_built_when_whether_it_is_shown_cannot_be_told(
         pending[0]()
         assert services().store.exists(preview_path("slot-001", job_id))
     assert [r.event for r in caplog.records if r.levelname == "WARNING"] == ["preview.check_failed"]
+
+
+def test_a_failure_while_publishing_links_keeps_the_photo_recorded_and_removes_the_links(
+    app, client, monkeypatch, previews_deferred
+):
+    """Turbotext fetches its inputs by URL; the disk fills up between two of them."""
+    configure_slot(
+        app,
+        "slot-001",
+        provider="turbotext",
+        operation="style_transfer",
+        settings_json={"prompt": "акварель"},
+    )
+    add_template(app, "slot-001", png_bytes(), "style")
+    app.config["TURBOTEXT_API_KEY"] = "tt-test-key"
+    with app.app_context():
+        store = services().store
+    links: list[str] = []
+    real = store.link_or_copy
+
+    def disk_full_on_the_second_link(src: str, dst: str) -> str:
+        links.append(dst)
+        if len(links) == 2:
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(store, "link_or_copy", disk_full_on_the_second_link)
+    resp = _post(client, jpeg_bytes())
+    assert resp.status_code == 500, resp.get_json()
+    body = resp.get_json()
+    assert body["failure_reason"] == "internal"
+    assert len(links) == 2
+    assert not os.path.exists(store.abspath(links[0]))  # the link already made is gone
+    with app.app_context():
+        job = db.session.get(JobHistory, body["job_id"])
+        assert job is not None and job.status == JobStatus.FAILED
+        media = db.session.query(MediaObject).filter_by(job_id=job.job_id).all()
+        # The photo stays, with its row: cleanup finds it when it expires.
+        assert [m.kind for m in media] == [MediaKind.INPUT]
+        assert os.path.exists(store.abspath(media[0].path))

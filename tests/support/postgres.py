@@ -59,7 +59,9 @@ class PostgresCluster:
         )
         opts = (
             f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
+            # which database a logged statement ran in (tests count an ingest's round trips)
+            "-c log_line_prefix=db=%d:"
         )
         self._run(
             f"{self.bindir}/pg_ctl",
