@@ -72,6 +72,67 @@ def sequential_pairs(targets: dict[str, str], body: Body, count: int) -> dict[st
     return out
 
 
+class PacedBody:
+    """A request body sent no faster than ``rate`` bytes per second, as over a booth's Wi-Fi.
+
+    requests reads it in blocks (its length gives the ``Content-Length``, as a
+    booth sends one); each block leaves when the link would have carried it.
+    ``last_byte_at`` is when the last block was handed to the socket.
+    """
+
+    def __init__(self, data: bytes, rate: float, block: int = 64 * 1024) -> None:
+        self._data = memoryview(data)
+        self._rate = rate
+        self._block = block
+        self._sent = 0
+        self._start: float | None = None
+        self.last_byte_at: float | None = None
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def read(self, size: int = -1) -> bytes:
+        if self._start is None:
+            self._start = time.perf_counter()
+        if self._sent >= len(self._data):
+            return b""
+        size = self._block if size is None or size < 0 else min(size, self._block)
+        wait = self._start + self._sent / self._rate - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        block = self._data[self._sent : self._sent + size].tobytes()
+        self._sent += len(block)
+        if self._sent >= len(self._data):
+            self.last_byte_at = time.perf_counter()
+        return block
+
+
+def paced_pairs(targets: dict[str, str], body: Body, count: int, rate: float) -> dict[str, Outcome]:
+    """Like :func:`sequential_pairs` over a link of ``rate`` bytes/s; latencies count from the last byte sent.
+
+    What a booth waits for once its photo is out: on a real link the server has
+    had the whole upload to start on the photo, which loopback never gives it.
+    """
+    sessions = {name: requests.Session() for name in targets}
+    out = {name: Outcome() for name in targets}
+    for _ in range(count):
+        for name, url in targets.items():
+            paced = PacedBody(body.data, rate)
+            headers = {"Content-Type": body.content_type, "Idempotency-Key": uuid.uuid4().hex}
+            try:
+                resp = sessions[name].post(url, data=paced, headers=headers, timeout=120)
+                resp.content  # noqa: B018 - the answer's last byte ends the wait
+            except requests.RequestException as exc:
+                out[name].error(type(exc).__name__)
+                continue
+            done = time.perf_counter()
+            if resp.status_code == 200 and paced.last_byte_at is not None:
+                out[name].latencies.append(done - paced.last_byte_at)
+            else:
+                out[name].error(str(resp.status_code))
+    return out
+
+
 def closed_loop(
     url: str, bodies: Callable[[int], tuple[str, Body]], concurrency: int, duration: float
 ) -> Outcome:

@@ -45,3 +45,14 @@ def test_bench_smoke_throughput_answers_every_target(tmp_path):
     assert cell["errors"] == {}
     for target in ("pc", "floor", "echo"):
         assert cell[target]["rps"] > 0, cell
+
+
+def test_bench_smoke_overhead_over_a_paced_link_answers_every_target(tmp_path):
+    """Section 1 times each target on loopback and over a booth's paced link, without errors."""
+    _run_smoke(str(tmp_path), "--only", "1")
+    [report] = [f for f in os.listdir(tmp_path) if f.endswith(".json")]
+    data = json.load(open(tmp_path / report, encoding="utf-8"))["1. Platform overhead"]
+    for key in ("40 KB", "40 KB over the link"):
+        assert data[key]["errors"] == {}, data
+        for target in ("pc", "floor", "echo"):
+            assert data[key][f"{target}_p95"] > 0, data
