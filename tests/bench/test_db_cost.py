@@ -1,0 +1,21 @@
+"""bench.db_cost still runs: a few ingests on a private PostgreSQL, costs and round trips printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.bench.test_bench_smoke import ROOT
+
+
+def test_db_cost_prints_the_costs_and_every_statement_of_an_ingest():
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.db_cost", "--count", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "3 ingests: wall" in proc.stdout and "database server CPU" in proc.stdout, proc.stdout
+    assert "10 statements reached the server for one ingest:" in proc.stdout, proc.stdout
