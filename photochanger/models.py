@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -182,3 +182,17 @@ class JobDayRollup(db.Model):  # type: ignore[name-defined]
     hash_provided: Mapped[bool] = mapped_column(Boolean)
     hash_matched: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     jobs: Mapped[int] = mapped_column(Integer)
+
+
+class ConfigGeneration(db.Model):  # type: ignore[name-defined]
+    """One row whose number moves whenever settings, slots or slot templates change.
+
+    Triggers (migration 0004) bump it on every insert, update or delete of
+    ``app_settings``, ``slot`` and ``slot_template_media``; workers compare it
+    with the number their cached copy was read at (:mod:`.services.config_cache`).
+    """
+
+    __tablename__ = "config_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)

@@ -18,6 +18,7 @@ from ..media.storage import preview_path
 from ..models import JobHistory, JobStatus, MediaKind, utcnow
 from ..services import slot_admin
 from ..services.cleanup_slot import cleanup_slot
+from ..services.config_cache import SlotSnapshot
 from ..services.media_admin import get_media
 from ..services.runtime import services
 from ..services.settings import load_settings
@@ -79,7 +80,7 @@ def test_run(slot_id: str) -> Response:
         metadata={"requested_by": current_admin()},
     )
     service = IngestService(services(), settings, public_base_url(), when_idle)
-    return image_response(service.run(slot, req))
+    return image_response(service.run(SlotSnapshot.of(slot), req))
 
 
 def _test_photo(limit_mb: int) -> Upload:

@@ -14,14 +14,15 @@ from ..config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
 from ..errors import ApiError
 from ..extensions import db
 from ..lookup import by_url_id
-from ..models import JobHistory, Slot, utcnow
+from ..models import JobHistory, utcnow
 from ..request import ON_UPLOAD_KEY
+from ..services.config_cache import SlotSnapshot, ingest_config
 from ..services.passwords import check_password
 from ..services.runtime import services
 from ..services.settings import RuntimeSettings, load_settings
 from .early_shrink import EarlyShrink
 from .responses import ARRIVAL_KEY, image_response, public_base_url
-from .service import IngestRequest, IngestService, load_slot, result_url
+from .service import IngestRequest, IngestService, result_url
 from .upload import FILE_FIELDS, read_upload
 
 bp = Blueprint("ingest", __name__)
@@ -43,15 +44,14 @@ def ingest(slot_id: str) -> Response:
 
 def _ingest(slot_id: str) -> Response:
     arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
-    autocommit()  # two reads: no BEGIN/COMMIT round trips around them
-    settings = load_settings()
-    slot = load_slot(slot_id)
+    autocommit()  # reads only: no BEGIN/COMMIT round trips around them
+    settings, slot = ingest_config(slot_id)
     limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
     if request.content_length and request.content_length > limit_mb * MB + MULTIPART_OVERHEAD:
         raise ApiError("payload_too_large", f"Файл больше допустимого размера: предел {limit_mb} МБ")
     _release_connection()  # before the body is read: a 20 MB upload over Wi-Fi takes seconds
     early = EarlyShrink.for_upload(
-        services().drivers.get(slot.provider), slot.settings_json or {}, request.content_length
+        services().drivers.get(slot.provider), slot.settings, request.content_length
     )
     if early is None:
         return _take_upload(slot, settings, limit_mb, arrival, None)
@@ -63,7 +63,7 @@ def _ingest(slot_id: str) -> Response:
 
 
 def _take_upload(
-    slot: Slot,
+    slot: SlotSnapshot,
     settings: RuntimeSettings,
     limit_mb: int,
     arrival: float,
@@ -148,16 +148,10 @@ def job_status(job_id: str) -> Response:
 def _release_connection() -> None:
     """End the read-only transaction so no pooled connection waits on a slow upload.
 
-    Committing without expiring keeps the settings and slot loaded above usable
-    (no second SELECT); a plain rollback or commit would expire them.
+    The settings and the slot are plain values (:mod:`..services.config_cache`):
+    nothing read above depends on the session any more.
     """
-    session = db.session()
-    previous = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = previous
+    db.session.commit()
 
 
 def _metadata(form: Any, filename: str | None) -> dict[str, Any]:

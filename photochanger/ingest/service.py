@@ -21,7 +21,6 @@ from typing import Any, BinaryIO, Protocol
 import gevent
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import joinedload
 
 from ..autocommit import autocommit
 from ..background import in_thread
@@ -30,7 +29,7 @@ from ..extensions import db
 from ..media import images
 from ..media.previews import ensure_preview
 from ..media.storage import input_path, provider_media_path, result_dir, result_path
-from ..models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, SlotTemplateMedia, utcnow
+from ..models import JobHistory, JobStatus, MediaKind, MediaObject, utcnow
 from ..providers.base import (
     CallContext,
     FailureKind,
@@ -41,6 +40,7 @@ from ..providers.base import (
     ProviderResult,
 )
 from ..services.concurrency import HostMutex, Lease, try_acquire
+from ..services.config_cache import SlotSnapshot
 from ..services.provider_keys import provider_api_key
 from ..services.runtime import AppServices
 from ..services.settings import RuntimeSettings
@@ -103,20 +103,6 @@ def provider_media_url(base_url: str, media_id: str) -> str:
     return f"{base_url.rstrip('/')}/public/provider-media/{media_id}"
 
 
-def load_slot(slot_id: str) -> Slot:
-    """The slot, or 404 ``slot_not_found`` / ``slot_inactive``."""
-    # Templates and their media rows are joined into this one SELECT: lazy
-    # loading cost two more statements per ingest (plus one per template).
-    slot = db.session.get(
-        Slot, slot_id, options=[joinedload(Slot.templates).joinedload(SlotTemplateMedia.media)]
-    )
-    if slot is None:
-        raise ApiError("slot_not_found", f"Слот {slot_id} не найден")
-    if not slot.is_active:
-        raise ApiError("slot_inactive", f"Слот {slot_id} отключён администратором")
-    return slot
-
-
 class IngestService:
     """Runs one ingest (or admin test-run) through the pipeline."""
 
@@ -134,12 +120,11 @@ class IngestService:
 
     # -- entry point -------------------------------------------------------
 
-    def run(self, slot: Slot, req: IngestRequest) -> IngestSuccess:
+    def run(self, snapshot: SlotSnapshot, req: IngestRequest) -> IngestSuccess:
         deadline = req.arrival + self.settings.sync_response_seconds
-        driver = self.svc.drivers.get(slot.provider)
+        driver = self.svc.drivers.get(snapshot.provider)
         if driver is None:
-            raise ApiError("not_configured", f"Провайдер «{slot.provider}» не установлен")
-        snapshot = _SlotSnapshot.of(slot)
+            raise ApiError("not_configured", f"Провайдер «{snapshot.provider}» не установлен")
         db.session.rollback()  # hold no transaction (or connection) across the wait
 
         try:
@@ -158,7 +143,7 @@ class IngestService:
     # -- idempotency and limits ---------------------------------------------
 
     def _claim(
-        self, slot: _SlotSnapshot, req: IngestRequest, deadline: float
+        self, slot: SlotSnapshot, req: IngestRequest, deadline: float
     ) -> tuple[str | None, list[Lease], str | None]:
         """Find a duplicate or create the job, holding the concurrency permits.
 
@@ -211,7 +196,7 @@ class IngestService:
             db.session.commit()
             return job_id, [slot_lease, provider_lease], None
 
-    def _find_duplicate(self, slot: _SlotSnapshot, req: IngestRequest) -> job_rows.MatchRow | None:
+    def _find_duplicate(self, slot: SlotSnapshot, req: IngestRequest) -> job_rows.MatchRow | None:
         now = utcnow()
         matches = job_rows.recent_matches(
             slot.id,
@@ -264,7 +249,7 @@ class IngestService:
     def _process(
         self,
         job_id: str,
-        slot: _SlotSnapshot,
+        slot: SlotSnapshot,
         driver: ProviderDriver,
         req: IngestRequest,
         deadline: float,
@@ -411,7 +396,7 @@ class IngestService:
             metrics.provider_attempt(provider, "timeout", time.monotonic() - attempt_started)
             raise _Failure("timeout", "deadline reached during provider call", attempts) from None
 
-    def _templates(self, slot: _SlotSnapshot) -> tuple[ImageInput, ...]:
+    def _templates(self, slot: SlotSnapshot) -> tuple[ImageInput, ...]:
         out = []
         for kind, rel, mime in slot.templates:
             try:
@@ -423,7 +408,7 @@ class IngestService:
     def _publish(
         self,
         job_id: str,
-        slot: _SlotSnapshot,
+        slot: SlotSnapshot,
         in_rel: str,
         photo: ImageInput,
         templates: tuple[ImageInput, ...],
@@ -480,7 +465,7 @@ class IngestService:
         )
         db.session.commit()
 
-    def _fail(self, job_id: str, slot: _SlotSnapshot, req: IngestRequest, failure: _Failure) -> None:
+    def _fail(self, job_id: str, slot: SlotSnapshot, req: IngestRequest, failure: _Failure) -> None:
         status = JobStatus.TIMEOUT if failure.reason == "timeout" else JobStatus.FAILED
         self.svc.store.remove_tree(result_dir(slot.id, job_id))
         db.session.execute(
@@ -515,30 +500,6 @@ class IngestService:
 
     def _timeout_message(self) -> str:
         return f"Обработка не уложилась в {self.settings.sync_response_seconds} с"
-
-
-@dataclass(frozen=True)
-class _SlotSnapshot:
-    """Plain values of a slot, so no ORM object is touched during the provider call."""
-
-    id: str
-    provider: str
-    operation: str
-    version: int
-    settings: dict[str, Any]
-    #: (role, relative path, mime) in send order
-    templates: tuple[tuple[str, str, str], ...]
-
-    @classmethod
-    def of(cls, slot: Slot) -> _SlotSnapshot:
-        return cls(
-            id=slot.id,
-            provider=slot.provider,
-            operation=slot.operation,
-            version=slot.version,
-            settings=dict(slot.settings_json or {}),
-            templates=tuple((t.media_kind, t.media.path, t.media.mime) for t in slot.templates),
-        )
 
 
 class _DoneJob(Protocol):

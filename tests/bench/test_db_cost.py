@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -18,4 +19,7 @@ def test_db_cost_prints_the_costs_and_every_statement_of_an_ingest():
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "3 ingests: wall" in proc.stdout and "database server CPU" in proc.stdout, proc.stdout
-    assert "10 statements reached the server for one ingest:" in proc.stdout, proc.stdout
+    # The count itself is pinned by tests/ingest/test_hot_path.py.
+    assert re.search(r"\n  [1-9]\d* statements reached the server for one ingest:\n  SELECT", proc.stdout), (
+        proc.stdout
+    )

@@ -29,15 +29,15 @@ from tests.support.images import jpeg_bytes, open_image, png_bytes
 from tests.support.setup import configure_slot
 from tests.support.templates import add_template
 
-#: settings (provider keys included), slot (+ templates joined), duplicate check,
-#: job insert | input media, processing | result media, done. Commits are not statements.
-#: On PostgreSQL each media row and status change is one statement: 6.
-STATEMENT_BUDGET = 8
+#: the config generation (settings and slot come from the worker's copy), duplicate
+#: check, job insert | input media, processing | result media, done. Commits are not
+#: statements. On PostgreSQL each media row and status change is one statement: 5.
+STATEMENT_BUDGET = 7
 
 #: What reaches a PostgreSQL server per ingest, pool pings included: in autocommit,
-#: ping + settings + slot | ping + duplicate check + job | ping + input media with
+#: ping + config generation | ping + duplicate check + job | ping + input media with
 #: "processing" | ping + result media with "done". No BEGIN, no COMMIT.
-ROUND_TRIP_BUDGET = 10
+ROUND_TRIP_BUDGET = 9
 
 
 def _post(client, photo: bytes, slot_id: str = "slot-001"):
@@ -143,7 +143,7 @@ def test_ingest_runs_a_fixed_small_number_of_statements(app, client, templates, 
         assert seen.count("INSERT") == 3 and seen.count("UPDATE") == 2, seen
 
 
-def test_an_ingest_on_postgresql_makes_ten_round_trips_to_the_server(app, client, previews_deferred):
+def test_an_ingest_on_postgresql_makes_nine_round_trips_to_the_server(app, client, previews_deferred):
     """Counted by the server itself: every statement it received for this database."""
     if _dialect(app) != "postgresql":
         pytest.skip("round trips are a cost of a database server")
