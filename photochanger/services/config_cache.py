@@ -71,10 +71,11 @@ class _Copy:
 
 def ingest_config(slot_id: str) -> tuple[RuntimeSettings, SlotSnapshot]:
     """The settings and the active slot ``slot_id``, or 404 ``slot_not_found`` / ``slot_inactive``."""
-    generation = db.session.execute(_GENERATION).scalar_one()
+    generation = db.session.execute(_GENERATION).scalar_one_or_none()
     copy = current_app.extensions.get(_KEY)
-    if not isinstance(copy, _Copy) or copy.generation != generation:
-        copy = _Copy(generation, load_settings(), {})
+    if generation is None or not isinstance(copy, _Copy) or copy.generation != generation:
+        # Without the row (deleted by hand) nothing is cached: read every time.
+        copy = _Copy(-1 if generation is None else generation, load_settings(), {})
         current_app.extensions[_KEY] = copy
     slot = copy.slots.get(slot_id)
     if slot is None:

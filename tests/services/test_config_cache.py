@@ -104,3 +104,14 @@ def test_each_call_gets_its_own_slot_settings(app):
     first.settings["prompt"] = "изменено вызывающим"
     _, second = _config(app)
     assert second.settings.get("prompt") != "изменено вызывающим"
+
+
+def test_without_the_generation_row_every_call_reads_afresh(app):
+    _config(app)
+    with app.app_context():
+        db.session.execute(text("DELETE FROM config_generation"))
+        db.session.execute(text("UPDATE slot SET is_active = false WHERE id = 'slot-001'"))
+        db.session.commit()
+    with pytest.raises(ApiError) as refused:
+        _config(app)
+    assert refused.value.reason == "slot_inactive"
