@@ -42,26 +42,46 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def post(
-    session: requests.Session, url: str, body: Body, timeout: float = 120, close: bool = False
+    session: requests.Session,
+    url: str,
+    body: Body,
+    timeout: float = 120,
+    close: bool = False,
+    rate: float | None = None,
 ) -> tuple[int, float, int]:
-    """One booth POST: (status, seconds, response bytes); ``close`` asks for a connection of its own."""
+    """One booth POST: (status, seconds, response bytes); ``close`` asks for a connection of its own.
+
+    With ``rate`` (bytes per second) the upload is paced like a booth's link
+    (:class:`PacedBody`) and the seconds count from its last byte sent: what
+    the booth waits for once its photo is out.
+    """
     headers = {"Content-Type": body.content_type, "Idempotency-Key": uuid.uuid4().hex}
     if close:
         headers["Connection"] = "close"
+    data: bytes | PacedBody = body.data if rate is None else PacedBody(body.data, rate)
     start = time.perf_counter()
-    resp = session.post(url, data=body.data, headers=headers, timeout=timeout)
+    resp = session.post(url, data=data, headers=headers, timeout=timeout)
     content = resp.content
+    if isinstance(data, PacedBody) and data.last_byte_at is not None:
+        start = data.last_byte_at
     return resp.status_code, time.perf_counter() - start, len(content)
 
 
-def sequential_pairs(targets: dict[str, str], body: Body, count: int) -> dict[str, Outcome]:
-    """``count`` requests per target, one at a time, taking turns so noise hits every target alike."""
+def sequential_pairs(
+    targets: dict[str, str], body: Body, count: int, rate: float | None = None
+) -> dict[str, Outcome]:
+    """``count`` requests per target, one at a time, taking turns so noise hits every target alike.
+
+    With ``rate`` the uploads go over a paced link and latencies count from the
+    last byte sent (see :func:`post`): on a real link the server has had the
+    whole upload to start on the photo, which loopback never gives it.
+    """
     sessions = {name: requests.Session() for name in targets}
     out = {name: Outcome() for name in targets}
     for _ in range(count):
         for name, url in targets.items():
             try:
-                status, seconds, _ = post(sessions[name], url, body)
+                status, seconds, _ = post(sessions[name], url, body, rate=rate)
             except requests.RequestException as exc:
                 out[name].error(type(exc).__name__)
                 continue
@@ -105,32 +125,6 @@ class PacedBody:
         if self._sent >= len(self._data):
             self.last_byte_at = time.perf_counter()
         return block
-
-
-def paced_pairs(targets: dict[str, str], body: Body, count: int, rate: float) -> dict[str, Outcome]:
-    """Like :func:`sequential_pairs` over a link of ``rate`` bytes/s; latencies count from the last byte sent.
-
-    What a booth waits for once its photo is out: on a real link the server has
-    had the whole upload to start on the photo, which loopback never gives it.
-    """
-    sessions = {name: requests.Session() for name in targets}
-    out = {name: Outcome() for name in targets}
-    for _ in range(count):
-        for name, url in targets.items():
-            paced = PacedBody(body.data, rate)
-            headers = {"Content-Type": body.content_type, "Idempotency-Key": uuid.uuid4().hex}
-            try:
-                resp = sessions[name].post(url, data=paced, headers=headers, timeout=120)
-                resp.content  # noqa: B018 - the answer's last byte ends the wait
-            except requests.RequestException as exc:
-                out[name].error(type(exc).__name__)
-                continue
-            done = time.perf_counter()
-            if resp.status_code == 200 and paced.last_byte_at is not None:
-                out[name].latencies.append(done - paced.last_byte_at)
-            else:
-                out[name].error(str(resp.status_code))
-    return out
 
 
 def closed_loop(

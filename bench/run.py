@@ -238,7 +238,7 @@ def section_overhead(
         "|---|---|---|---|---|---|---|",
     ]
     for label, _ in p["sizes"]:
-        out = load.paced_pairs(targets, bodies[label], p["link_pairs"], rate)
+        out = load.sequential_pairs(targets, bodies[label], p["link_pairs"], rate)
         lines.append(_overhead_row(label, out, p["delay"], data, f"{label} over the link", goal=False))
     data["load_after"] = loadavg()
     lines.append(f"\nLoad average after: {data['load_after']}.")
