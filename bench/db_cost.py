@@ -20,16 +20,14 @@ import pathlib
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 
-import psycopg2
 import pytest
 
 from photochanger.extensions import db
 from photochanger.ingest import routes as ingest_routes
 from tests.conftest import INGEST_PASSWORD, _migrate, make_app, make_env
 from tests.support.images import jpeg_bytes
-from tests.support.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster, log_statements, statements_logged
 
 from .servers import children_of, cpu_seconds
 
@@ -76,37 +74,20 @@ def main(argv: list[str] | None = None) -> int:
             f"app CPU {(time.process_time() - own_cpu) * per:.2f} ms, "
             f"database server CPU {(cpu_seconds(server) - server_cpu) * per:.2f} ms per ingest"
         )
-        _log_statements(cluster, database)
+        log = log_statements(cluster.url(database))
         with app.app_context():
             db.engine.dispose()  # the setting reaches new sessions only
         ingest(1)  # a new connection's first queries are not an ingest's
-        for line in _statements_logged(cluster, database, lambda: ingest(2)):
-            print("  " + line)
+        start = os.path.getsize(log)
+        ingest(2)
+        found = statements_logged(log, start, database, "WITH")
+        print(f"  {len(found)} statements reached the server for one ingest:")
+        for line in found:
+            print("  " + line.strip()[:100])
     finally:
         patch.undo()
         cluster.stop()
     return 0
-
-
-def _log_statements(cluster: PostgresCluster, database: str) -> None:
-    conn = psycopg2.connect(cluster.url(database))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'")
-    conn.close()
-
-
-def _statements_logged(cluster: PostgresCluster, database: str, ingest: Callable[[], None]) -> list[str]:
-    """What the server received during ``ingest()``, one line per statement."""
-    log = os.path.join(cluster.datadir, "server.log")
-    start = os.path.getsize(log)
-    ingest()
-    time.sleep(0.5)  # the server writes its log as it goes
-    marker = f"db={database}:LOG:  statement: "
-    with open(log, encoding="utf-8", errors="replace") as fh:
-        fh.seek(start)
-        found = [line.split(marker, 1)[1].strip()[:100] for line in fh if marker in line]
-    return [f"{len(found)} statements reached the server for one ingest:", *found]
 
 
 if __name__ == "__main__":

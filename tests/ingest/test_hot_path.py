@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import time
 import uuid
 
 import pytest
@@ -26,6 +25,7 @@ from photochanger.request import HashingUpload
 from photochanger.services.runtime import services
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image, png_bytes
+from tests.support.postgres import log_statements, statements_logged
 from tests.support.setup import configure_slot
 from tests.support.templates import add_template
 
@@ -73,27 +73,12 @@ def _dialect(app) -> str:
 def _log_statements(app) -> tuple[str, str]:
     """Have the server log every statement of the app's database; its log file and the name."""
     with app.app_context():
-        database = db.engine.url.database
-        db.session.execute(text(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'"))
-        db.session.commit()
-        datadir = db.session.execute(text("SHOW data_directory")).scalar_one()
+        url = db.engine.url
+        # psycopg2 takes the plain URL, without SQLAlchemy's "+driver".
+        log = log_statements(url.set(drivername="postgresql").render_as_string(hide_password=False))
         db.session.remove()
         db.engine.dispose()  # the setting applies to new sessions
-    return os.path.join(datadir, "server.log"), database
-
-
-def _statements_logged(log: str, start: int, database: str) -> list[str]:
-    """The first word of each statement the server logged for ``database`` after ``start``."""
-    marker = f"db={database}:LOG:  statement: "
-    deadline = time.monotonic() + 5
-    while True:
-        with open(log, encoding="utf-8", errors="replace") as fh:
-            fh.seek(start)
-            found = [line.split(marker, 1)[1].split(None, 1)[0].upper() for line in fh if marker in line]
-        # The server writes its log as it goes; the last write may trail the response.
-        if "WITH" in found[-1:] or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+    return log, str(url.database)
 
 
 def _add_templates(app, count: int) -> None:
@@ -152,7 +137,7 @@ def test_an_ingest_on_postgresql_makes_nine_round_trips_to_the_server(app, clien
     start = os.path.getsize(log)
     resp = _post(client, jpeg_bytes(color=(7, 8, 9)))
     assert resp.status_code == 200, resp.get_json()
-    received = _statements_logged(log, start, database)
+    received = [line.split(None, 1)[0].upper() for line in statements_logged(log, start, database, "WITH")]
     assert len(received) == ROUND_TRIP_BUDGET, received
     assert not [s for s in received if s in ("BEGIN", "COMMIT", "ROLLBACK", "SET")], received
     with app.app_context():

@@ -113,3 +113,40 @@ class PostgresCluster:
             self._run(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def log_statements(url: str) -> str:
+    """Have the server log every statement of ``url``'s database; returns the log file.
+
+    The setting reaches sessions opened afterwards: dispose of pooled connections
+    first. Lines carry ``db=<name>:`` (the cluster's ``log_line_prefix``).
+    """
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"ALTER DATABASE \"{conn.info.dbname}\" SET log_statement = 'all'")
+            cur.execute("SHOW data_directory")
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    assert row is not None
+    return os.path.join(row[0], "server.log")
+
+
+def statements_logged(log: str, start: int, database: str, last: str, wait: float = 5.0) -> list[str]:
+    """Each statement the server logged for ``database`` after byte ``start``, its first line.
+
+    The server writes its log as it goes and the last line may trail the
+    answer: reads until the last statement starts with ``last`` or ``wait``
+    seconds have passed.
+    """
+    marker = f"db={database}:LOG:  statement: "
+    deadline = time.monotonic() + wait
+    while True:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            fh.seek(start)
+            found = [line.split(marker, 1)[1].rstrip("\n") for line in fh if marker in line]
+        if (found and found[-1].upper().startswith(last)) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
