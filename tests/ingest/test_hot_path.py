@@ -27,6 +27,7 @@ from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image, png_bytes
 from tests.support.postgres import log_statements, statements_logged
 from tests.support.setup import configure_slot
+from tests.support.statements import record_statements
 from tests.support.templates import add_template
 
 #: the config generation (settings and slot come from the worker's copy), duplicate
@@ -51,18 +52,6 @@ def _post(client, photo: bytes, slot_id: str = "slot-001"):
         headers={"Idempotency-Key": uuid.uuid4().hex},
         content_type="multipart/form-data",
     )
-
-
-def _count_statements(app):
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(_conn, _cursor, statement, *_args):
-        seen.append(statement.split(None, 1)[0].upper())
-
-    event.listen(engine, "before_cursor_execute", record)
-    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
 
 
 def _dialect(app) -> str:
@@ -114,7 +103,7 @@ def test_ingest_runs_a_fixed_small_number_of_statements(app, client, templates, 
     if templates:
         _add_templates(app, templates)
     assert _post(client, jpeg_bytes()).status_code == 200  # warm: first-request work is not per ingest
-    seen, stop = _count_statements(app)
+    seen, stop = record_statements(app, first_word=True)
     try:
         resp = _post(client, jpeg_bytes(color=(1, 2, 3)))
     finally:
@@ -240,7 +229,7 @@ def test_no_pooled_connection_is_held_while_the_upload_is_read(app, client, monk
     monkeypatch.setattr(StrictRequest, "_get_file_stream", spy)
     _post(client, jpeg_bytes())  # warm-up: the first request also pays one-off work
     seen.clear()
-    seen_statements, stop = _count_statements(app)
+    seen_statements, stop = record_statements(app, first_word=True)
     try:
         assert _post(client, jpeg_bytes(color=(9, 9, 9))).status_code == 200
     finally:

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.services.config_cache import ingest_config
 from photochanger.services.settings import save_setting
 from tests.support.images import png_bytes
+from tests.support.statements import record_statements
 from tests.support.templates import add_template
-
-
-def _statements(app):
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(_conn, _cursor, statement, *_args):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
 
 
 def _config(app, slot_id: str = "slot-001"):
@@ -35,7 +24,7 @@ def _config(app, slot_id: str = "slot-001"):
 
 def test_an_unchanged_configuration_costs_one_small_read(app):
     _config(app)
-    seen, stop = _statements(app)
+    seen, stop = record_statements(app)
     try:
         settings, slot = _config(app)
     finally:
