@@ -5,17 +5,23 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from flask import Request
 from werkzeug.formparser import FormDataParser
 
 from .media.arriving import ArrivingBytes
 
-#: WSGI environ key of a callable given each file part's bytes as the part starts arriving.
+#: WSGI environ key of a callable given each file part (a :class:`HashingUpload`) as it starts arriving.
 ON_UPLOAD_KEY = "photochanger.on_upload"
 #: Bytes asked of the WSGI server per read while a form is parsed.
 PARSE_BUFFER = 1024 * 1024
+
+
+class ChunkSink(Protocol):
+    """Where a file part's chunks are copied as they are parsed (see ``media.spool``)."""
+
+    def write(self, chunk: bytes) -> None: ...
 
 
 class HashingUpload:
@@ -27,19 +33,25 @@ class HashingUpload:
     to the provider anyway, and the only disk write is the stored input.
     ``MAX_CONTENT_LENGTH`` bounds its size before it is ever buffered. The
     chunks are held by an :class:`ArrivingBytes`, which another thread may
-    read while the part is still arriving (see ``ingest.early_shrink``).
+    read while the part is still arriving (see ``ingest.early_shrink``), and
+    ``sink`` may copy them to disk as they come (see ``media.spool``).
     """
 
     def __init__(self) -> None:
         self.arriving = ArrivingBytes()
         self.sha1 = hashlib.sha1(usedforsecurity=False)
         self.sha256 = hashlib.sha256()
+        self.sink: ChunkSink | None = None
         self._file: io.BytesIO | None = None
 
     def write(self, chunk: bytes) -> int:
+        # The decoding thread gets the chunk first: hashing and the sink's
+        # write release the GIL, so all three overlap.
+        self.arriving.feed(chunk)
         self.sha1.update(chunk)
         self.sha256.update(chunk)
-        self.arriving.feed(chunk)
+        if self.sink is not None:
+            self.sink.write(chunk)
         return len(chunk)
 
     def getvalue(self) -> bytes:
@@ -93,9 +105,9 @@ class StrictRequest(Request):
         content_length: int | None = None,
     ) -> IO[bytes]:
         upload = HashingUpload()
-        on_upload: Callable[[ArrivingBytes], None] | None = self.environ.get(ON_UPLOAD_KEY)
+        on_upload: Callable[[HashingUpload], None] | None = self.environ.get(ON_UPLOAD_KEY)
         if on_upload is not None:
-            on_upload(upload.arriving)
+            on_upload(upload)
         return upload  # type: ignore[return-value]  # duck-typed file object
 
     def _get_stream_for_parsing(self) -> IO[bytes]:

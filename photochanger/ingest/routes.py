@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -14,8 +15,9 @@ from ..config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
 from ..errors import ApiError
 from ..extensions import db
 from ..lookup import by_url_id
+from ..media.spool import InputSpool
 from ..models import JobHistory, utcnow
-from ..request import ON_UPLOAD_KEY
+from ..request import ON_UPLOAD_KEY, HashingUpload
 from ..services.config_cache import SlotSnapshot, ingest_config
 from ..services.passwords import check_password
 from ..services.runtime import services
@@ -50,16 +52,24 @@ def _ingest(slot_id: str) -> Response:
     if request.content_length and request.content_length > limit_mb * MB + MULTIPART_OVERHEAD:
         raise ApiError("payload_too_large", f"Файл больше допустимого размера: предел {limit_mb} МБ")
     _release_connection()  # before the body is read: a 20 MB upload over Wi-Fi takes seconds
-    early = EarlyShrink.for_upload(
-        services().drivers.get(slot.provider), slot.settings, request.content_length
-    )
-    if early is None:
-        return _take_upload(slot, settings, limit_mb, arrival, None)
-    request.environ[ON_UPLOAD_KEY] = early.attach
+    svc = services()
+    early = EarlyShrink.for_upload(svc.drivers.get(slot.provider), slot.settings, request.content_length)
+    spool = InputSpool(svc.store)
+    request.environ[ON_UPLOAD_KEY] = partial(_follow_part, spool, early)
     try:
-        return _take_upload(slot, settings, limit_mb, arrival, early)
+        return _take_upload(slot, settings, limit_mb, arrival, early, spool)
     finally:
-        early.close()
+        spool.discard()  # a no-op once the ingest kept it
+        if early is not None:
+            early.close()
+
+
+def _follow_part(spool: InputSpool, early: EarlyShrink | None, part: HashingUpload) -> None:
+    """A file part starts arriving: write it to disk and shrink it while it does."""
+    if spool.attach(part):
+        part.sink = spool
+    if early is not None:
+        early.attach(part.arriving)
 
 
 def _take_upload(
@@ -68,8 +78,13 @@ def _take_upload(
     limit_mb: int,
     arrival: float,
     early: EarlyShrink | None,
+    spool: InputSpool,
 ) -> Response:
-    """Parse and check the upload, then run the pipeline (``early`` may be shrinking the photo)."""
+    """Parse and check the upload, then run the pipeline.
+
+    ``early`` may be shrinking the photo and ``spool`` writing it to disk
+    while it arrives; both are used only if they followed the chosen part.
+    """
     try:
         form, files = request.form, request.files
     except HTTPException:
@@ -111,6 +126,7 @@ def _take_upload(
         idempotency_key=key,
         metadata=_metadata(form, upload.filename),
         early=early if early is not None and early.serves(file.stream) else None,
+        spool=spool if spool.serves(file.stream) else None,
     )
     service = IngestService(services(), settings, public_base_url(), when_idle)
     return image_response(service.run(slot, req))

@@ -28,6 +28,7 @@ from ..errors import REASONS, ApiError
 from ..extensions import db
 from ..media import images
 from ..media.previews import ensure_preview
+from ..media.spool import InputSpool
 from ..media.storage import input_path, provider_media_path, result_dir, result_path
 from ..models import JobHistory, JobStatus, MediaKind, MediaObject, utcnow
 from ..providers.base import (
@@ -77,6 +78,8 @@ class IngestRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: a head start on shrinking the photo for the provider, begun during the upload
     early: EarlyShrink | None = None
+    #: the photo already written to disk while it arrived
+    spool: InputSpool | None = None
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,8 @@ class IngestService:
             # photo is stored and the job recorded: ~10 ms less per ingest. The
             # photo itself may have been shrunk while it was still arriving.
             prepared = in_thread(prepare_job, driver, pjob, req.early) if not driver.input_urls else None
-            store.write_atomic(in_rel, upload.data)
+            if req.spool is None or not req.spool.keep(in_rel, upload.size):
+                store.write_atomic(in_rel, upload.data)
             # Recorded at once, so the stored photo is never without its row.
             autocommit()
             job_rows.record_input(

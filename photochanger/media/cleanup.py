@@ -8,7 +8,10 @@ slow run still going when the next one starts):
   row removes its file, so no file is ever counted (or removed) twice;
 * nothing belonging to a job that is still running, or younger than the
   longest possible deadline, is touched;
-* template media (no TTL) and results within their TTL are never candidates.
+* template media (no TTL) and results within their TTL are never candidates;
+* a photo spooled while it arrived (``media.spool``) is removed only once
+  nothing has been written to it for :data:`STALE_SPOOL_AFTER`, and even a
+  live upload loses nothing by it: the ingest then writes it from memory.
 
 Work is done in batches (one short transaction per row claim) so a large
 backlog never holds a long transaction or a lock.
@@ -26,6 +29,7 @@ from sqlalchemy import select, update
 from ..extensions import db
 from ..models import JobHistory, JobStatus, MediaKind, MediaObject, utcnow
 from ..services.jobs import STALE_AFTER
+from .spool import remove_stale_spools
 from .storage import MediaStore, preview_path, result_dir
 
 DEFAULT_BATCH_SIZE = 200
@@ -34,6 +38,10 @@ DEFAULT_BATCH_SIZE = 200
 #: in parallel: 10,000 folders took 4.7 s with 1 thread, 3.5 s with 4, 2.6 s
 #: with 8 (16: no better) on an ext4 virtual disk.
 REMOVE_THREADS = 8
+#: A spool untouched this long was left by a worker killed mid-upload: a live
+#: upload writes to it every few milliseconds, and nginx gives up on a client
+#: after 60 s without a byte.
+STALE_SPOOL_AFTER = dt.timedelta(minutes=10)
 #: Kinds with a TTL; templates live until an admin removes them.
 EXPIRING_KINDS = (
     MediaKind.RESULT,
@@ -50,6 +58,7 @@ class CleanupSummary:
 
     removed: dict[str, int] = field(default_factory=dict)
     orphans_removed: int = 0
+    stale_uploads_removed: int = 0
     bytes_freed: int = 0
     skipped_running: int = 0
     claimed_by_other_run: int = 0
@@ -57,13 +66,14 @@ class CleanupSummary:
 
     @property
     def total_removed(self) -> int:
-        return sum(self.removed.values()) + self.orphans_removed
+        return sum(self.removed.values()) + self.orphans_removed + self.stale_uploads_removed
 
     def lines(self) -> list[str]:
         kinds = ", ".join(f"{kind}={count}" for kind, count in sorted(self.removed.items())) or "none"
         return [
             f"expired media removed: {sum(self.removed.values())} ({kinds})",
             f"orphaned result folders removed: {self.orphans_removed}",
+            f"abandoned uploads removed: {self.stale_uploads_removed}",
             f"bytes freed: {self.bytes_freed}",
             f"skipped (job still running): {self.skipped_running}",
             f"claimed by a concurrent run: {self.claimed_by_other_run}",
@@ -78,7 +88,9 @@ def cleanup_media(
     max_batches: int | None = None,
     now: dt.datetime | None = None,
 ) -> CleanupSummary:
-    """Remove expired media, then orphaned result folders; loop until done or ``max_batches``."""
+    """Remove expired media, then orphaned result folders and abandoned uploads;
+    loop until done or ``max_batches``.
+    """
     now = now or utcnow()
     summary = CleanupSummary()
     skip: set[str] = set()
@@ -112,6 +124,9 @@ def cleanup_media(
             store.prune_empty_parents(path)
     if max_batches is None or summary.batches < max_batches:
         _remove_orphans(store, now, summary, batch_size, max_batches)
+    files, freed = remove_stale_spools(store, (now - STALE_SPOOL_AFTER).timestamp())
+    summary.stale_uploads_removed += files
+    summary.bytes_freed += freed
     db.session.rollback()
     return summary
 

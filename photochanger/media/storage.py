@@ -5,6 +5,7 @@ Layout::
     results/{slot_id}/{job_id}/payload.{ext}   processed image, TTL
     results/{slot_id}/{job_id}/preview.webp    gallery preview, same TTL
     inputs/{slot_id}/{job_id}.{ext}            the booth photo as received, TTL
+    arriving/.upload-*                         photos being uploaded (``media.spool``)
     templates/{slot_id}/{media_id}.{ext}       slot template images, no TTL
     provider-media/{media_id}.{ext}            inputs published to URL-fetching providers
     temp/{media_id}.{ext}                      admin test photos, TTL

@@ -19,6 +19,7 @@ from photochanger.ingest import service as ingest_service
 from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestSuccess
 from photochanger.ingest.upload import read_upload
+from photochanger.media.spool import SPOOL_DIR
 from photochanger.media.storage import preview_path
 from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, SlotTemplateMedia
 from photochanger.request import HashingUpload
@@ -186,6 +187,91 @@ def test_upload_part_is_hashed_while_parsed_and_kept_in_memory(app):
     assert upload.sha1 == hashlib.sha1(photo).hexdigest()
     assert upload.sha256 == hashlib.sha256(photo).hexdigest()
     assert upload.mime == "image/jpeg"
+
+
+def _spooled(app) -> list[str]:
+    with app.app_context():
+        folder = services().store.abspath(SPOOL_DIR)
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+def _stored_input(app, job_id: str) -> bytes:
+    with app.app_context():
+        media = db.session.query(MediaObject).filter_by(job_id=job_id, kind=MediaKind.INPUT).one()
+        return services().store.read(media.path)
+
+
+@pytest.fixture
+def writes(app, monkeypatch) -> list[str]:
+    """Paths the media store writes from memory, in order."""
+    with app.app_context():
+        store = services().store
+    seen: list[str] = []
+    real = store.write_atomic
+
+    def spy(relpath: str, data: bytes) -> str:
+        seen.append(relpath)
+        return real(relpath, data)
+
+    monkeypatch.setattr(store, "write_atomic", spy)
+    return seen
+
+
+def test_the_photo_written_while_it_arrived_is_stored_without_a_second_write(app, client, writes):
+    photo = jpeg_bytes(800, 600)
+    resp = _post(client, photo)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert _stored_input(app, resp.headers["X-Job-Id"]) == photo
+    assert [path for path in writes if path.startswith("inputs/")] == []  # renamed from its spool
+    assert any(path.startswith("results/") for path in writes)
+    assert _spooled(app) == []
+
+
+def test_a_photo_that_cannot_be_spooled_is_stored_from_memory(app, client, writes):
+    with app.app_context():
+        blocked = services().store.abspath(SPOOL_DIR)
+    os.makedirs(os.path.dirname(blocked), exist_ok=True)
+    with open(blocked, "wb") as blocker:  # a file where the spool folder should be
+        blocker.write(b"")
+    photo = jpeg_bytes(800, 600)
+    resp = _post(client, photo)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert _stored_input(app, resp.headers["X-Job-Id"]) == photo
+    assert len([path for path in writes if path.startswith("inputs/")]) == 1
+
+
+def test_a_rejected_upload_leaves_no_spooled_photo(app, client):
+    photo = jpeg_bytes(800, 600)
+    resp = client.post(
+        "/ingest/slot-001",
+        data={"fileToUpload": (io.BytesIO(photo), "IMG_0001.JPG"), "password": "wrong"},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 401
+    assert _spooled(app) == []
+
+
+def test_a_replayed_photo_leaves_no_spooled_copy(app, client):
+    photo = jpeg_bytes(800, 600)
+    fields = {"password": INGEST_PASSWORD, "hash": hashlib.sha1(photo).hexdigest()}
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    first = client.post(
+        "/ingest/slot-001",
+        data={**fields, "fileToUpload": (io.BytesIO(photo), "a.jpg")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    again = client.post(
+        "/ingest/slot-001",
+        data={**fields, "fileToUpload": (io.BytesIO(photo), "a.jpg")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert first.status_code == again.status_code == 200
+    assert again.headers["X-Idempotent-Replay"] == "true"
+    assert _spooled(app) == []
+    with app.app_context():
+        assert db.session.query(MediaObject).filter_by(kind=MediaKind.INPUT).count() == 1
 
 
 def test_read_upload_still_accepts_plain_streams_and_enforces_the_limit():

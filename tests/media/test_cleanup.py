@@ -8,7 +8,8 @@ import threading
 import uuid
 
 from photochanger.extensions import db
-from photochanger.media.cleanup import claim, cleanup_media
+from photochanger.media.cleanup import STALE_SPOOL_AFTER, claim, cleanup_media
+from photochanger.media.spool import InputSpool
 from photochanger.media.storage import (
     input_path,
     preview_path,
@@ -157,6 +158,24 @@ def test_orphaned_result_folders_are_removed(app):
         assert not os.path.exists(store.abspath(f"results/slot-001/{failed}"))
         assert _exists(result_path("slot-001", live, "jpg"))
         assert _exists(result_path("slot-003", fresh, "jpg"))
+
+
+def test_uploads_a_killed_worker_left_half_written_are_removed_and_live_ones_kept(app, runner):
+    with app.app_context():
+        store = services().store
+        left, live = InputSpool(store), InputSpool(store)
+        left.write(b"x" * 500)
+        live.write(b"y" * 10)
+        old = (utcnow() - STALE_SPOOL_AFTER - dt.timedelta(seconds=5)).timestamp()
+        os.utime(left.path or "", (old, old))
+        result = runner.invoke(args=["cleanup-media"])
+        assert result.exit_code == 0, result.output
+        assert "abandoned uploads removed: 1" in result.output
+        assert not os.path.exists(left.path or "")
+        assert os.path.exists(live.path or "")
+        summary = cleanup_media(store)
+        assert summary.stale_uploads_removed == 0  # the live upload's is too young
+        assert live.keep(input_path("slot-001", uuid.uuid4().hex, "jpg"), 10)
 
 
 def test_claim_lets_only_one_run_delete_a_row(app):
