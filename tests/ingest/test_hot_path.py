@@ -240,6 +240,23 @@ def test_a_photo_that_cannot_be_spooled_is_stored_from_memory(app, client, write
     assert len([path for path in writes if path.startswith("inputs/")]) == 1
 
 
+def test_the_stored_photo_is_the_chosen_file_part_even_when_another_was_spooled_first(app, client, writes):
+    decoy, photo = jpeg_bytes(400, 300, color=(200, 10, 10)), jpeg_bytes(800, 600)
+    resp = client.post(
+        "/ingest/slot-001",
+        data={
+            "password": INGEST_PASSWORD,
+            "attachment": (io.BytesIO(decoy), "other.jpg"),
+            "fileToUpload": (io.BytesIO(photo), "IMG_0001.JPG"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert _stored_input(app, resp.headers["X-Job-Id"]) == photo
+    assert len([path for path in writes if path.startswith("inputs/")]) == 1  # from memory
+    assert _spooled(app) == []  # the decoy's spool is gone
+
+
 def test_a_rejected_upload_leaves_no_spooled_photo(app, client):
     photo = jpeg_bytes(800, 600)
     resp = client.post(
