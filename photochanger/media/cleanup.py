@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -94,34 +94,20 @@ def cleanup_media(
     now = now or utcnow()
     summary = CleanupSummary()
     skip: set[str] = set()
-    while max_batches is None or summary.batches < max_batches:
-        rows = _expired_batch(now, batch_size, skip)
-        if not rows:
-            break
-        summary.batches += 1
-        busy = _busy_jobs({m.job_id for m in rows if m.job_id}, now)
-        ready = []
-        for media in rows:
-            if media.job_id in busy:
-                summary.skipped_running += 1
-                skip.add(media.id)
-            else:
-                ready.append(media)
-        # One claiming UPDATE per batch instead of one per row: a run only
-        # deletes the files of the rows its own UPDATE changed.
-        claimed = claim_batch([m.id for m in ready], now)
-        mine = [m for m in ready if m.id in claimed]
-        summary.claimed_by_other_run += len(ready) - len(mine)
-        emptied: dict[str, str] = {}  # parent folder -> a path below it
-        with ThreadPoolExecutor(max_workers=REMOVE_THREADS) as pool:
-            for kind, freed, path in pool.map(lambda m: _remove_files(store, m), mine):
-                summary.removed[kind] = summary.removed.get(kind, 0) + 1
-                summary.bytes_freed += freed
-                emptied.setdefault(os.path.dirname(path), path)
-        # Once per parent and batch, not per file: a slot's folder holds
-        # thousands of results, and each failed rmdir is a system call.
-        for path in emptied.values():
-            store.prune_empty_parents(path)
+    # The files of one batch are removed while the next batch is read and
+    # claimed: the database's share (~15 % of a run) then costs no time.
+    removing: list[Future[tuple[str, int, str]]] = []
+    with ThreadPoolExecutor(max_workers=REMOVE_THREADS) as pool:
+        while max_batches is None or summary.batches < max_batches:
+            rows = _expired_batch(now, batch_size, skip)
+            if not rows:
+                break
+            summary.batches += 1
+            mine = _claim_ready(rows, now, summary, skip)
+            started = [pool.submit(_remove_files, store, media) for media in mine]
+            _finish_removals(store, removing, summary)
+            removing = started
+        _finish_removals(store, removing, summary)
     if max_batches is None or summary.batches < max_batches:
         _remove_orphans(store, now, summary, batch_size, max_batches)
     files, freed = remove_stale_spools(store, (now - STALE_SPOOL_AFTER).timestamp())
@@ -129,6 +115,42 @@ def cleanup_media(
     summary.bytes_freed += freed
     db.session.rollback()
     return summary
+
+
+def _claim_ready(
+    rows: list[MediaObject], now: dt.datetime, summary: CleanupSummary, skip: set[str]
+) -> list[MediaObject]:
+    """The batch's rows this run may remove: not of a running job, and claimed by this run."""
+    busy = _busy_jobs({m.job_id for m in rows if m.job_id}, now)
+    ready = []
+    for media in rows:
+        if media.job_id in busy:
+            summary.skipped_running += 1
+            skip.add(media.id)
+        else:
+            ready.append(media)
+    # One claiming UPDATE per batch instead of one per row: a run only
+    # deletes the files of the rows its own UPDATE changed.
+    claimed = claim_batch([m.id for m in ready], now)
+    mine = [m for m in ready if m.id in claimed]
+    summary.claimed_by_other_run += len(ready) - len(mine)
+    return mine
+
+
+def _finish_removals(
+    store: MediaStore, removing: list[Future[tuple[str, int, str]]], summary: CleanupSummary
+) -> None:
+    """Wait for one batch's removals, count them, and prune the folders they emptied."""
+    emptied: dict[str, str] = {}  # parent folder -> a path below it
+    for future in removing:
+        kind, freed, path = future.result()
+        summary.removed[kind] = summary.removed.get(kind, 0) + 1
+        summary.bytes_freed += freed
+        emptied.setdefault(os.path.dirname(path), path)
+    # Once per parent and batch, not per file: a slot's folder holds
+    # thousands of results, and each failed rmdir is a system call.
+    for path in emptied.values():
+        store.prune_empty_parents(path)
 
 
 def _expired_batch(now: dt.datetime, batch_size: int, skip: set[str]) -> list[MediaObject]:
