@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import CompoundSelect, Row, func, select, union_all
 
 from ..extensions import db
 from ..models import JobHistory, JobStatus, MediaObject, Slot, utcnow
@@ -77,10 +78,20 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
     ).scalar_one()
 
     slots = []
-    for slot in db.session.execute(select(Slot).order_by(Slot.id)).scalars():
+    all_slots = list(db.session.execute(select(Slot).order_by(Slot.id)).scalars())
+    latest = _latest_by_status([slot.id for slot in all_slots])
+    for slot in all_slots:
         counts = per_slot.get(slot.id, _Counts())
-        success = _latest(slot.id, (JobStatus.DONE,))
-        error = _latest(slot.id, (JobStatus.FAILED, JobStatus.TIMEOUT))
+        success = latest.get((slot.id, JobStatus.DONE))
+        error = max(
+            (
+                latest[key]
+                for key in ((slot.id, JobStatus.FAILED), (slot.id, JobStatus.TIMEOUT))
+                if key in latest
+            ),
+            key=lambda row: row.started_at,
+            default=None,
+        )
         slots.append(
             {
                 "slot_id": slot.id,
@@ -119,11 +130,40 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
     }
 
 
-def _latest(slot_id: str, statuses: tuple[str, ...]) -> JobHistory | None:
-    query = (
-        select(JobHistory)
-        .where(JobHistory.slot_id == slot_id, JobHistory.status.in_(statuses), JobHistory.source != UI_TEST)
+#: The statuses whose latest job each slot shows: its last success and its last error.
+_SHOWN_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.TIMEOUT)
+
+
+def _latest_by_status(slot_ids: list[str]) -> dict[tuple[str, str], Row[Any]]:
+    """The latest booth job of each slot in each shown status, in one statement.
+
+    Each branch is a probe of the ``(slot_id, status, started_at)`` index that
+    stops at its first row. A query per slot and status class (30 round trips,
+    and an ``IN`` over two statuses that the index cannot return in order) took
+    two thirds of an overview at a million rows.
+    """
+    if not slot_ids:
+        return {}
+    rows = db.session.execute(_latest_statement(tuple(slot_ids))).all()
+    return {(row.slot_id, row.status): row for row in rows}
+
+
+@lru_cache(maxsize=4)
+def _latest_statement(slot_ids: tuple[str, ...]) -> CompoundSelect:
+    """Built once per set of slots: composing 45 branches costs more than running them."""
+    probes = [
+        select(
+            JobHistory.slot_id,
+            JobHistory.status,
+            JobHistory.started_at,
+            JobHistory.finished_at,
+            JobHistory.failure_reason,
+        )
+        .where(JobHistory.slot_id == slot_id, JobHistory.status == status, JobHistory.source != UI_TEST)
         .order_by(JobHistory.started_at.desc())
         .limit(1)
-    )
-    return db.session.execute(query).scalars().first()
+        .subquery()
+        for slot_id in slot_ids
+        for status in _SHOWN_STATUSES
+    ]
+    return union_all(*(select(probe) for probe in probes))

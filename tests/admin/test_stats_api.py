@@ -83,6 +83,29 @@ def test_counts_per_window_and_per_slot(app: Flask, client: FlaskClient, auth: d
     assert wide["system"]["jobs_last_window"] == 7
 
 
+def test_a_slots_last_error_is_its_latest_failure_or_timeout_from_a_booth(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    with app.app_context():
+        db.session.add_all(
+            [
+                _job("slot-005", "timeout", reason="timeout", minutes_ago=30),
+                _job("slot-005", "failed", reason="quota", minutes_ago=10),
+                _job("slot-005", "failed", reason="blocked", minutes_ago=1, source="ui_test"),
+                _job("slot-005", "done", minutes_ago=20),
+                _job("slot-006", "failed", reason="network", minutes_ago=30),
+                _job("slot-006", "timeout", reason="timeout", minutes_ago=5),
+            ]
+        )
+        db.session.commit()
+    slots = {s["slot_id"]: s for s in client.get("/api/stats/overview", headers=auth).get_json()["slots"]}
+    assert slots["slot-005"]["last_error_reason"] == "quota"  # the admin's test-run is not the booth's
+    assert slots["slot-006"]["last_error_reason"] == "timeout"
+    assert slots["slot-005"]["last_success_at"] is not None
+    assert slots["slot-006"]["last_success_at"] is None
+    assert slots["slot-007"]["last_error_at"] is None
+
+
 def test_test_runs_are_counted_apart(client: FlaskClient, auth: dict[str, str]) -> None:
     photo = {"test_image": (io.BytesIO(jpeg_bytes()), "t.jpg")}
     assert client.post("/api/slots/slot-004/test-run", headers=auth, data=photo).status_code == 200
