@@ -17,10 +17,9 @@ drops the spool so the caller writes the photo from memory as before.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import IO
 
-from .storage import FILE_MODE, MediaStore
+from .storage import MediaStore, new_media_file, unlink_quietly
 
 #: Folder of photos still arriving, relative to ``MEDIA_ROOT``.
 SPOOL_DIR = "arriving"
@@ -105,21 +104,11 @@ class InputSpool:
             file.close()
         path, self.path = self.path, None
         if path is not None:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+            unlink_quietly(path)
 
     def _open(self) -> None:
-        directory = self.store.abspath(SPOOL_DIR)
-        os.makedirs(directory, exist_ok=True)
-        fd, self.path = tempfile.mkstemp(prefix=_PREFIX, dir=directory)
-        try:
-            os.fchmod(fd, FILE_MODE)  # as write_atomic: a published input is served by nginx
-            self._file = os.fdopen(fd, "wb", buffering=0)
-        except BaseException:
-            os.close(fd)
-            raise
+        fd, self.path = new_media_file(self.store.abspath(SPOOL_DIR), _PREFIX)
+        self._file = os.fdopen(fd, "wb", buffering=0)
 
 
 def remove_stale_spools(store: MediaStore, older_than: float) -> tuple[int, int]:

@@ -40,19 +40,13 @@ class MediaStore:
         A reader sees either no file or the whole file, never half of one.
         """
         path = self.abspath(relpath)
-        directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        fd, tmp = new_media_file(os.path.dirname(path), ".tmp-")
         try:
-            # mkstemp makes 0600 files; nginx (another user) serves results
-            # from disk via X-Accel-Redirect, so make them readable like a
-            # normal file. Keep MEDIA_ROOT itself 0750 app:nginx-group.
-            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
         return path
 
@@ -75,7 +69,7 @@ class MediaStore:
 
     def remove(self, relpath: str) -> bool:
         """Remove one file; ``True`` when it existed."""
-        return _unlink_quietly(self.abspath(relpath))
+        return unlink_quietly(self.abspath(relpath))
 
     def remove_tree(self, relpath: str) -> int:
         """Remove a folder and everything in it; returns the bytes freed.
@@ -136,7 +130,7 @@ def _remove_tree(path: str) -> int:
                 freed += entry.stat(follow_symlinks=False).st_size
             except OSError:
                 pass
-            _unlink_quietly(entry.path)
+            unlink_quietly(entry.path)
     try:
         os.rmdir(path)
     except OSError:
@@ -144,7 +138,26 @@ def _remove_tree(path: str) -> int:
     return freed
 
 
-def _unlink_quietly(path: str) -> bool:
+def new_media_file(directory: str, prefix: str) -> tuple[int, str]:
+    """A new empty file in ``directory`` (made if missing), named ``prefix`` + random: ``(fd, path)``.
+
+    mkstemp makes 0600 files; nginx (another user) serves media from disk via
+    X-Accel-Redirect, so the file is made readable like a normal one. Keep
+    MEDIA_ROOT itself 0750 app:nginx-group.
+    """
+    os.makedirs(directory, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=prefix, dir=directory)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        unlink_quietly(path)
+        raise
+    return fd, path
+
+
+def unlink_quietly(path: str) -> bool:
+    """Remove one file; ``True`` when it existed."""
     try:
         os.unlink(path)
     except FileNotFoundError:
