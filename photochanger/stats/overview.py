@@ -24,6 +24,10 @@ DEFAULT_WINDOW_MINUTES = 60
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 #: failure reasons that are the provider's fault (DESIGN.md §3: 502/503 answers)
 PROVIDER_ERRORS = frozenset({"bad_response", "blocked", "not_configured", "quota", "provider_5xx", "network"})
+#: Statuses that count as a slot's last error; the later of the two is shown.
+_ERROR_STATUSES = (JobStatus.FAILED, JobStatus.TIMEOUT)
+#: The statuses whose latest job each slot shows: its last success and its last error.
+_SHOWN_STATUSES = (JobStatus.DONE, *_ERROR_STATUSES)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -83,15 +87,8 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
     for slot in all_slots:
         counts = per_slot.get(slot.id, _Counts())
         success = latest.get((slot.id, JobStatus.DONE))
-        error = max(
-            (
-                latest[key]
-                for key in ((slot.id, JobStatus.FAILED), (slot.id, JobStatus.TIMEOUT))
-                if key in latest
-            ),
-            key=lambda row: row.started_at,
-            default=None,
-        )
+        errors = [row for status in _ERROR_STATUSES if (row := latest.get((slot.id, status))) is not None]
+        error = max(errors, key=lambda row: row.started_at, default=None)
         slots.append(
             {
                 "slot_id": slot.id,
@@ -128,10 +125,6 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
         },
         "slots": slots,
     }
-
-
-#: The statuses whose latest job each slot shows: its last success and its last error.
-_SHOWN_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.TIMEOUT)
 
 
 def _latest_by_status(slot_ids: list[str]) -> dict[tuple[str, str], Row[Any]]:
