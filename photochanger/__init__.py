@@ -18,7 +18,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     ``config`` overrides values read from the environment (tests use it).
     """
-    from . import autocommit, models  # noqa: F401 - models registers the tables on db.metadata
+    from . import autocommit, connection_check, models  # noqa: F401 - models registers the tables on db.metadata
     from .admin.auth import init_admin_auth
     from .config import Config, normalise_database_url
     from .errors import register_error_handlers
@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+        connection_check.install(db.engine)  # first: no other listener gets a dropped connection
         autocommit.install(db.engine)
     init_services(app)
     init_admin_auth(app)

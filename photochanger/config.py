@@ -68,7 +68,9 @@ class Config:
         # Werkzeug keeps form parts up to this size in memory, bigger ones
         # spill to a temporary file: photos never sit twice in RAM.
         self.MAX_FORM_MEMORY_SIZE = 512 * 1024
-        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        # No pool_pre_ping: PostgreSQL connections are checked on checkout
+        # without a round trip (connection_check); SQLite has none to lose.
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.isupper()}
