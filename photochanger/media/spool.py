@@ -17,6 +17,7 @@ drops the spool so the caller writes the photo from memory as before.
 from __future__ import annotations
 
 import os
+import weakref
 from typing import IO
 
 from .storage import MediaStore, new_media_file, unlink_quietly
@@ -41,18 +42,21 @@ class InputSpool:
         self.written: int | None = 0
         self.path: str | None = None
         self._file: IO[bytes] | None = None
-        self._source: object | None = None
+        self._source: weakref.ref[object] | None = None
 
     def attach(self, source: object) -> bool:
         """Follow the request's first file part only; ``True`` if ``source`` is now followed."""
         if self._source is not None:
             return False
-        self._source = source
+        # Weak: the part holds this spool as its sink, and a strong reference
+        # back would be a cycle that keeps the whole photo in the worker until
+        # the garbage collector's next full pass.
+        self._source = weakref.ref(source)
         return True
 
     def serves(self, source: object) -> bool:
         """Whether the spool holds ``source``, the file part the ingest chose."""
-        return self._source is not None and self._source is source and self.written is not None
+        return self._source is not None and self._source() is source and self.written is not None
 
     def write(self, chunk: bytes) -> None:
         """Append a chunk; on any error give the spool up (the photo is still in memory)."""

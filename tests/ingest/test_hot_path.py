@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import os
@@ -19,7 +20,8 @@ from photochanger.ingest import service as ingest_service
 from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestSuccess
 from photochanger.ingest.upload import read_upload
-from photochanger.media.spool import SPOOL_DIR
+from photochanger.media.arriving import ArrivingBytes
+from photochanger.media.spool import SPOOL_DIR, InputSpool
 from photochanger.media.storage import preview_path
 from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, SlotTemplateMedia
 from photochanger.request import HashingUpload
@@ -190,6 +192,22 @@ def test_upload_part_is_hashed_while_parsed_and_kept_in_memory(app):
     assert upload.sha1 == hashlib.sha1(photo).hexdigest()
     assert upload.sha256 == hashlib.sha256(photo).hexdigest()
     assert upload.mime == "image/jpeg"
+
+
+def test_a_finished_ingest_frees_its_photo_without_waiting_for_the_garbage_collector(app, client):
+    """Reference counting alone must free the upload: an object cycle through it
+    would keep the whole photo in a worker until the collector's next full pass."""
+    assert _post(client, jpeg_bytes()).status_code == 200  # warm
+    gc.collect()
+    gc.disable()
+    try:
+        resp = _post(client, jpeg_bytes(color=(4, 5, 6)))
+        assert resp.status_code == 200
+        resp.close()
+        left = [o for o in gc.get_objects() if isinstance(o, (HashingUpload, ArrivingBytes, InputSpool))]
+    finally:
+        gc.enable()
+    assert left == []
 
 
 def _spooled(app) -> list[str]:

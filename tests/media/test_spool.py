@@ -16,7 +16,12 @@ from tests.conftest import INGEST_PASSWORD
 from tests.support.booth import BOOTH_FIELDS
 from tests.support.images import noisy_jpeg
 
-PART = object()  # stands for the request's file part
+
+class _Part:
+    """Stands for the request's file part."""
+
+
+PART = _Part()
 
 
 def spooled(store: MediaStore) -> list[str]:
@@ -117,7 +122,7 @@ def test_discarding_removes_the_file_and_may_be_repeated(tmp_path):
 
 def test_only_the_first_file_part_is_followed_and_serves_tells_which(tmp_path):
     spool = InputSpool(MediaStore(str(tmp_path)))
-    other = object()
+    other = _Part()
     assert not spool.serves(PART)
     assert spool.attach(PART)
     assert not spool.attach(other)
