@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 
@@ -14,8 +15,12 @@ from .media.arriving import ArrivingBytes
 
 #: WSGI environ key of a callable given each file part (a :class:`HashingUpload`) as it starts arriving.
 ON_UPLOAD_KEY = "photochanger.on_upload"
-#: Bytes asked of the WSGI server per read while a form is parsed.
+#: Most bytes asked of the WSGI server per read while a form is parsed.
 PARSE_BUFFER = 1024 * 1024
+#: Fewest bytes asked per read, however slowly the body arrives.
+MIN_PARSE_READ = 64 * 1024
+#: How long a read should wait for its bytes at the rate the body is arriving.
+READ_WAIT = 0.02
 
 
 class ChunkSink(Protocol):
@@ -77,18 +82,36 @@ class HashingUpload:
 
 
 class _RawReads(io.RawIOBase):
-    """A WSGI input stream (``read`` only) as the raw stream of a ``BufferedReader``."""
+    """A WSGI input stream (``read`` only) as the raw stream of a ``BufferedReader``.
+
+    Gunicorn returns a read only once it holds every byte asked for. Reads of
+    a whole buffer suit a body that is all there (loopback, a wired LAN), but
+    over a booth's Wi-Fi a 1 MiB read waits 200 ms for its last byte and the
+    hashes, the spool and the early shrink get nothing meanwhile: the last
+    megabyte of a photo was processed after its last byte arrived. So each
+    read asks for what the previous one saw arrive in :data:`READ_WAIT`,
+    between :data:`MIN_PARSE_READ` and the buffer, at most doubling at a time.
+    """
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
+        self._step: int | None = None  # the whole buffer until a read has been timed
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        want = len(buffer) if self._step is None else min(len(buffer), self._step)
+        started = time.monotonic()
+        data = self._stream.read(want)
+        took = time.monotonic() - started
+        got = len(data)
+        buffer[:got] = data
+        if got:
+            arriving = got / took if took > 0 else float("inf")
+            grown = 2 * (self._step or want)
+            self._step = max(MIN_PARSE_READ, min(grown, int(min(arriving * READ_WAIT, len(buffer)))))
+        return got
 
 
 class StrictRequest(Request):

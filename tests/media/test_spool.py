@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable
 
 import requests
 from urllib3 import encode_multipart_formdata
@@ -13,7 +12,7 @@ from urllib3 import encode_multipart_formdata
 from photochanger.media.spool import SPOOL_DIR, InputSpool, remove_stale_spools
 from photochanger.media.storage import FILE_MODE, MediaStore
 from tests.conftest import INGEST_PASSWORD
-from tests.support.booth import BOOTH_FIELDS
+from tests.support.booth import BOOTH_FIELDS, HeldUpload
 from tests.support.images import noisy_jpeg
 
 
@@ -152,33 +151,6 @@ def test_removing_stale_spools_with_no_folder_yet_finds_nothing(tmp_path):
 
 
 # -- in a real server ---------------------------------------------------------------
-
-
-class HeldUpload:
-    """A booth's request body that stops after ``hold_at`` bytes until ``ready()`` (or 20 s).
-
-    It has a length, so requests sends a ``Content-Length`` as the booth does.
-    """
-
-    def __init__(self, data: bytes, hold_at: int, ready: Callable[[], bool]) -> None:
-        self.data, self.hold_at, self.ready = data, hold_at, ready
-        self.sent = 0
-        self.ready_while_held: bool | None = None
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def read(self, size: int = -1) -> bytes:
-        if self.sent == self.hold_at and self.ready_while_held is None:
-            end = time.monotonic() + 20
-            while not self.ready() and time.monotonic() < end:
-                time.sleep(0.02)
-            self.ready_while_held = self.ready()
-        stop = self.hold_at if self.sent < self.hold_at else len(self.data)
-        size = stop - self.sent if size is None or size < 0 else min(size, stop - self.sent)
-        block = self.data[self.sent : self.sent + size]
-        self.sent += len(block)
-        return block
 
 
 def test_a_photo_is_on_disk_before_its_last_byte_has_arrived(app, app_env, live_server):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -48,3 +50,35 @@ def post_photo(
     return requests.post(
         f"{base_url}{path}/{slot_id}", data=data, files=files, headers=headers or {}, timeout=timeout
     )
+
+
+class HeldUpload:
+    """A booth's request body that stops after ``hold_at`` bytes until ``ready()`` (or 20 s).
+
+    It has a length, so requests sends a ``Content-Length`` as the booth does.
+    With a ``rate`` (bytes per second) it is sent no faster, as over a studio's Wi-Fi.
+    """
+
+    def __init__(
+        self, data: bytes, hold_at: int, ready: Callable[[], bool], rate: float | None = None
+    ) -> None:
+        self.data, self.hold_at, self.ready, self.rate = data, hold_at, ready, rate
+        self.sent = 0
+        self.ready_while_held: bool | None = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def read(self, size: int = -1) -> bytes:
+        if self.sent == self.hold_at and self.ready_while_held is None:
+            end = time.monotonic() + 20
+            while not self.ready() and time.monotonic() < end:
+                time.sleep(0.02)
+            self.ready_while_held = self.ready()
+        stop = self.hold_at if self.sent < self.hold_at else len(self.data)
+        size = stop - self.sent if size is None or size < 0 else min(size, stop - self.sent)
+        block = self.data[self.sent : self.sent + size]
+        self.sent += len(block)
+        if self.rate:
+            time.sleep(len(block) / self.rate)
+        return block
