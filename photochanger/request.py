@@ -108,9 +108,9 @@ class _RawReads(io.RawIOBase):
         got = len(data)
         buffer[:got] = data
         if got:
-            arriving = got / took if took > 0 else float("inf")
+            arrived_in_wait = got * READ_WAIT / took if took > 0 else float("inf")
             grown = 2 * (self._step or want)
-            self._step = max(MIN_PARSE_READ, min(grown, int(min(arriving * READ_WAIT, len(buffer)))))
+            self._step = max(MIN_PARSE_READ, int(min(arrived_in_wait, grown, len(buffer))))
         return got
 
 

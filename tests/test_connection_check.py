@@ -16,6 +16,7 @@ from photochanger.ingest import routes as ingest_routes
 from tests.conftest import INGEST_PASSWORD
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
+from tests.support.postgres import psycopg2_url
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def observer(app) -> Iterator[psycopg2.extensions.connection]:
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("pooled connections to a server are a PostgreSQL matter")
-        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = psycopg2_url(db.engine.url)
     conn = psycopg2.connect(url)
     conn.autocommit = True  # each query its own snapshot of pg_stat_activity
     yield conn

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import time
 
 import pytest
 import requests
-from urllib3 import encode_multipart_formdata
 from werkzeug.test import EnvironBuilder
 
-from photochanger.media.spool import SPOOL_DIR
-from photochanger.media.storage import MediaStore
 from photochanger.request import MIN_PARSE_READ, PARSE_BUFFER, HashingUpload, StrictRequest, _RawReads
-from tests.conftest import INGEST_PASSWORD
-from tests.support.booth import BOOTH_FIELDS, HeldUpload
+from tests.support.booth import HeldUpload, booth_body, bytes_arriving
 from tests.support.images import noisy_jpeg
 
 
@@ -107,19 +102,15 @@ def test_through_gunicorn_a_slow_upload_is_on_disk_up_to_its_last_steps_before_i
 ):
     server = live_server()
     photo = noisy_jpeg(3000, 2000, quality=95)  # ≈ 3.6 MB
-    body, content_type = encode_multipart_formdata(
-        {**BOOTH_FIELDS, "password": INGEST_PASSWORD, "fileToUpload": ("IMG_0001.JPG", photo, "image/jpeg")}
-    )
+    body, content_type = booth_body(photo)
     # Held 900 KB into the third MiB: reads of a whole buffer would have handed
     # over only the first two MiB by then.
     hold_at = 2 * PARSE_BUFFER + 900 * 1024
     photo_at = body.index(photo[:64])
     assert photo_at < 4096 and hold_at < photo_at + len(photo) - 64 * 1024
-    spool = MediaStore(app_env["MEDIA_ROOT"]).abspath(SPOOL_DIR)
 
     def on_disk() -> int:
-        names = os.listdir(spool) if os.path.isdir(spool) else []
-        return sum(os.path.getsize(os.path.join(spool, name)) for name in names)
+        return bytes_arriving(app_env["MEDIA_ROOT"])
 
     held = HeldUpload(
         body, hold_at, lambda: on_disk() >= hold_at - photo_at - 256 * 1024, rate=4 * 1024 * 1024

@@ -28,7 +28,7 @@ from photochanger.request import HashingUpload
 from photochanger.services.runtime import services
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image, png_bytes
-from tests.support.postgres import log_statements, statements_logged
+from tests.support.postgres import log_statements, psycopg2_url, statements_logged
 from tests.support.setup import configure_slot
 from tests.support.statements import record_statements
 from tests.support.templates import add_template
@@ -67,8 +67,7 @@ def _log_statements(app) -> tuple[str, str]:
     """Have the server log every statement of the app's database; its log file and the name."""
     with app.app_context():
         url = db.engine.url
-        # psycopg2 takes the plain URL, without SQLAlchemy's "+driver".
-        log = log_statements(url.set(drivername="postgresql").render_as_string(hide_password=False))
+        log = log_statements(psycopg2_url(url))
         db.session.remove()
         db.engine.dispose()  # the setting applies to new sessions
     return log, str(url.database)

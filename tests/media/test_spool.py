@@ -7,12 +7,10 @@ import stat
 import time
 
 import requests
-from urllib3 import encode_multipart_formdata
 
 from photochanger.media.spool import SPOOL_DIR, InputSpool, remove_stale_spools
 from photochanger.media.storage import FILE_MODE, MediaStore
-from tests.conftest import INGEST_PASSWORD
-from tests.support.booth import BOOTH_FIELDS, HeldUpload
+from tests.support.booth import HeldUpload, booth_body, bytes_arriving
 from tests.support.images import noisy_jpeg
 
 
@@ -156,15 +154,11 @@ def test_removing_stale_spools_with_no_folder_yet_finds_nothing(tmp_path):
 def test_a_photo_is_on_disk_before_its_last_byte_has_arrived(app, app_env, live_server):
     server = live_server()
     photo = noisy_jpeg(3000, 2000, quality=95)  # ~3.6 MB: the server reads 1 MB at a time
-    body, content_type = encode_multipart_formdata(
-        {**BOOTH_FIELDS, "password": INGEST_PASSWORD, "fileToUpload": ("IMG_0001.JPG", photo, "image/jpeg")}
-    )
+    body, content_type = booth_body(photo)
     store = MediaStore(app_env["MEDIA_ROOT"])
 
     def on_disk() -> int:
-        folder = store.abspath(SPOOL_DIR)
-        names = os.listdir(folder) if os.path.isdir(folder) else []
-        return sum(os.path.getsize(os.path.join(folder, name)) for name in names)
+        return bytes_arriving(app_env["MEDIA_ROOT"])
 
     held = HeldUpload(body, len(body) - 256 * 1024, lambda: on_disk() >= 2 * 1024 * 1024)
     resp = requests.post(

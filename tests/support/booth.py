@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
+from urllib3 import encode_multipart_formdata
 
+from photochanger.media.spool import SPOOL_DIR
 from tests.conftest import INGEST_PASSWORD
 
 #: Text fields of a real captured request (reference/dslr-remote-pro.md).
@@ -82,3 +85,20 @@ class HeldUpload:
         if self.rate:
             time.sleep(len(block) / self.rate)
         return block
+
+
+def booth_body(photo: bytes) -> tuple[bytes, str]:
+    """The multipart body a booth sends for ``photo``, and its ``Content-Type``."""
+    fields = {
+        **BOOTH_FIELDS,
+        "password": INGEST_PASSWORD,
+        "fileToUpload": ("IMG_0001.JPG", photo, "image/jpeg"),
+    }
+    return encode_multipart_formdata(fields)
+
+
+def bytes_arriving(media_root: str) -> int:
+    """Bytes the server has written so far of uploads still arriving (their spools)."""
+    folder = os.path.join(media_root, SPOOL_DIR)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sum(os.path.getsize(os.path.join(folder, name)) for name in names)

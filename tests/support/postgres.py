@@ -17,6 +17,7 @@ import time
 import uuid
 
 import psycopg2
+from sqlalchemy.engine import URL
 
 from .net import free_port
 
@@ -113,6 +114,11 @@ class PostgresCluster:
             self._run(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def psycopg2_url(url: URL) -> str:
+    """A SQLAlchemy URL (``postgresql+psycopg2://…``) as psycopg2 itself takes it."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def log_statements(url: str) -> str:
