@@ -2,8 +2,10 @@
 
 ``python -m bench.mock_provider --port P --delay 0.5`` answers every
 ``POST /v1beta/models/<model>:generateContent`` after ``delay`` seconds with a
-real JPEG in ``candidates[0].content.parts[0].inlineData``. The delay can be
-changed while running: ``POST /_bench/delay?seconds=20``. Unlike the
+real PNG in ``candidates[0].content.parts[0].inlineData``. The delay can be
+changed while running: ``POST /_bench/delay?seconds=20``, and the answer can be
+sent at a provider link's pace: ``POST /_bench/delay?mbit=20`` (0: at once).
+Unlike the
 thread-per-connection test mock, one gevent process holds thousands of hanging
 connections.
 """
@@ -21,6 +23,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import socket  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -58,6 +61,7 @@ def answer_body(side: int = 1024) -> bytes:
 class MockApp:
     def __init__(self, delay: float) -> None:
         self.delay = delay
+        self.mbit = 0.0  # each answer's pace per connection; 0 sends it at once
         self.body = answer_body()
         self.count = 0
 
@@ -69,6 +73,7 @@ class MockApp:
         if path == "/_bench/delay":
             query = dict(p.split("=", 1) for p in environ.get("QUERY_STRING", "").split("&") if "=" in p)
             self.delay = float(query.get("seconds", self.delay))
+            self.mbit = float(query.get("mbit", self.mbit))
             return self._send(start_response, "200 OK", b'{"ok": true}')
         if path == "/_bench/count":
             return self._send(start_response, "200 OK", json.dumps({"count": self.count}).encode())
@@ -79,12 +84,31 @@ class MockApp:
         self.count += 1
         if self.delay > 0:
             gevent.sleep(self.delay)
+        if self.mbit > 0:
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(self.body)))]
+            )
+            return _paced(self.body, self.mbit * 1_000_000 / 8)
         return self._send(start_response, "200 OK", self.body)
 
     @staticmethod
     def _send(start_response: Callable[..., Any], status: str, body: bytes) -> list[bytes]:
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def _paced(body: bytes, bytes_per_second: float, block: int = 64 * 1024) -> Iterable[bytes]:
+    """``body`` in blocks, each sent when a link of that rate would have carried it.
+
+    A real answer crosses the internet: while it arrives, the server holds a
+    connection and whatever buffer it reads into, which an answer sent at once
+    on loopback never shows.
+    """
+    started = time.monotonic()
+    for offset in range(0, len(body), block):
+        due = started + offset / bytes_per_second
+        gevent.sleep(max(0.0, due - time.monotonic()))
+        yield body[offset : offset + block]
 
 
 class NoDelayServer(WSGIServer):

@@ -430,8 +430,10 @@ def section_throughput(
     report.add("2. Throughput", lines, data)
 
 
-def section_capacity(server: Any, pc_url: str, mock_url: str, p: dict[str, Any], report: Report) -> None:
-    requests.post(f"{mock_url}/_bench/delay?seconds={p['cap_delay']}", timeout=5)
+def section_capacity(
+    server: Any, pc_url: str, mock_url: str, p: dict[str, Any], report: Report, answer_mbit: float = 0.0
+) -> None:
+    requests.post(f"{mock_url}/_bench/delay?seconds={p['cap_delay']}&mbit={answer_mbit:g}", timeout=5)
     photo = jpeg_of_size(p["cap_size"])
     body = multipart(photo, INGEST_PASSWORD)
     master = server.proc.pid
@@ -441,14 +443,24 @@ def section_capacity(server: Any, pc_url: str, mock_url: str, p: dict[str, Any],
 
     idle_workers, _ = sample()
     before = loadavg()
-    result = load.burst(pc_url, lambda n: (f"/ingest/slot-{n % 15 + 1:03d}", body), p["cap_count"], sample)
+    try:
+        result = load.burst(
+            pc_url, lambda n: (f"/ingest/slot-{n % 15 + 1:03d}", body), p["cap_count"], sample
+        )
+    finally:
+        requests.post(f"{mock_url}/_bench/delay?mbit=0", timeout=5)
     out = result.outcome
     ok_goal = not out.errors and out.ok == p["cap_count"] and result.peak_rss < 1.5 * 1024**3
     lines = [
         f"{p['cap_count']} booths post a {len(photo) / 1024:.0f} KB photo within 2 s, "
         "spread over the 15 slots; "
-        f"the provider answers after {p['cap_delay']:g} s. "
-        f"Load average before: {before}, after: {loadavg()}.",
+        f"the provider answers after {p['cap_delay']:g} s"
+        + (
+            f", each answer crossing a {answer_mbit:g} Mbit/s link of its own (`--answer-mbit`). "
+            if answer_mbit
+            else ", each answer at once (loopback). "
+        )
+        + f"Load average before: {before}, after: {loadavg()}.",
         "",
         "| completed | errors | peak in flight | latency p50 / p95 (s) "
         "| workers' RSS idle → peak (sum) | master RSS | goal |",
@@ -777,6 +789,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not fill the page cache before sections 1-4 (it writes a file of the machine's free RAM)",
     )
+    parser.add_argument(
+        "--answer-mbit",
+        type=float,
+        default=0.0,
+        help="section 3: send each provider answer at this pace (Mbit/s per connection) instead of at once",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, databases)")
     parser.add_argument(
         "--out", default=os.path.join(ROOT, "instance", "bench"), help="folder for the report (git-ignored)"
@@ -845,7 +863,10 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                 )
             if "3" in only:
-                guarded("3. Capacity", lambda: section_capacity(server, server.url, mock_url, p, report))
+                guarded(
+                    "3. Capacity",
+                    lambda: section_capacity(server, server.url, mock_url, p, report, args.answer_mbit),
+                )
             if "4" in only:
                 guarded(
                     "4. Public result downloads",
