@@ -7,10 +7,12 @@ benchmark would measure replays instead of ingests.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import gevent
 import requests
@@ -244,3 +246,90 @@ def downloads(urls: Sequence[str], concurrency: int, duration: float) -> Outcome
     gevent.joinall([gevent.spawn(client, n) for n in range(concurrency)])
     out.elapsed = time.perf_counter() - start
     return out
+
+
+#: A phone's receive window: small enough that a result (~1.2 MB) cannot sit in
+#: loopback's socket buffers at once, so the server sends it at the phone's pace.
+PHONE_WINDOW = 64 * 1024
+
+
+def paced_get(
+    url: str,
+    rate: float,
+    on_bytes: Callable[[int], None] = lambda n: None,
+    window: int = PHONE_WINDOW,
+    block: int = PHONE_WINDOW,
+) -> tuple[int, int]:
+    """One GET read at ``rate`` bytes per second, as a guest's phone on Wi-Fi reads it.
+
+    Returns ``(status, bytes received)``, headers included; ``on_bytes`` hears
+    of every block as it comes. A raw socket, so that the receive window is
+    set before the connection exists.
+    """
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, window)
+        sock.settimeout(60)
+        sock.connect((host, port))
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        head, got, started = b"", 0, time.perf_counter()
+        while chunk := sock.recv(block):
+            if len(head) < 16:
+                head += chunk[:16]
+            got += len(chunk)
+            on_bytes(len(chunk))
+            gevent.sleep(max(0.0, started + got / rate - time.perf_counter()))
+    finally:
+        sock.close()
+    fields = head.split(b" ", 2)
+    return (int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0), got
+
+
+@dataclass
+class Phones:
+    """What phones downloading at Wi-Fi pace got: whole downloads and every byte."""
+
+    outcome: Outcome
+    received: int = 0
+
+
+def phones(urls: Sequence[str], count: int, rate: float) -> Callable[[], Phones]:
+    """``count`` phones fetching ``urls`` back to back at ``rate`` bytes/s each, until stopped.
+
+    Returns ``stop``, which ends every phone at once and returns the tally,
+    its ``elapsed`` counted from the start.
+    """
+    tally = Phones(Outcome())
+    out = tally.outcome
+    started = time.perf_counter()
+
+    def count_bytes(n: int) -> None:
+        tally.received += n
+
+    def phone(n: int) -> None:
+        i = n
+        while True:
+            begun = time.perf_counter()
+            try:
+                status, _ = paced_get(urls[i % len(urls)], rate, count_bytes)
+            except OSError as exc:
+                out.error(type(exc).__name__)
+                gevent.sleep(0.1)
+                continue
+            i += count
+            if status == 200:
+                out.latencies.append(time.perf_counter() - begun)
+            else:
+                out.error(str(status))
+
+    running = [gevent.spawn(phone, n) for n in range(count)]
+
+    def stop() -> Phones:
+        gevent.killall(running)
+        out.elapsed = time.perf_counter() - started
+        return tally
+
+    return stop

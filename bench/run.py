@@ -68,6 +68,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "dl_conc": 4,
         "dl_results": 5,
         "dl_seconds": 1.0,
+        "phones": 3,
+        "phone_turns": 2,
+        "phone_size": 40_000,
         "stats_rows": 0,
         "stats_calls": 0,
         "cleanup_results": 20,
@@ -89,6 +92,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "dl_conc": 16,
         "dl_results": 60,
         "dl_seconds": 5.0,
+        "phones": 50,
+        "phone_turns": 20,
+        "phone_size": 3 * MB // 2,
         "stats_rows": 100_000,
         "stats_calls": 20,
         "cleanup_results": 10_000,
@@ -110,6 +116,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "dl_conc": 32,
         "dl_results": 60,
         "dl_seconds": 10.0,
+        "phones": 50,
+        "phone_turns": 50,
+        "phone_size": 3 * MB // 2,
         "stats_rows": 1_000_000,
         "stats_calls": 50,
         "cleanup_results": 100_000,
@@ -501,6 +510,43 @@ def _collect_results(pc_url: str, count: int) -> list[str]:
     return ids
 
 
+#: A guest's phone on the venue's Wi-Fi, in Mbit/s.
+PHONE_MBIT = 8
+
+
+def _phones_beside_booths(
+    name: str, urls: list[str], server: Any, workers: int, p: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A booth's ingest latency alone, then while phones download results at Wi-Fi pace."""
+    body = multipart(jpeg_of_size(p["phone_size"]), INGEST_PASSWORD)
+    ingest_url = f"{server.url}/ingest/slot-001"
+    _warm(ingest_url, body, workers, server)
+    alone = load.sequential_pairs({"booth": ingest_url}, body, p["phone_turns"])["booth"]
+    stop = load.phones(urls, p["phones"], PHONE_MBIT * 1_000_000 / 8)
+    try:
+        gevent.sleep(1.0)  # every phone has its download under way
+        beside = load.sequential_pairs({"booth": ingest_url}, body, p["phone_turns"])["booth"]
+    finally:
+        phones = stop()
+    tally = phones.outcome
+    errors = {**alone.errors, **beside.errors, **{f"phone {k}": v for k, v in tally.errors.items()}}
+    line = (
+        f"| {name} | {p['phones']} | {phones.received * 8 / tally.elapsed / 1e6:.0f} Mbit/s, "
+        f"{tally.ok / tally.elapsed:.1f} /s | "
+        f"{ms(load.percentile(alone.latencies, 50))} / {ms(load.percentile(alone.latencies, 95))} | "
+        f"{ms(load.percentile(beside.latencies, 50))} / {ms(load.percentile(beside.latencies, 95))} | "
+        f"{errors or 0} |"
+    )
+    data = {
+        "phone_downloads_per_s": tally.ok / tally.elapsed,
+        "phone_mbit_per_s": phones.received * 8 / tally.elapsed / 1e6,
+        "booth_alone_p95": load.percentile(alone.latencies, 95),
+        "booth_beside_p95": load.percentile(beside.latencies, 95),
+        "errors": errors,
+    }
+    return line, data
+
+
 def section_downloads(
     stack: Stack, env: dict[str, str], server: Any, mock_url: str, p: dict[str, Any], report: Report
 ) -> None:
@@ -525,6 +571,15 @@ def section_downloads(
         f"{ms(load.percentile(flask.latencies, 95))} | {flask.errors or 0} |"
     )
     data["flask"] = flask.ok / flask.elapsed
+    phone_lines: list[str] = []
+    line, data["phones_flask"] = _phones_beside_booths(
+        "straight from Flask",
+        [f"{pc_url}/public/results/{i}" for i in ids],
+        server,
+        stack.workers,
+        p,
+    )
+    phone_lines.append(line)
     routes = open(os.path.join(ROOT, "photochanger", "public", "routes.py")).read()
     if "X-Accel-Redirect" not in routes:
         lines.append("| nginx + X-Accel-Redirect | pending: USE_X_ACCEL_REDIRECT not in place yet | | |")
@@ -543,9 +598,25 @@ def section_downloads(
                 f"{ms(load.percentile(via.latencies, 95))} | {via.errors or 0} |"
             )
             data["nginx"] = via.ok / via.elapsed
+            line, data["phones_nginx"] = _phones_beside_booths(
+                "nginx + X-Accel-Redirect", urls, accel, stack.workers, p
+            )
+            phone_lines.append(line)
             nginx.stop()
         accel.stop()
-    lines.append(f"\nLoad average after: {loadavg()}.")
+    lines += [
+        "",
+        f"Guests' phones on the venue's Wi-Fi: each fetches results back to back at {PHONE_MBIT} Mbit/s "
+        f"through a {load.PHONE_WINDOW // 1024} KB receive window, while a booth sends "
+        f"{p['phone_turns']} photos of {p['phone_size'] / 1024:.0f} KB one after another (instant "
+        "provider); the same booth's photos alone first. The booth posts to gunicorn directly.",
+        "",
+        "| downloads | phones | the phones got (bytes, whole results) | booth ingest alone p50 / p95 (ms) "
+        "| beside the phones p50 / p95 (ms) | errors |",
+        "|---|---|---|---|---|---|",
+        *phone_lines,
+        f"\nLoad average after: {loadavg()}.",
+    ]
     report.add("4. Public result downloads", lines, data)
 
 

@@ -34,6 +34,12 @@ def test_bench_smoke_run_reports_every_section(tmp_path):
     ):
         assert title in text, text
     assert "Traceback" not in text, text
+    [data] = [f for f in os.listdir(tmp_path) if f.endswith(".json")]
+    downloads = json.load(open(tmp_path / data, encoding="utf-8"))["4. Public result downloads"]
+    for path in ("phones_flask", "phones_nginx"):  # guests' phones beside a booth, both ways
+        assert downloads[path]["errors"] == {}, downloads
+        assert downloads[path]["phone_mbit_per_s"] > 0, downloads
+        assert downloads[path]["booth_beside_p95"] > 0, downloads
 
 
 def test_bench_smoke_throughput_answers_every_target(tmp_path):

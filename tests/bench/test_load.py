@@ -1,10 +1,15 @@
-"""The load generator's paced body: a booth's upload over a link of a given speed."""
+"""The load generator's paced links: a booth's upload and a guest's phone downloading."""
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 
-from bench.load import PacedBody
+import pytest
+
+from bench.load import PHONE_WINDOW, PacedBody, paced_get
+from tests.support.net import free_port
 
 
 def test_a_paced_body_gives_every_byte_once_at_the_links_pace():
@@ -30,3 +35,47 @@ def test_the_last_byte_is_noted_only_when_it_leaves():
     body.read(4)
     assert body.last_byte_at is not None
     assert body.read(4) == b""
+
+
+@pytest.fixture
+def result_server():
+    """A plain HTTP server answering every GET with a 300 KB body, in a thread."""
+    body = bytes(range(256)) * 1200
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/result", len(body)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_phone_reads_a_whole_result_at_its_links_pace(result_server):
+    url, size = result_server
+    heard = []
+    started = time.perf_counter()
+    status, got = paced_get(url, rate=1_000_000, on_bytes=heard.append)
+    took = time.perf_counter() - started
+    assert status == 200
+    assert got > size  # the body and its headers
+    assert sum(heard) == got
+    # Each block is read once the link has carried everything before it.
+    assert took >= (got - PHONE_WINDOW) / 1_000_000
+
+
+def test_a_phone_that_cannot_connect_says_why():
+    # The phones' loop counts this as an error of its kind and tries again.
+    with pytest.raises(ConnectionRefusedError):
+        paced_get(f"http://127.0.0.1:{free_port()}/result", rate=1e6)
