@@ -248,8 +248,9 @@ def downloads(urls: Sequence[str], concurrency: int, duration: float) -> Outcome
     return out
 
 
-#: A phone's receive window: small enough that a result (~1.2 MB) cannot sit in
-#: loopback's socket buffers at once, so the server sends it at the phone's pace.
+#: A phone's receive window, as on Wi-Fi: a result (~1.2 MB) crosses the
+#: connection at the phone's pace instead of landing in loopback's large receive
+#: buffer at once. (The server's send buffer may still take the whole result.)
 PHONE_WINDOW = 64 * 1024
 
 
