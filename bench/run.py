@@ -488,6 +488,7 @@ def section_capacity(
             "errors": out.errors,
             "peak_rss": result.peak_rss,
             "peak_in_flight": result.peak_in_flight,
+            "answer_mbit": answer_mbit,
         },
     )
 

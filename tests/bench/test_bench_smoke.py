@@ -62,3 +62,14 @@ def test_bench_smoke_overhead_over_a_paced_link_answers_every_target(tmp_path):
         assert data[key]["errors"] == {}, data
         for target in ("pc", "floor", "echo"):
             assert data[key][f"{target}_p95"] > 0, data
+
+
+def test_bench_smoke_capacity_with_answers_at_a_links_pace(tmp_path):
+    """Section 3 with every provider answer paced (``--answer-mbit``) still completes every ingest."""
+    _run_smoke(str(tmp_path), "--only", "3", "--answer-mbit", "16")
+    [report] = [f for f in os.listdir(tmp_path) if f.endswith(".json")]
+    data = json.load(open(tmp_path / report, encoding="utf-8"))["3. Capacity"]
+    assert data["answer_mbit"] == 16
+    assert data["errors"] == {} and data["ok"] == 10, data
+    text = open(tmp_path / report.replace(".json", ".md"), encoding="utf-8").read()
+    assert "16 Mbit/s link" in text
