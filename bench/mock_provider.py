@@ -84,17 +84,15 @@ class MockApp:
         self.count += 1
         if self.delay > 0:
             gevent.sleep(self.delay)
-        if self.mbit > 0:
-            start_response(
-                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(self.body)))]
-            )
-            return _paced(self.body, self.mbit * 1_000_000 / 8)
-        return self._send(start_response, "200 OK", self.body)
+        return self._send(start_response, "200 OK", self.body, self.mbit)
 
     @staticmethod
-    def _send(start_response: Callable[..., Any], status: str, body: bytes) -> list[bytes]:
+    def _send(
+        start_response: Callable[..., Any], status: str, body: bytes, mbit: float = 0.0
+    ) -> Iterable[bytes]:
+        """``body`` at once, or at ``mbit`` Mbit/s."""
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+        return _paced(body, mbit * 1_000_000 / 8) if mbit > 0 else [body]
 
 
 def _paced(body: bytes, bytes_per_second: float, block: int = 64 * 1024) -> Iterable[bytes]:

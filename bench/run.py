@@ -530,17 +530,17 @@ def _phones_beside_booths(
     finally:
         phones = stop()
     tally = phones.outcome
+    mbit_per_s, per_s = phones.received * 8 / tally.elapsed / 1e6, tally.ok / tally.elapsed
     errors = {**alone.errors, **beside.errors, **{f"phone {k}": v for k, v in tally.errors.items()}}
     line = (
-        f"| {name} | {p['phones']} | {phones.received * 8 / tally.elapsed / 1e6:.0f} Mbit/s, "
-        f"{tally.ok / tally.elapsed:.1f} /s | "
+        f"| {name} | {p['phones']} | {mbit_per_s:.0f} Mbit/s, {per_s:.1f} /s | "
         f"{ms(load.percentile(alone.latencies, 50))} / {ms(load.percentile(alone.latencies, 95))} | "
         f"{ms(load.percentile(beside.latencies, 50))} / {ms(load.percentile(beside.latencies, 95))} | "
         f"{errors or 0} |"
     )
     data = {
-        "phone_downloads_per_s": tally.ok / tally.elapsed,
-        "phone_mbit_per_s": phones.received * 8 / tally.elapsed / 1e6,
+        "phone_downloads_per_s": per_s,
+        "phone_mbit_per_s": mbit_per_s,
         "booth_alone_p95": load.percentile(alone.latencies, 95),
         "booth_beside_p95": load.percentile(beside.latencies, 95),
         "errors": errors,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 
 import pytest
 
 from bench.load import PHONE_WINDOW, PacedBody, paced_get
+from tests.support.mockserver import FileHost
 from tests.support.net import free_port
 
 
@@ -39,27 +38,10 @@ def test_the_last_byte_is_noted_only_when_it_leaves():
 
 @pytest.fixture
 def result_server():
-    """A plain HTTP server answering every GET with a 300 KB body, in a thread."""
+    """A real HTTP server with one 300 KB result: its URL and size."""
     body = bytes(range(256)) * 1200
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/result", len(body)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with FileHost() as host:
+        yield host.add("result.png", body, "image/png"), len(body)
 
 
 def test_a_phone_reads_a_whole_result_at_its_links_pace(result_server):

@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.bench.test_bench_smoke import ROOT
-from tests.support.net import free_port
+from bench.servers import Stack
 
 GENERATE = "/v1beta/models/gemini-2.5-flash-image:generateContent"
 
 
 @pytest.fixture(scope="module")
 def mock_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.mock_provider", "--port", str(port)], cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
+    """The mock as the benchmark starts it."""
+    stack = Stack("sqlite", workers=1)
     try:
-        for _ in range(200):
-            try:
-                requests.get(f"{url}/_bench/count", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        yield url
+        yield stack.mock_provider()
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stack.stop()
 
 
 def _generate(url: str) -> tuple[bytes, float]:
