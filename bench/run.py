@@ -836,6 +836,17 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
+def _pace(value: str) -> float:
+    """``--answer-mbit``: a link's speed, 0 for none."""
+    try:
+        mbit = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not mbit >= 0 or mbit == float("inf"):
+        raise argparse.ArgumentTypeError(f"Mbit/s must be 0 (at once) or more: {value!r}")
+    return mbit
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -863,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--answer-mbit",
-        type=float,
+        type=_pace,
         default=0.0,
         help="section 3: send each provider answer at this pace (Mbit/s per connection) instead of at once",
     )

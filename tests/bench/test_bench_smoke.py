@@ -73,3 +73,17 @@ def test_bench_smoke_capacity_with_answers_at_a_links_pace(tmp_path):
     assert data["errors"] == {} and data["ok"] == 10, data
     text = open(tmp_path / report.replace(".json", ".md"), encoding="utf-8").read()
     assert "16 Mbit/s link" in text
+
+
+def test_bench_refuses_a_pace_that_is_no_speed(tmp_path):
+    for bad in ("-5", "nan", "fast"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.run", "--smoke", "--answer-mbit", bad, "--out", str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "--answer-mbit" in proc.stderr
+    assert os.listdir(tmp_path) == []  # refused before anything ran
