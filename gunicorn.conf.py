@@ -51,7 +51,7 @@ def on_starting(server):
     import subprocess
     import sys
 
-    from photochanger.stats.multiproc import prepare_multiproc_dir
+    from photochanger.infra.multiproc import prepare_multiproc_dir
 
     prepare_multiproc_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -75,7 +75,7 @@ def post_worker_init(worker):
     A full collection over the app's ~10^5 long-lived objects took ~10 ms,
     paid by whichever booth request happened to trigger it.
     """
-    from photochanger.sendfile import install
+    from photochanger.infra.sendfile import install
 
     install()  # zero-copy file answers (gevent's sendfile reads 8 KiB blocks)
     gc.collect()
@@ -87,6 +87,6 @@ def post_worker_init(worker):
 
 def child_exit(server, worker):
     """A worker died: its live gauges (in-flight ingests) stop counting."""
-    from photochanger.stats.multiproc import mark_worker_dead
+    from photochanger.infra.multiproc import mark_worker_dead
 
     mark_worker_dead(worker.pid)

@@ -147,12 +147,12 @@ class Stack:
         from flask_migrate import upgrade
 
         from photochanger import create_app
+        from photochanger.auth.passwords import hash_password
         from photochanger.extensions import db
         from photochanger.models import Slot
-        from photochanger.services.passwords import hash_password
-        from photochanger.services.runtime import services
-        from photochanger.services.settings import save_setting
-        from photochanger.services.slots import seed_slots
+        from photochanger.runtime import services
+        from photochanger.settings.store import save_setting
+        from photochanger.slots.catalog import seed_slots
 
         saved = dict(os.environ)
         os.environ.update(env)

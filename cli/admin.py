@@ -6,8 +6,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from photochanger.admin.auth import credentials_path
-from photochanger.services.admin_accounts import CredentialsError, bootstrap
+from photochanger.auth.accounts import CredentialsError, bootstrap
+from photochanger.auth.session import credentials_path
 
 
 @click.command("admin-bootstrap")

@@ -8,14 +8,14 @@ import click
 from flask.cli import with_appcontext
 
 from cli.admin import admin_bootstrap_command
+from photochanger.auth.passwords import generate_password, hash_password
+from photochanger.clock import utcnow
 from photochanger.extensions import db
-from photochanger.media.cleanup import cleanup_media
-from photochanger.models import utcnow
-from photochanger.services.jobs import mark_interrupted
-from photochanger.services.passwords import generate_password, hash_password
-from photochanger.services.runtime import services
-from photochanger.services.settings import load_settings, save_setting
-from photochanger.services.slots import invalid_slots, seed_slots
+from photochanger.jobs.cleanup import cleanup_media
+from photochanger.jobs.recovery import mark_interrupted
+from photochanger.runtime import services
+from photochanger.settings.store import load_settings, save_setting
+from photochanger.slots.catalog import invalid_slots, seed_slots
 from photochanger.stats.rollup import roll_up_closed_days
 
 

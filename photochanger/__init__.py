@@ -10,28 +10,27 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: config, extensions, blueprints, CLI.
 
     ``config`` overrides values read from the environment (tests use it).
     """
-    from . import autocommit, connection_check, models  # noqa: F401 - models registers the tables on db.metadata
-    from .admin.auth import init_admin_auth
-    from .config import Config, normalise_database_url
-    from .errors import register_error_handlers
-    from .extensions import db, migrate
-    from .logging_setup import configure_logging
-    from .request import StrictRequest
-    from .services.runtime import init_services
+    from photochanger import models  # noqa: F401 - models registers the tables on db.metadata
+    from photochanger.auth.session import init_admin_auth
+    from photochanger.config import PROJECT_ROOT, Config, normalise_database_url
+    from photochanger.errors import register_error_handlers
+    from photochanger.extensions import db, migrate
+    from photochanger.infra import autocommit, connection_check
+    from photochanger.infra.logging_setup import configure_logging
+    from photochanger.infra.request import StrictRequest
+    from photochanger.runtime import init_services
 
     app = Flask(
         __name__,
-        instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(_ROOT, "instance"),
-        template_folder=os.path.join(_ROOT, "templates"),
-        static_folder=os.path.join(_ROOT, "static"),
+        instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(PROJECT_ROOT, "instance"),
+        template_folder=os.path.join(PROJECT_ROOT, "templates"),
+        static_folder=os.path.join(PROJECT_ROOT, "static"),
     )
     app.request_class = StrictRequest
     app.config.update(Config(app.instance_path).as_dict())
@@ -44,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Russian messages stay readable
     configure_logging(app)
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(_ROOT, "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=os.path.join(PROJECT_ROOT, "migrations"), render_as_batch=True)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
@@ -84,25 +83,25 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _init_observability(app: Flask) -> None:
     """Request ids and access lines first, so metrics hooks run inside a known request."""
-    from .request_log import init_request_log
-    from .stats.metrics import init_metrics
+    from photochanger.infra.metrics import init_metrics
+    from photochanger.infra.request_log import init_request_log
 
     init_request_log(app)
     init_metrics(app)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .admin.auth import bp as auth_bp
-    from .admin.media_api import bp as media_api_bp
-    from .admin.pages import bp as admin_pages_bp
-    from .admin.settings_api import bp as settings_api_bp
-    from .admin.slots_api import bp as slots_api_bp
-    from .ingest.routes import bp as ingest_bp
-    from .public.gallery import bp as gallery_bp
-    from .public.routes import bp as public_bp
-    from .stats.api import bp as stats_api_bp
-    from .stats.contract import bp as contract_bp
-    from .stats.health import bp as health_bp
+    from photochanger.admin.auth import bp as auth_bp
+    from photochanger.admin.media_api import bp as media_api_bp
+    from photochanger.admin.pages import bp as admin_pages_bp
+    from photochanger.admin.settings_api import bp as settings_api_bp
+    from photochanger.admin.slots_api import bp as slots_api_bp
+    from photochanger.ingest.routes import bp as ingest_bp
+    from photochanger.public.gallery import bp as gallery_bp
+    from photochanger.public.routes import bp as public_bp
+    from photochanger.stats.api import bp as stats_api_bp
+    from photochanger.stats.contract import bp as contract_bp
+    from photochanger.stats.health import bp as health_bp
 
     for bp in (
         ingest_bp,

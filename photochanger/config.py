@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+#: The repository root: templates, static files, migrations, the spec and the default instance folder.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 MB = 1024 * 1024
 #: Hard cap on an uploaded photo, whatever the settings say.
 HARD_UPLOAD_CAP_MB = 20

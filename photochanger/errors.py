@@ -107,7 +107,7 @@ def wants_json() -> bool:
 
 def register_error_handlers(app: Flask) -> None:
     """Answer every error on JSON paths with the documented body."""
-    from .extensions import db
+    from photochanger.extensions import db
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:

@@ -8,11 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+from photochanger.clock import utcnow
+from photochanger.extensions import db
 
 
 class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
@@ -189,7 +186,7 @@ class ConfigGeneration(db.Model):  # type: ignore[name-defined]
 
     Triggers (migration 0004) bump it on every insert, update or delete of
     ``app_settings``, ``slot`` and ``slot_template_media``; workers compare it
-    with the number their cached copy was read at (:mod:`.services.config_cache`).
+    with the number their cached copy was read at (:mod:`photochanger.slots.snapshot`).
     """
 
     __tablename__ = "config_generation"

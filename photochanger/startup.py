@@ -19,9 +19,9 @@ import sys
 
 def run_checks() -> int:
     """Run the checks; returns how many interrupted jobs were marked failed."""
-    from . import create_app
-    from .admin.auth import check_credentials_at_start
-    from .services.jobs import mark_interrupted
+    from photochanger import create_app
+    from photochanger.auth.session import check_credentials_at_start
+    from photochanger.jobs.recovery import mark_interrupted
 
     app = create_app()
     check_credentials_at_start(app)

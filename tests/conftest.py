@@ -19,11 +19,11 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 
 from photochanger import create_app
+from photochanger.auth.passwords import hash_password
 from photochanger.extensions import db
-from photochanger.services.passwords import hash_password
-from photochanger.services.runtime import services
-from photochanger.services.settings import save_setting
-from photochanger.services.slots import seed_slots
+from photochanger.runtime import services
+from photochanger.settings.store import save_setting
+from photochanger.slots.catalog import seed_slots
 from tests.support.live_server import LiveServer
 from tests.support.mock_gemini import MockGemini
 from tests.support.postgres import PostgresCluster

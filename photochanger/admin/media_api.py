@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import MediaKind
-from ..services import slot_admin
-from ..services.media_admin import delete_template, get_media, media_view, register_temp, register_template
-from ..services.runtime import services
-from ..services.settings import load_settings
-from .auth import current_admin, require_admin
-from .uploads import form_file, required_image
+from photochanger.admin.uploads import form_file, required_image
+from photochanger.auth.session import current_admin, require_admin
+from photochanger.errors import ApiError
+from photochanger.extensions import db
+from photochanger.models import MediaKind
+from photochanger.runtime import services
+from photochanger.settings.store import load_settings
+from photochanger.slots import edit as slot_edit
+from photochanger.slots.media import delete_template, get_media, media_view, register_temp, register_template
 
 bp = Blueprint("media_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -25,8 +25,8 @@ def register_template_media() -> Response:
     slot_id = (request.form.get("slot_id") or "").strip()
     if not slot_id:
         raise ApiError("bad_request", "Поле «slot_id» обязательно", extra={"field": "slot_id"})
-    slot = slot_admin.get_slot(slot_id)
-    media_kind = (request.form.get("media_kind") or slot_admin.MEDIA_KINDS[0]).strip()
+    slot = slot_edit.get_slot(slot_id)
+    media_kind = (request.form.get("media_kind") or slot_edit.MEDIA_KINDS[0]).strip()
     upload = required_image("file")
     svc = services()
     media, binding = register_template(
@@ -67,7 +67,7 @@ def register_media() -> Response:
     upload = required_image("file")
     slot_id = (request.form.get("slot_id") or "").strip() or None
     if slot_id is not None:
-        slot_admin.get_slot(slot_id)
+        slot_edit.get_slot(slot_id)
     media = register_temp(services().store, upload, slot_id, load_settings().result_ttl)
     db.session.commit()
     resp = jsonify(media_view(media))

@@ -17,11 +17,11 @@ from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
-from ..errors import ApiError
-from ..ingest.responses import public_base_url
-from ..services.runtime import services
-from ..services.settings import SYNC_MAX, SYNC_MIN
-from ..services.slots import slot_ids
+from photochanger.errors import ApiError
+from photochanger.links import public_base_url, public_url
+from photochanger.runtime import services
+from photochanger.settings.store import SYNC_MAX, SYNC_MIN
+from photochanger.slots.catalog import slot_ids
 
 bp = Blueprint("admin_pages", __name__, url_prefix="/admin")
 
@@ -53,7 +53,7 @@ def login_required(view: F) -> F:
 
 
 def _ingest_url(slot_id: str) -> str:
-    return f"{public_base_url().rstrip('/')}/ingest/{slot_id}"
+    return public_url(public_base_url(), "ingest.ingest", slot_id=slot_id)
 
 
 def _page_context(active: str, admin: str) -> dict[str, Any]:

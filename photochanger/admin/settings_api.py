@@ -6,12 +6,12 @@ import logging
 
 from flask import Blueprint, Response, jsonify
 
-from ..extensions import db
-from ..services.runtime import services
-from ..services.settings import load_settings
-from ..services.settings_admin import settings_view, update_settings
-from .auth import current_admin, require_admin
-from .validation import json_body
+from photochanger.auth.session import current_admin, require_admin
+from photochanger.extensions import db
+from photochanger.runtime import services
+from photochanger.settings.edit import settings_view, update_settings
+from photochanger.settings.store import load_settings
+from photochanger.validation import json_body
 
 log = logging.getLogger("photochanger.settings")
 

@@ -7,24 +7,26 @@ import time
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..background import when_idle
-from ..config import HARD_UPLOAD_CAP_MB
-from ..errors import ApiError
-from ..extensions import db
-from ..ingest.responses import ARRIVAL_KEY, image_response, public_base_url
-from ..ingest.service import IngestRequest, IngestService
-from ..ingest.upload import Upload, read_upload
-from ..media.storage import preview_path
-from ..models import JobHistory, JobStatus, MediaKind, utcnow
-from ..services import slot_admin
-from ..services.cleanup_slot import cleanup_slot
-from ..services.config_cache import SlotSnapshot
-from ..services.media_admin import get_media
-from ..services.runtime import services
-from ..services.settings import load_settings
-from .auth import current_admin, require_admin
-from .uploads import form_file
-from .validation import json_body
+from photochanger.admin.uploads import form_file
+from photochanger.auth.session import current_admin, require_admin
+from photochanger.clock import utcnow
+from photochanger.config import HARD_UPLOAD_CAP_MB
+from photochanger.errors import ApiError
+from photochanger.extensions import db
+from photochanger.infra.background import when_idle
+from photochanger.ingest.responses import ARRIVAL_KEY, image_response
+from photochanger.ingest.service import IngestRequest, IngestService
+from photochanger.jobs.slot_cleanup import cleanup_slot
+from photochanger.links import public_base_url
+from photochanger.media.storage import preview_path
+from photochanger.media.upload import Upload, read_upload
+from photochanger.models import JobHistory, JobStatus, MediaKind
+from photochanger.runtime import services
+from photochanger.settings.store import load_settings
+from photochanger.slots import edit as slot_edit
+from photochanger.slots.media import get_media
+from photochanger.slots.snapshot import SlotSnapshot
+from photochanger.validation import json_body
 
 bp = Blueprint("slots_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -37,26 +39,26 @@ def _no_store(resp: Response) -> Response:
 
 @bp.get("/slots")
 def list_slots() -> Response:
-    return _no_store(jsonify({"slots": slot_admin.list_slots(public_base_url())}))
+    return _no_store(jsonify({"slots": slot_edit.list_slots(public_base_url())}))
 
 
 @bp.get("/slots/<slot_id>")
 def get_slot(slot_id: str) -> Response:
-    slot = slot_admin.get_slot(slot_id)
-    body = slot_admin.slot_detail(slot, public_base_url(), services().drivers, load_settings())
+    slot = slot_edit.get_slot(slot_id)
+    body = slot_edit.slot_detail(slot, public_base_url(), services().drivers, load_settings())
     return _no_store(jsonify(body))
 
 
 @bp.put("/slots/<slot_id>")
 def put_slot(slot_id: str) -> Response:
     """Update a slot; settings are validated by the chosen driver's schema."""
-    slot = slot_admin.get_slot(slot_id)
+    slot = slot_edit.get_slot(slot_id)
     body = json_body({"type": "object"})
     drivers = services().drivers
     settings = load_settings()
-    slot_admin.update_slot(slot, body, drivers, settings, current_admin())
+    slot_edit.update_slot(slot, body, drivers, settings, current_admin())
     db.session.commit()
-    return _no_store(jsonify(slot_admin.slot_detail(slot, public_base_url(), drivers, settings)))
+    return _no_store(jsonify(slot_edit.slot_detail(slot, public_base_url(), drivers, settings)))
 
 
 @bp.post("/slots/<slot_id>/test-run")
@@ -69,7 +71,7 @@ def test_run(slot_id: str) -> Response:
     """
     arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
     settings = load_settings()
-    slot = slot_admin.get_slot(slot_id)
+    slot = slot_edit.get_slot(slot_id)
     limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
     upload = _test_photo(limit_mb)
     req = IngestRequest(
@@ -101,7 +103,7 @@ def _test_photo(limit_mb: int) -> Upload:
 @bp.post("/slots/<slot_id>/cleanup")
 def cleanup(slot_id: str) -> Response:
     """Remove this slot's expired media now (templates and live results stay)."""
-    slot = slot_admin.get_slot(slot_id)
+    slot = slot_edit.get_slot(slot_id)
     report = cleanup_slot(services().store, slot.id)
     return _no_store(jsonify(report.as_dict()))
 
@@ -109,13 +111,13 @@ def cleanup(slot_id: str) -> Response:
 @bp.post("/slots/<slot_id>/gallery-token")
 def rotate_gallery_token(slot_id: str) -> Response:
     """A new share token: links and QR codes with the old one stop working."""
-    slot = slot_admin.get_slot(slot_id)
-    slot_admin.rotate_gallery_token(slot, current_admin())
+    slot = slot_edit.get_slot(slot_id)
+    slot_edit.rotate_gallery_token(slot, current_admin())
     db.session.commit()
     body = {
         "slot_id": slot.id,
         "gallery_token": slot.gallery_token,
-        "gallery_url": slot_admin.gallery_url(public_base_url(), slot),
+        "gallery_url": slot_edit.gallery_url(public_base_url(), slot),
     }
     return _no_store(jsonify(body))
 

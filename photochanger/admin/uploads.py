@@ -6,9 +6,9 @@ from flask import request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException
 
-from ..config import HARD_UPLOAD_CAP_MB
-from ..errors import ApiError
-from ..ingest.upload import Upload, read_upload
+from photochanger.config import HARD_UPLOAD_CAP_MB
+from photochanger.errors import ApiError
+from photochanger.media.upload import Upload, read_upload
 
 
 def form_file(field: str) -> FileStorage | None:

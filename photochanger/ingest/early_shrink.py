@@ -4,7 +4,7 @@ A provider such as Gemini gets the photo reduced to ~1–2K px, and decoding a
 multi-megabyte JPEG is the costliest step of an ingest (~25 ms for 5 MB, more
 for 20 MB). The upload itself takes longer than that over a studio's Wi-Fi,
 so the decode starts on the first bytes of the file part, in an OS thread
-reading them as they arrive (:class:`~photochanger.media.arriving.ArrivingBytes`),
+reading them as they arrive (:class:`~photochanger.infra.arriving.ArrivingBytes`),
 and the provider call finds the photo ready.
 
 It is only a head start: the stored input is always the upload as received,
@@ -25,10 +25,10 @@ from typing import IO, Any, cast
 
 from gevent import monkey
 
-from ..media.arriving import ArrivingBytes
-from ..media.images import shrink_file, size_from_head
-from ..providers.base import ImageInput, ProviderDriver, ProviderJob
-from ..stats import metrics
+from photochanger.infra import metrics
+from photochanger.infra.arriving import ArrivingBytes
+from photochanger.media.images import shrink_file, size_from_head
+from photochanger.providers.base import ImageInput, ProviderDriver, ProviderJob
 
 log = logging.getLogger("photochanger.ingest")
 

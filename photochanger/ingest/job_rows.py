@@ -10,7 +10,7 @@ Rarer paths (failures, waiting for a duplicate, admin pages) keep the ORM.
 
 On PostgreSQL every statement is a network round trip, and psycopg2 adds two
 per transaction (it sends ``BEGIN`` on its own, then ``COMMIT``): an ingest
-made 20. There the hot path runs in autocommit (:mod:`photochanger.autocommit`) and each
+made 20. There the hot path runs in autocommit (:mod:`photochanger.infra.autocommit`) and each
 write that must be all or nothing is one statement: a media row and the job's
 status change travel together in a data-modifying ``WITH``. On SQLite a
 statement is a function call, not a round trip, and SQLite has no
@@ -26,8 +26,9 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Row, Update, bindparam, insert, select, update
 
-from ..extensions import db
-from ..models import JobHistory, JobStatus, MediaObject, utcnow
+from photochanger.clock import utcnow
+from photochanger.extensions import db
+from photochanger.models import JobHistory, JobStatus, MediaObject
 
 _JOB = JobHistory.__table__
 _MEDIA = MediaObject.__table__

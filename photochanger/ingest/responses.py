@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, request
 from werkzeug.wsgi import wrap_file
 
-from .service import IngestSuccess, result_url
+from photochanger.ingest.service import IngestSuccess, result_url
+from photochanger.links import public_base_url
 
 ARRIVAL_KEY = "photochanger.arrival"
-
-
-def public_base_url() -> str:
-    """``PUBLIC_BASE_URL`` when configured, else the URL the request came in on."""
-    return current_app.config.get("PUBLIC_BASE_URL") or request.host_url
 
 
 def image_response(success: IngestSuccess) -> Response:

@@ -9,23 +9,25 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..autocommit import autocommit
-from ..background import ingest_in_flight, when_idle
-from ..config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
-from ..errors import ApiError
-from ..extensions import db
-from ..lookup import by_url_id
-from ..media.spool import InputSpool
-from ..models import JobHistory, utcnow
-from ..request import ON_UPLOAD_KEY, HashingUpload
-from ..services.config_cache import SlotSnapshot, ingest_config
-from ..services.passwords import check_password
-from ..services.runtime import services
-from ..services.settings import RuntimeSettings, load_settings
-from .early_shrink import EarlyShrink
-from .responses import ARRIVAL_KEY, image_response, public_base_url
-from .service import IngestRequest, IngestService, result_url
-from .upload import FILE_FIELDS, read_upload
+from photochanger.auth.passwords import check_password
+from photochanger.clock import iso_z, utcnow
+from photochanger.config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
+from photochanger.errors import ApiError
+from photochanger.extensions import db
+from photochanger.infra.autocommit import autocommit
+from photochanger.infra.background import ingest_in_flight, when_idle
+from photochanger.infra.lookup import by_url_id
+from photochanger.infra.request import ON_UPLOAD_KEY, HashingUpload
+from photochanger.ingest.early_shrink import EarlyShrink
+from photochanger.ingest.responses import ARRIVAL_KEY, image_response
+from photochanger.ingest.service import IngestRequest, IngestService, result_url
+from photochanger.links import public_base_url
+from photochanger.media.spool import InputSpool
+from photochanger.media.upload import FILE_FIELDS, read_upload
+from photochanger.models import JobHistory
+from photochanger.runtime import services
+from photochanger.settings.store import RuntimeSettings, load_settings
+from photochanger.slots.snapshot import SlotSnapshot, ingest_config
 
 bp = Blueprint("ingest", __name__)
 
@@ -150,11 +152,11 @@ def job_status(job_id: str) -> Response:
         "source": job.source,
         "provider": job.provider_id,
         "failure_reason": job.failure_reason,
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
+        "started_at": iso_z(job.started_at),
+        "finished_at": iso_z(job.finished_at),
         "duration_ms": job.duration_ms,
         "result_url": result_url(public_base_url(), job.job_id) if job.result_path else None,
-        "result_expires_at": _iso(job.result_expires_at),
+        "result_expires_at": iso_z(job.result_expires_at),
     }
     resp = jsonify(body)
     resp.headers["Cache-Control"] = "no-store"
@@ -164,7 +166,7 @@ def job_status(job_id: str) -> Response:
 def _release_connection() -> None:
     """End the read-only transaction so no pooled connection waits on a slow upload.
 
-    The settings and the slot are plain values (:mod:`..services.config_cache`):
+    The settings and the slot are plain values (:mod:`photochanger.slots.snapshot`):
     nothing read above depends on the session any more.
     """
     db.session.commit()
@@ -180,7 +182,3 @@ def _metadata(form: Any, filename: str | None) -> dict[str, Any]:
     if filename:
         meta["_filename"] = filename[:255]
     return meta
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None

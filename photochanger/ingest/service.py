@@ -22,16 +22,24 @@ import gevent
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..autocommit import autocommit
-from ..background import in_thread
-from ..errors import REASONS, ApiError
-from ..extensions import db
-from ..media import images
-from ..media.previews import ensure_preview
-from ..media.spool import InputSpool
-from ..media.storage import input_path, provider_media_path, result_dir, result_path
-from ..models import JobHistory, JobStatus, MediaKind, MediaObject, utcnow
-from ..providers.base import (
+from photochanger.clock import utcnow
+from photochanger.errors import REASONS, ApiError
+from photochanger.extensions import db
+from photochanger.infra import metrics
+from photochanger.infra.autocommit import autocommit
+from photochanger.infra.background import in_thread
+from photochanger.infra.permits import HostMutex, Lease, try_acquire
+from photochanger.ingest import job_rows
+from photochanger.ingest.early_shrink import EarlyShrink, prepare_job
+from photochanger.jobs.shown import is_shown
+from photochanger.links import public_url
+from photochanger.media import images
+from photochanger.media.previews import ensure_preview
+from photochanger.media.spool import InputSpool
+from photochanger.media.storage import input_path, provider_media_path, result_dir, result_path
+from photochanger.media.upload import Upload
+from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject
+from photochanger.providers.base import (
     CallContext,
     FailureKind,
     ImageInput,
@@ -40,16 +48,10 @@ from ..providers.base import (
     ProviderJob,
     ProviderResult,
 )
-from ..services.concurrency import HostMutex, Lease, try_acquire
-from ..services.config_cache import SlotSnapshot
-from ..services.provider_keys import provider_api_key
-from ..services.runtime import AppServices
-from ..services.settings import RuntimeSettings
-from ..services.shown_results import is_shown
-from ..stats import metrics
-from . import job_rows
-from .early_shrink import EarlyShrink, prepare_job
-from .upload import Upload
+from photochanger.runtime import AppServices
+from photochanger.settings.provider_keys import provider_api_key
+from photochanger.settings.store import RuntimeSettings
+from photochanger.slots.snapshot import SlotSnapshot
 
 log = logging.getLogger("photochanger.ingest")
 
@@ -99,11 +101,11 @@ class IngestSuccess:
 
 
 def result_url(base_url: str, job_id: str) -> str:
-    return f"{base_url.rstrip('/')}/public/results/{job_id}"
+    return public_url(base_url, "public.download_result", job_id=job_id)
 
 
 def provider_media_url(base_url: str, media_id: str) -> str:
-    return f"{base_url.rstrip('/')}/public/provider-media/{media_id}"
+    return public_url(base_url, "public.provider_media", media_id=media_id)
 
 
 class IngestService:
@@ -547,7 +549,7 @@ def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: st
 
     Run once the worker is idle, in an application context: after a burst,
     most of its results are already outside every gallery and recent list
-    (:mod:`~photochanger.services.shown_results`), and a preview costs ~30 ms
+    (:mod:`~photochanger.jobs.shown`), and a preview costs ~30 ms
     of CPU. One that is skipped is still built if it is ever asked for.
     """
     try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from ..extensions import db
-from ..models import JobHistory, MediaKind, MediaObject, utcnow
-from .storage import MediaStore, result_dir
+from photochanger.clock import utcnow
+from photochanger.extensions import db
+from photochanger.media.storage import MediaStore, result_dir
+from photochanger.models import JobHistory, MediaKind, MediaObject
 
 
 def expire_job_result(store: MediaStore, job: JobHistory) -> None:

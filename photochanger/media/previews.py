@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from ..background import in_thread
-from . import images
-from .storage import MediaStore, preview_path
+from photochanger.infra.background import in_thread
+from photochanger.media import images
+from photochanger.media.storage import MediaStore, preview_path
 
 log = logging.getLogger("photochanger.media")
 

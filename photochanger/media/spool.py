@@ -20,7 +20,7 @@ import os
 import weakref
 from typing import IO
 
-from .storage import MediaStore, new_media_file, unlink_quietly
+from photochanger.media.storage import MediaStore, new_media_file, unlink_quietly
 
 #: Folder of photos still arriving, relative to ``MEDIA_ROOT``.
 SPOOL_DIR = "arriving"

@@ -18,8 +18,7 @@ import pybase64
 import requests
 
 from photochanger.media.images import downscale
-
-from .base import (
+from photochanger.providers.base import (
     CallContext,
     FailureKind,
     ImageInput,
@@ -28,7 +27,7 @@ from .base import (
     ProviderResult,
     slot_settings_schema,
 )
-from .transport import HttpDriver, as_dict, as_list, checked_image, parse_seconds, send
+from photochanger.providers.transport import HttpDriver, as_dict, as_list, checked_image, parse_seconds, send
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 MODELS = [

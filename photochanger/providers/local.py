@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from PIL import Image, ImageEnhance, ImageOps
 
-from .base import (
+from photochanger.providers.base import (
     CallContext,
     FailureKind,
     ProviderDriver,

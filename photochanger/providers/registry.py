@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import DriverConfig, ProviderDriver
-from .gemini import GeminiDriver
-from .local import LocalDriver
-from .turbotext import TurbotextDriver
+from photochanger.providers.base import DriverConfig, ProviderDriver
+from photochanger.providers.gemini import GeminiDriver
+from photochanger.providers.local import LocalDriver
+from photochanger.providers.turbotext import TurbotextDriver
 
 DRIVER_CLASSES: dict[str, type[ProviderDriver]] = {
     LocalDriver.name: LocalDriver,

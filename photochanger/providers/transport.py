@@ -13,8 +13,14 @@ from typing import Any, ClassVar
 import requests
 
 from photochanger.media.images import sniff_mime, verify_image
-
-from .base import CallContext, FailureKind, ProviderDriver, ProviderError, ProviderJob, ProviderResult
+from photochanger.providers.base import (
+    CallContext,
+    FailureKind,
+    ProviderDriver,
+    ProviderError,
+    ProviderJob,
+    ProviderResult,
+)
 
 #: Below this many seconds left a reset connection is not retried: the second
 #: attempt could not finish anyway and would only turn NETWORK into TIMEOUT.

@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from .base import (
+from photochanger.providers.base import (
     CallContext,
     FailureKind,
     ImageInput,
@@ -22,7 +22,7 @@ from .base import (
     ProviderResult,
     slot_settings_schema,
 )
-from .transport import HttpDriver, as_dict, checked_image, parse_seconds, send
+from photochanger.providers.transport import HttpDriver, as_dict, checked_image, parse_seconds, send
 
 DEFAULT_BASE_URL = "https://www.turbotext.ru"
 #: operation id -> Turbotext method name

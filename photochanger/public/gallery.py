@@ -7,14 +7,15 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request, send_file
 
-from ..errors import ApiError
-from ..extensions import db
-from ..lookup import by_url_id
-from ..media.lifecycle import expire_job_result
-from ..media.previews import ensure_preview
-from ..models import JobHistory, Slot, utcnow
-from ..services.runtime import services
-from ..services.shown_results import gallery_query
+from photochanger.clock import utcnow
+from photochanger.errors import ApiError
+from photochanger.extensions import db
+from photochanger.infra.lookup import by_url_id
+from photochanger.jobs.shown import gallery_query
+from photochanger.media.lifecycle import expire_job_result
+from photochanger.media.previews import ensure_preview
+from photochanger.models import JobHistory, Slot
+from photochanger.runtime import services
 
 bp = Blueprint("public_gallery", __name__)
 

@@ -6,12 +6,13 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, send_file
 
-from ..errors import ApiError
-from ..lookup import by_url_id
-from ..media.images import EXT_BY_MIME
-from ..media.lifecycle import expire_job_result, expire_media
-from ..models import JobHistory, MediaKind, MediaObject, utcnow
-from ..services.runtime import services
+from photochanger.clock import utcnow
+from photochanger.errors import ApiError
+from photochanger.infra.lookup import by_url_id
+from photochanger.media.images import EXT_BY_MIME
+from photochanger.media.lifecycle import expire_job_result, expire_media
+from photochanger.models import JobHistory, MediaKind, MediaObject
+from photochanger.runtime import services
 
 bp = Blueprint("public", __name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..admin.auth import require_admin
-from ..services.validation import field_error
-from .overview import DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, overview
+from photochanger.auth.session import require_admin
+from photochanger.stats.overview import DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, overview
+from photochanger.validation import field_error
 
 bp = Blueprint("stats_api", __name__, url_prefix="/api/stats")
 bp.before_request(require_admin)

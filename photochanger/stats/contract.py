@@ -6,12 +6,12 @@ import os
 
 from flask import Blueprint, Response
 
-from ..errors import ApiError
+from photochanger.config import PROJECT_ROOT
+from photochanger.errors import ApiError
 
 bp = Blueprint("contract", __name__)
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC_PATH = os.path.join(_ROOT, "spec", "contracts", "openapi.yaml")
+SPEC_PATH = os.path.join(PROJECT_ROOT, "spec", "contracts", "openapi.yaml")
 
 
 @bp.get("/api/openapi.yaml")

@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import select, text
 
-from ..extensions import db
-from ..models import Slot
-from ..services.provider_keys import provider_api_key
-from ..services.runtime import services
+from photochanger.extensions import db
+from photochanger.models import Slot
+from photochanger.runtime import services
+from photochanger.settings.provider_keys import provider_api_key
 
 bp = Blueprint("health", __name__)
 

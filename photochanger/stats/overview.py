@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import CompoundSelect, Row, func, select, union_all
 
-from ..extensions import db
-from ..models import JobHistory, JobStatus, MediaObject, Slot, utcnow
-from .rollup import UI_TEST, roll_up_closed_days, window_counts
+from photochanger.clock import iso_z, utcnow
+from photochanger.extensions import db
+from photochanger.models import JobHistory, JobStatus, MediaObject, Slot
+from photochanger.stats.rollup import UI_TEST, roll_up_closed_days, window_counts
 
 DEFAULT_WINDOW_MINUTES = 60
 MAX_WINDOW_MINUTES = 7 * 24 * 60
@@ -28,10 +29,6 @@ PROVIDER_ERRORS = frozenset({"bad_response", "blocked", "not_configured", "quota
 _ERROR_STATUSES = (JobStatus.FAILED, JobStatus.TIMEOUT)
 #: The statuses whose latest job each slot shows: its last success and its last error.
 _SHOWN_STATUSES = (JobStatus.DONE, *_ERROR_STATUSES)
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 @dataclass
@@ -98,9 +95,9 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
                 "jobs_last_window": counts.jobs,
                 "timeouts_last_window": counts.timeouts,
                 "provider_errors_last_window": counts.provider_errors,
-                "last_success_at": _iso(success.finished_at or success.started_at) if success else None,
+                "last_success_at": iso_z(success.finished_at or success.started_at) if success else None,
                 "last_error_reason": error.failure_reason if error else None,
-                "last_error_at": _iso(error.finished_at or error.started_at) if error else None,
+                "last_error_at": iso_z(error.finished_at or error.started_at) if error else None,
                 "test_runs_last_window": counts.test_runs,
                 "hash_provided_last_window": counts.hash_provided,
                 "hash_matched_last_window": counts.hash_matched,
@@ -108,7 +105,7 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
         )
     return {
         "window_minutes": window_minutes,
-        "generated_at": _iso(now),
+        "generated_at": iso_z(now),
         "system": {
             "jobs_total": int(jobs_total),
             "jobs_last_window": system.jobs,

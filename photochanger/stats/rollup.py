@@ -41,9 +41,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Select
 
-from ..extensions import db
-from ..models import JobDayRollup, JobHistory, JobRollupDay, utcnow
-from ..services.jobs import STALE_AFTER
+from photochanger.clock import utcnow
+from photochanger.extensions import db
+from photochanger.jobs.recovery import STALE_AFTER
+from photochanger.models import JobDayRollup, JobHistory, JobRollupDay
 
 #: (slot_id, source, status, failure_reason, hash_provided, hash_matched, jobs)
 Row = tuple[str, str, str, str | None, bool, bool | None, int]

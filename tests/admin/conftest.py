@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from photochanger.services.passwords import hash_password
+from photochanger.auth.passwords import hash_password
 
 ADMIN_USER = "serg"
 ADMIN_PASSWORD = "correct horse battery"

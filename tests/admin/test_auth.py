@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from photochanger import create_app
-from photochanger.admin.auth import check_credentials_at_start
+from photochanger.auth.session import check_credentials_at_start
 from tests.conftest import JWT_TEST_SECRET
 
 from .conftest import ADMIN_PASSWORD, ADMIN_USER, write_credentials

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from photochanger.extensions import db
 from photochanger.models import MediaObject
-from photochanger.services.runtime import services
+from photochanger.runtime import services
 from tests.support.images import jpeg_bytes, png_bytes
 
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from photochanger.extensions import db
 from photochanger.models import AppSetting
-from photochanger.services.provider_keys import key_status, provider_api_key
+from photochanger.settings.provider_keys import key_status, provider_api_key
 from tests.support.images import jpeg_bytes
 from tests.support.mock_gemini import MockGemini
 

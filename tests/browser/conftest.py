@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from photochanger.services.passwords import hash_password
+from photochanger.auth.passwords import hash_password
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

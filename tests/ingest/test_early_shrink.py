@@ -6,14 +6,14 @@ import time
 
 import requests
 
+from photochanger.infra.arriving import ArrivingBytes
+from photochanger.infra.request import HashingUpload
 from photochanger.ingest import early_shrink
 from photochanger.ingest.early_shrink import EarlyShrink, prepare_job
-from photochanger.media.arriving import ArrivingBytes
 from photochanger.media.images import downscale
 from photochanger.providers.base import DriverConfig, ImageInput, ProviderJob
 from photochanger.providers.gemini import GeminiDriver
 from photochanger.providers.turbotext import TurbotextDriver
-from photochanger.request import HashingUpload
 from tests.conftest import INGEST_PASSWORD
 from tests.stats.test_metrics import sample
 from tests.support.booth import BOOTH_FIELDS, post_photo

@@ -15,17 +15,17 @@ from sqlalchemy.orm import Session
 
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.infra.arriving import ArrivingBytes
+from photochanger.infra.request import HashingUpload
 from photochanger.ingest import routes as ingest_routes
 from photochanger.ingest import service as ingest_service
 from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestSuccess
-from photochanger.ingest.upload import read_upload
-from photochanger.media.arriving import ArrivingBytes
 from photochanger.media.spool import SPOOL_DIR, InputSpool
 from photochanger.media.storage import preview_path
+from photochanger.media.upload import read_upload
 from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, Slot, SlotTemplateMedia
-from photochanger.request import HashingUpload
-from photochanger.services.runtime import services
+from photochanger.runtime import services
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image, png_bytes
 from tests.support.postgres import log_statements, psycopg2_url, statements_logged
@@ -340,7 +340,7 @@ def test_no_pooled_connection_is_held_during_the_provider_call(app, client, monk
 
 def test_no_pooled_connection_is_held_while_the_upload_is_read(app, client, monkeypatch, previews_deferred):
     """A booth on venue Wi-Fi uploads for seconds; the pool must not wait with it."""
-    from photochanger.request import StrictRequest
+    from photochanger.infra.request import StrictRequest
 
     seen: list[int] = []
     real = StrictRequest._get_file_stream

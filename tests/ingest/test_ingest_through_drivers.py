@@ -8,8 +8,9 @@ import time
 import pytest
 import requests
 
+from photochanger.clock import utcnow
 from photochanger.extensions import db
-from photochanger.models import MediaKind, MediaObject, utcnow
+from photochanger.models import MediaKind, MediaObject
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes, open_image, png_bytes
 from tests.support.mock_gemini import inline_images, part_kinds

@@ -8,8 +8,9 @@ import socket
 
 import requests
 
+from photochanger.clock import utcnow
 from photochanger.extensions import db
-from photochanger.models import JobHistory, utcnow
+from photochanger.models import JobHistory
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
 

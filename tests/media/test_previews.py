@@ -6,7 +6,7 @@ import time
 
 import gevent
 
-from photochanger import background
+from photochanger.infra import background
 from photochanger.media import images, previews
 from photochanger.media.storage import MediaStore, preview_path
 from tests.support.images import jpeg_bytes, open_image

@@ -4,9 +4,9 @@ import datetime as dt
 import io
 import json
 
+from photochanger.auth.passwords import hash_password
 from photochanger.extensions import db
 from photochanger.models import JobHistory, Slot
-from photochanger.services.passwords import hash_password
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from photochanger.extensions import db
-from photochanger.services.runtime import services
+from photochanger.runtime import services
 from photochanger.stats import health
 from tests.support.net import free_port
 from tests.support.setup import gemini_slot

@@ -18,8 +18,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import delete, func, select, update
 
+from photochanger.clock import utcnow
 from photochanger.extensions import db
-from photochanger.models import JobDayRollup, JobHistory, JobRollupDay, utcnow
+from photochanger.models import JobDayRollup, JobHistory, JobRollupDay
 from photochanger.stats import overview as overview_module
 from photochanger.stats import rollup
 from photochanger.stats.overview import overview

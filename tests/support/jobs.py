@@ -6,7 +6,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from photochanger.models import JobHistory, JobStatus, utcnow
+from photochanger.clock import utcnow
+from photochanger.models import JobHistory, JobStatus
 
 
 def job_row(

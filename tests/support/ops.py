@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from photochanger.services.passwords import hash_password
+from photochanger.auth.passwords import hash_password
 
 OPS_ADMIN = "ops-admin"
 OPS_ADMIN_PASSWORD = "ops-admin-password"

@@ -8,7 +8,7 @@ from flask import Flask
 
 from photochanger.extensions import db
 from photochanger.models import Slot
-from photochanger.services.settings import save_setting
+from photochanger.settings.store import save_setting
 
 
 def configure_slot(app: Flask, slot_id: str = "slot-001", **fields: Any) -> None:

@@ -9,8 +9,8 @@ from sqlalchemy import delete
 
 from photochanger.extensions import db
 from photochanger.models import AppSetting, Slot, SlotTemplateMedia
-from photochanger.services.runtime import services
-from photochanger.services.slots import DEFAULT_OPERATION, DEFAULT_PROVIDER
+from photochanger.runtime import services
+from photochanger.slots.catalog import DEFAULT_OPERATION, DEFAULT_PROVIDER
 
 from .live_server import LiveServer
 from .mock_gemini import MockGemini

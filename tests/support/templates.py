@@ -10,7 +10,7 @@ from photochanger.extensions import db
 from photochanger.media.images import EXT_BY_MIME, sniff_mime
 from photochanger.media.storage import template_path
 from photochanger.models import MediaKind, MediaObject, Slot, SlotTemplateMedia
-from photochanger.services.runtime import services
+from photochanger.runtime import services
 
 
 def add_template(app: Flask, slot_id: str, data: bytes, role: str = "style") -> str:

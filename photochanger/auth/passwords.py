@@ -1,0 +1,57 @@
+"""bcrypt hashing and a small cache of successful checks.
+
+bcrypt is deliberately slow (~50–250 ms of CPU); a booth sends the same
+password with every photo, so successful checks are remembered in-process,
+keyed by the stored hash and a SHA-256 of the password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import threading
+from collections import OrderedDict
+
+import bcrypt
+
+from photochanger.infra.background import in_thread
+
+_CACHE_SIZE = 256
+_verified: OrderedDict[tuple[str, str], bool] = OrderedDict()
+_lock = threading.Lock()
+
+
+def hash_password(password: str, rounds: int = 12) -> str:
+    """A bcrypt hash of ``password`` (UTF-8, at most 72 bytes are significant)."""
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def check_password(password: str, password_hash: str | None) -> bool:
+    """Constant-time bcrypt check; successful checks are cached."""
+    if not password or not password_hash:
+        return False
+    key = (password_hash, hashlib.sha256(password.encode("utf-8")).hexdigest())
+    with _lock:
+        if key in _verified:
+            _verified.move_to_end(key)
+            return True
+    try:
+        # In an OS thread: bcrypt releases the GIL, and a check (a worker's first
+        # ingest, every wrong password, every admin login) would otherwise stop
+        # the worker's event loop, and every booth it serves, for ~300 ms.
+        ok = in_thread(bcrypt.checkpw, password.encode("utf-8"), password_hash.encode("ascii"))()
+    except ValueError:
+        return False
+    if ok:
+        with _lock:
+            _verified[key] = True
+            while len(_verified) > _CACHE_SIZE:
+                _verified.popitem(last=False)
+    return ok
+
+
+def generate_password(length: int = 10) -> str:
+    """A random password easy to type on a booth PC (lower-case letters and digits)."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))

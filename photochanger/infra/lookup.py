@@ -1,0 +1,23 @@
+"""Primary-key look-ups of ids taken from URLs."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from photochanger.extensions import db
+
+T = TypeVar("T")
+
+#: Job and media ids are 32 hex characters; anything longer is never stored.
+MAX_ID_LENGTH = 64
+
+
+def by_url_id(model: type[T], key: str) -> T | None:
+    """The row whose primary key is ``key``, or ``None``.
+
+    A guest's URL may carry any string: over-long ids are answered without a
+    query (PostgreSQL would also reject one longer than the column).
+    """
+    if len(key) > MAX_ID_LENGTH:
+        return None
+    return db.session.get(model, key)

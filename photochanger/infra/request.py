@@ -1,0 +1,154 @@
+"""The request class: strict multipart parsing and uploads hashed while they arrive."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from typing import IO, Any, Protocol
+
+from flask import Request
+from werkzeug.formparser import FormDataParser
+
+from photochanger.infra.arriving import ArrivingBytes
+
+#: WSGI environ key of a callable given each file part (a :class:`HashingUpload`) as it starts arriving.
+ON_UPLOAD_KEY = "photochanger.on_upload"
+#: Most bytes asked of the WSGI server per read while a form is parsed.
+PARSE_BUFFER = 1024 * 1024
+#: Fewest bytes asked per read, however slowly the body arrives.
+MIN_PARSE_READ = 64 * 1024
+#: How long a read should wait for its bytes at the rate the body is arriving.
+READ_WAIT = 0.02
+
+
+class ChunkSink(Protocol):
+    """Where a file part's chunks are copied as they are parsed (see ``media.spool``)."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+
+class HashingUpload:
+    """The container Werkzeug writes a file part into: SHA-1 and SHA-256 are
+    updated chunk by chunk as the part streams in, so the photo is read from
+    the socket once, hashed once and never read back just to be hashed.
+
+    The part is kept in memory (not spooled to a temporary file): its bytes go
+    to the provider anyway, and the only disk write is the stored input.
+    ``MAX_CONTENT_LENGTH`` bounds its size before it is ever buffered. The
+    chunks are held by an :class:`ArrivingBytes`, which another thread may
+    read while the part is still arriving (see ``ingest.early_shrink``), and
+    ``sink`` may copy them to disk as they come (see ``media.spool``).
+    """
+
+    def __init__(self) -> None:
+        self.arriving = ArrivingBytes()
+        self.sha1 = hashlib.sha1(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
+        self.sink: ChunkSink | None = None
+        self._file: io.BytesIO | None = None
+
+    def write(self, chunk: bytes) -> int:
+        # The decoding thread gets the chunk first: hashing and the sink's
+        # write release the GIL, so all three overlap.
+        self.arriving.feed(chunk)
+        self.sha1.update(chunk)
+        self.sha256.update(chunk)
+        if self.sink is not None:
+            self.sink.write(chunk)
+        return len(chunk)
+
+    def getvalue(self) -> bytes:
+        """The whole part, joined once and then shared."""
+        return self.arriving.getvalue()
+
+    def release(self) -> None:
+        """Drop the file view once the bytes are held elsewhere (the Upload)."""
+        self._file = None
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        # Werkzeug seeks to 0 when the part has ended: nothing more will arrive.
+        self.arriving.complete()
+        return self._as_file().seek(offset, whence)
+
+    def _as_file(self) -> io.BytesIO:
+        if self._file is None:
+            self._file = io.BytesIO(self.getvalue())  # shares the bytes until written to
+        return self._file
+
+    def __getattr__(self, name: str) -> Any:  # read, tell, close ... of the whole part
+        return getattr(self._as_file(), name)
+
+
+class _RawReads(io.RawIOBase):
+    """A WSGI input stream (``read`` only) as the raw stream of a ``BufferedReader``.
+
+    Gunicorn returns a read only once it holds every byte asked for. Reads of
+    a whole buffer suit a body that is all there (loopback, a wired LAN), but
+    over a booth's Wi-Fi a 1 MiB read waits 200 ms for its last byte and the
+    hashes, the spool and the early shrink get nothing meanwhile: the last
+    megabyte of a photo was processed after its last byte arrived. So each
+    read asks for what the previous one saw arrive in :data:`READ_WAIT`,
+    between :data:`MIN_PARSE_READ` and the buffer, at most doubling at a time.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._step: int | None = None  # the whole buffer until a read has been timed
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = len(buffer) if self._step is None else min(len(buffer), self._step)
+        started = time.monotonic()
+        data = self._stream.read(want)
+        took = time.monotonic() - started
+        got = len(data)
+        buffer[:got] = data
+        if got:
+            arrived_in_wait = got * READ_WAIT / took if took > 0 else float("inf")
+            grown = 2 * (self._step or want)
+            self._step = max(MIN_PARSE_READ, int(min(arrived_in_wait, grown, len(buffer))))
+        return got
+
+
+class StrictRequest(Request):
+    """Werkzeug silently turns a broken multipart body into an empty form, which
+    would surface as a misleading "wrong password"; parse non-silently so the
+    ingest can answer 400 ``bad_request``.
+    """
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        upload = HashingUpload()
+        on_upload: Callable[[HashingUpload], None] | None = self.environ.get(ON_UPLOAD_KEY)
+        if on_upload is not None:
+            on_upload(upload)
+        return upload  # type: ignore[return-value]  # duck-typed file object
+
+    def _get_stream_for_parsing(self) -> IO[bytes]:
+        stream = super()._get_stream_for_parsing()
+        if isinstance(stream, io.BytesIO):
+            return stream
+        # Werkzeug's parser reads 64 KiB at a time. Gunicorn serves each such
+        # read out of its last recv() of up to 1 MiB by copying the rest of
+        # that buffer twice, so a 1.5 MB part cost ~20 MB of copies. Reading
+        # through a 1 MiB buffer asks the server for whole buffers instead.
+        return io.BufferedReader(_RawReads(stream), PARSE_BUFFER)
+
+    def make_form_data_parser(self) -> FormDataParser:
+        return self.form_data_parser_class(
+            stream_factory=self._get_file_stream,
+            max_form_memory_size=self.max_form_memory_size,
+            max_content_length=self.max_content_length,
+            max_form_parts=self.max_form_parts,
+            cls=self.parameter_storage_class,
+            silent=False,
+        )

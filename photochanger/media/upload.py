@@ -1,0 +1,81 @@
+"""Reading and validating an uploaded photo: size, type by bytes, hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import IO
+
+from photochanger.config import MB
+from photochanger.errors import ApiError
+from photochanger.infra.request import HashingUpload
+from photochanger.media.images import sniff_mime, verify_image
+
+#: Form field names accepted for the photo, in order of preference.
+FILE_FIELDS = ("fileToUpload", "image", "file")
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    mime: str
+    sha1: str
+    sha256: str
+    filename: str | None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def read_upload(stream: IO[bytes], filename: str | None, limit_mb: int) -> Upload:
+    """Take a photo in one pass and check it; reject oversize and non-images.
+
+    A part parsed by :class:`~photochanger.infra.request.StrictRequest` arrives
+    already hashed and in memory, so nothing is read twice; any other stream
+    is read once, hashing as it goes.
+
+    Raises :class:`ApiError` ``payload_too_large`` (413) or
+    ``unsupported_media_type`` (415). The declared content type is ignored.
+    """
+    limit = limit_mb * MB
+    if isinstance(stream, HashingUpload):
+        data = stream.getvalue()
+        if len(data) > limit:
+            raise _too_large(limit_mb)
+        sha1, sha256 = stream.sha1, stream.sha256
+        stream.release()  # the Upload now owns the only reference to the bytes
+    else:
+        data, sha1, sha256 = _read_hashing(stream, limit, limit_mb)
+    if not data:
+        raise ApiError("bad_request", "Файл пустой")
+    if sniff_mime(data[:16]) is None:
+        raise ApiError("unsupported_media_type")
+    mime = verify_image(data)
+    if mime is None:
+        raise ApiError(
+            "unsupported_media_type",
+            "Файл повреждён или не является изображением JPEG, PNG или WEBP",
+        )
+    return Upload(data, mime, sha1.hexdigest(), sha256.hexdigest(), filename)
+
+
+def _read_hashing(stream: IO[bytes], limit: int, limit_mb: int) -> tuple[bytes, hashlib._Hash, hashlib._Hash]:
+    sha1, sha256 = hashlib.sha1(usedforsecurity=False), hashlib.sha256()
+    buf = io.BytesIO()
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        if buf.tell() + len(chunk) > limit:
+            raise _too_large(limit_mb)
+        sha1.update(chunk)
+        sha256.update(chunk)
+        buf.write(chunk)
+    return buf.getvalue(), sha1, sha256  # getvalue() hands over the buffer without a copy
+
+
+def _too_large(limit_mb: int) -> ApiError:
+    return ApiError("payload_too_large", f"Файл больше допустимого размера: предел {limit_mb} МБ")

@@ -1,0 +1,132 @@
+"""Admin-uploaded media: slot templates (kept until removed) and temporary test photos."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import func, select
+
+from photochanger.clock import iso_z, utcnow
+from photochanger.errors import ApiError
+from photochanger.extensions import db
+from photochanger.links import path_for
+from photochanger.media.images import EXT_BY_MIME
+from photochanger.media.storage import MediaStore, template_path
+from photochanger.media.upload import Upload
+from photochanger.models import MediaKind, MediaObject, Slot, SlotTemplateMedia
+from photochanger.providers.base import ProviderDriver
+from photochanger.slots.edit import MEDIA_KINDS, touch
+from photochanger.validation import field_error
+
+
+def media_view(media: MediaObject) -> dict[str, object]:
+    endpoint = (
+        "media_api.download_template_media"
+        if media.kind == MediaKind.TEMPLATE
+        else "media_api.download_media"
+    )
+    return {
+        "id": media.id,
+        "media_object_id": media.id,
+        "kind": media.kind,
+        "slot_id": media.slot_id,
+        "mime": media.mime,
+        "size_bytes": media.size_bytes,
+        "created_at": iso_z(media.created_at),
+        "expires_at": iso_z(media.expires_at),
+        "url": path_for(endpoint, media_id=media.id),
+    }
+
+
+def register_template(
+    store: MediaStore, slot: Slot, driver: ProviderDriver | None, upload: Upload, media_kind: str, admin: str
+) -> tuple[MediaObject, SlotTemplateMedia]:
+    """Store a template image and bind it to ``slot`` after its current templates.
+
+    The slot's version increments: its configuration changed, so earlier
+    results of the same photo are no longer valid replays. Caller commits.
+    """
+    if media_kind not in MEDIA_KINDS:
+        raise field_error("media_kind", "недопустимое значение; допустимы: " + ", ".join(MEDIA_KINDS))
+    limit = driver.max_templates if driver is not None else None
+    if limit is not None and len(slot.templates) >= limit:
+        raise field_error(
+            "slot_id",
+            f"провайдер {slot.provider} принимает не больше {limit} шаблон(а): сначала уберите текущий",
+        )
+    media_id = uuid.uuid4().hex
+    rel = template_path(slot.id, media_id, EXT_BY_MIME[upload.mime])
+    store.write_atomic(rel, upload.data)
+    media = MediaObject(
+        id=media_id,
+        slot_id=slot.id,
+        kind=MediaKind.TEMPLATE,
+        path=rel,
+        mime=upload.mime,
+        size_bytes=upload.size,
+        created_at=utcnow(),
+        expires_at=None,  # templates live until an admin removes them
+    )
+    db.session.add(media)
+    position = db.session.execute(
+        select(func.coalesce(func.max(SlotTemplateMedia.position), -1)).where(
+            SlotTemplateMedia.slot_id == slot.id
+        )
+    ).scalar_one()
+    binding = SlotTemplateMedia(media_object_id=media_id, media_kind=media_kind, position=int(position) + 1)
+    slot.templates.append(binding)
+    touch(slot, admin)
+    return media, binding
+
+
+def get_media(media_id: str, kind: str) -> MediaObject:
+    """A live media object of ``kind`` or 404."""
+    media = db.session.get(MediaObject, media_id) if len(media_id) <= 32 else None
+    if media is None or media.kind != kind or media.cleaned_at is not None:
+        raise ApiError("not_found", "Файл не найден или уже удалён")
+    if media.expires_at is not None and media.expires_at <= utcnow():
+        raise ApiError("media_expired")
+    return media
+
+
+def delete_template(store: MediaStore, media: MediaObject, admin: str) -> list[str]:
+    """Unbind a template from every slot, remove its file, mark it cleaned.
+
+    Returns the ids of the slots whose configuration changed. Caller commits.
+    """
+    bindings = (
+        db.session.execute(select(SlotTemplateMedia).where(SlotTemplateMedia.media_object_id == media.id))
+        .scalars()
+        .all()
+    )
+    changed = []
+    for binding in bindings:
+        slot = binding.slot
+        slot.templates.remove(binding)
+        touch(slot, admin)
+        changed.append(slot.id)
+    store.remove(media.path)
+    store.prune_empty_parents(media.path)
+    media.cleaned_at = utcnow()
+    return changed
+
+
+def register_temp(store: MediaStore, upload: Upload, slot_id: str | None, ttl: dt.timedelta) -> MediaObject:
+    """A temporary upload (a test photo) that expires like results. Caller commits."""
+    media_id = uuid.uuid4().hex
+    rel = f"temp/{media_id}.{EXT_BY_MIME[upload.mime]}"
+    store.write_atomic(rel, upload.data)
+    now = utcnow()
+    media = MediaObject(
+        id=media_id,
+        slot_id=slot_id,
+        kind=MediaKind.TEMP,
+        path=rel,
+        mime=upload.mime,
+        size_bytes=upload.size,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    db.session.add(media)
+    return media
