@@ -15,7 +15,7 @@ from photochanger.providers.base import DriverConfig, ImageInput, ProviderJob
 from photochanger.providers.gemini import GeminiDriver
 from photochanger.providers.turbotext import TurbotextDriver
 from tests.conftest import INGEST_PASSWORD
-from tests.stats.test_metrics import sample
+from tests.infra.test_metrics import sample
 from tests.support.booth import BOOTH_FIELDS, post_photo
 from tests.support.images import jpeg_bytes, noisy_jpeg, open_image
 from tests.support.mock_gemini import inline_images
