@@ -7,7 +7,7 @@ import socket
 import click
 from flask.cli import with_appcontext
 
-from cli.admin import admin_bootstrap_command
+from cli.admin import admin_bootstrap_command, list_admins_command
 from photochanger.auth.passwords import generate_password, hash_password
 from photochanger.clock import utcnow
 from photochanger.extensions import db
@@ -104,6 +104,7 @@ ALL = [
     hash_password_command,
     recover_jobs_command,
     admin_bootstrap_command,
+    list_admins_command,
     cleanup_media_command,
     stats_rollup_command,
 ]

@@ -7,10 +7,12 @@ admin needs no restart.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from photochanger.auth.passwords import check_password, generate_password, hash_password
 
@@ -96,21 +98,43 @@ def authenticate(accounts: Accounts, username: str, password: str) -> bool:
 
 
 def bootstrap(path: str, username: str = "admin") -> str | None:
-    """Create the file with one account and a random password; return the password.
+    """Make sure ``username`` can log in; return its new random password, or ``None``.
 
-    An existing file is only validated (``None`` is returned); a malformed one
-    raises :class:`CredentialsError` rather than being overwritten.
+    A missing file is created with that one account; an existing valid file gets
+    the account added when it is not there yet, and is only validated when it is.
+    A malformed file raises :class:`CredentialsError` rather than being overwritten.
     """
-    if os.path.exists(path):
-        load_accounts(path)
-        return None
-    password = generate_password(16)
-    body = {"admins": [{"username": username, "password_hash": hash_password(password)}]}
+    username = username.strip()
+    if not username:
+        raise CredentialsError("the admin username must not be empty")
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    # O_EXCL: two concurrent bootstraps never overwrite each other's password.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # One writer at a time: two bootstraps never lose each other's account.
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entries = _entries(load_accounts(path)) if os.path.exists(path) else []
+        if any(entry["username"] == username for entry in entries):
+            return None
+        password = generate_password(16)
+        entries.append({"username": username, "password_hash": hash_password(password)})
+        _write(path, {"admins": entries})
+    return password
+
+
+def usernames(path: str) -> list[str]:
+    """The accounts of the file, in file order (never their hashes)."""
+    return list(load_accounts(path).hashes)
+
+
+def _entries(accounts: Accounts) -> list[dict[str, str]]:
+    return [{"username": name, "password_hash": pw_hash} for name, pw_hash in accounts.hashes.items()]
+
+
+def _write(path: str, body: dict[str, Any]) -> None:
+    """Replace the file atomically, readable by its owner only."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(body, fh, indent=2)
         fh.write("\n")
-    return password
+    os.replace(tmp, path)

@@ -356,6 +356,40 @@ class TestBootstrap:
         assert "malformed" in result.output and path in result.output
         assert open(path).read() == "[]"  # never overwritten
 
+    def test_adds_the_briefs_two_admins_one_command_each(
+        self, runner, client: FlaskClient, no_credentials_file: str
+    ) -> None:
+        passwords = {}
+        for name in ("serg", "igor"):
+            result = runner.invoke(args=["admin-bootstrap", "--username", name])
+            assert result.exit_code == 0, result.output
+            passwords[name] = result.output.split("admin password: ")[1].split()[0]
+        assert "added to" in result.output
+        assert stat.S_IMODE(os.stat(no_credentials_file).st_mode) == 0o600
+        for name, password in passwords.items():
+            assert _login(client, name, password).status_code == 200
+
+    def test_an_existing_account_keeps_its_password(
+        self, runner, client: FlaskClient, no_credentials_file: str
+    ):
+        first = runner.invoke(args=["admin-bootstrap", "--username", "serg"])
+        password = first.output.split("admin password: ")[1].split()[0]
+        again = runner.invoke(args=["admin-bootstrap", "--username", "serg"])
+        assert again.exit_code == 0 and "kept" in again.output and "password" not in again.output
+        assert _login(client, "serg", password).status_code == 200
+
+    def test_list_admins_prints_names_never_hashes(self, runner, no_credentials_file: str) -> None:
+        for name in ("serg", "igor"):
+            runner.invoke(args=["admin-bootstrap", "--username", name])
+        result = runner.invoke(args=["list-admins"])
+        assert result.exit_code == 0
+        assert result.output.split() == ["serg", "igor"]
+        assert "$2b$" not in result.output
+
+    def test_list_admins_names_a_missing_file(self, runner, no_credentials_file: str) -> None:
+        result = runner.invoke(args=["list-admins"])
+        assert result.exit_code != 0 and no_credentials_file in result.output
+
 
 class TestSigningSecret:
     def test_without_jwt_secret_key_a_persisted_instance_secret_is_shared(
