@@ -94,6 +94,7 @@ def _register_blueprints(app: Flask) -> None:
     from photochanger.admin.auth import bp as auth_bp
     from photochanger.admin.media_api import bp as media_api_bp
     from photochanger.admin.pages import bp as admin_pages_bp
+    from photochanger.admin.pages import root_bp
     from photochanger.admin.settings_api import bp as settings_api_bp
     from photochanger.admin.slots_api import bp as slots_api_bp
     from photochanger.ingest.routes import bp as ingest_bp
@@ -114,6 +115,7 @@ def _register_blueprints(app: Flask) -> None:
         media_api_bp,
         stats_api_bp,
         admin_pages_bp,
+        root_bp,
         gallery_bp,
     ):
         app.register_blueprint(bp)

@@ -43,3 +43,9 @@ def test_over_long_ids_in_urls_are_404_without_a_query(client):
         resp = client.get(path)
         assert resp.status_code == 404, path
         assert resp.get_json()["status"] == "error"
+
+
+def test_the_site_root_leads_to_the_admin_pages(client):
+    resp = client.get("/", headers={"Accept": "text/html"})
+    assert resp.status_code == 302
+    assert resp.headers["Location"].endswith("/admin/")

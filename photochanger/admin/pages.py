@@ -24,6 +24,8 @@ from photochanger.settings.store import SYNC_MAX, SYNC_MIN
 from photochanger.slots.catalog import slot_ids
 
 bp = Blueprint("admin_pages", __name__, url_prefix="/admin")
+#: The site root: a person who types the server's address lands on the admin pages.
+root_bp = Blueprint("root", __name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +79,11 @@ def login() -> Any:
     if current_admin() is not None:
         return redirect(target)
     return render_template("admin/login.html", next_url=target)
+
+
+@root_bp.get("/")
+def site_root() -> Any:
+    return redirect(url_for("admin_pages.dashboard"))
 
 
 @bp.get("/")
