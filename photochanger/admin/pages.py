@@ -20,6 +20,7 @@ from jwt.exceptions import PyJWTError
 from photochanger.errors import ApiError
 from photochanger.links import public_base_url, public_url
 from photochanger.runtime import services
+from photochanger.settings.edit import EDITABLE
 from photochanger.settings.store import SYNC_MAX, SYNC_MIN
 from photochanger.slots.catalog import slot_ids
 
@@ -117,13 +118,14 @@ def slot_page(slot_id: str, admin: str) -> Any:
 @bp.get("/settings")
 @login_required
 def settings_page(admin: str) -> str:
-    """Ingest password, deadline, provider keys, media cache."""
+    """Ingest password, deadline, retention and limits, provider keys, media cache."""
     providers = {name: d.title for name, d in services().drivers.items() if d.needs_api_key}
     return render_template(
         "admin/settings.html",
         providers=providers,
         sync_min=SYNC_MIN,
         sync_max=SYNC_MAX,
+        editable=EDITABLE,
         **_page_context("settings", admin),
     )
 

@@ -1,4 +1,4 @@
-/* Settings page: GET|PUT /api/settings (password, deadline, provider keys) and media clean-up. */
+/* Settings page: GET|PUT /api/settings (password, deadline, limits, provider keys) and media clean-up. */
 (function () {
   "use strict";
   const page = document.getElementById("settings-page");
@@ -7,6 +7,9 @@
   const MIN = Number(page.dataset.syncMin);
   const MAX = Number(page.dataset.syncMax);
   let current = null;
+  const limitsForm = document.getElementById("limits-form");
+  const limitInputs = limitsForm.querySelectorAll("input[type=number]");
+  const hashMode = document.getElementById("ingest_hash_mode");
 
   function cleanMessage(msg) {
     const m = String(msg || "").replace(/^Поле «[^»]*»:\s*/, "");
@@ -29,6 +32,8 @@
     pw.title = s.ingest_password_rotated_at
       ? "Изменён " + PC.fmtDateTime(s.ingest_password_rotated_at) + (s.ingest_password_rotated_by ? " · " + s.ingest_password_rotated_by : "")
       : "";
+    for (const input of limitInputs) input.value = s[input.name];
+    hashMode.value = s.ingest_hash_mode;
     range.value = s.sync_response_seconds;
     rangeOut.textContent = s.sync_response_seconds + " с";
     for (const row of document.querySelectorAll("[data-provider]")) {
@@ -113,6 +118,40 @@
     const v = Number(range.value);
     if (!Number.isInteger(v) || v < MIN || v > MAX) return fieldError("sync_response_seconds", "Допустимо от " + MIN + " до " + MAX + " секунд");
     put({ sync_response_seconds: v }, document.getElementById("deadline-save"), "Таймаут сохранён: " + v + " с");
+  });
+
+  /* retention, upload limit, concurrency, hash mode */
+  for (const input of limitInputs) input.addEventListener("input", () => fieldError(input.name, ""));
+  limitsForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { ingest_hash_mode: hashMode.value };
+    let bad = false;
+    for (const input of limitInputs) {
+      const v = Number(input.value);
+      const min = Number(input.dataset.min), max = Number(input.dataset.max);
+      if (input.value.trim() === "" || !Number.isInteger(v) || v < min || v > max) {
+        fieldError(input.name, "Допустимо целое число от " + min + " до " + max);
+        bad = true;
+      } else body[input.name] = v;
+    }
+    if (bad) return;
+    if (current && body.result_ttl_hours < current.result_ttl_hours) {
+      const ok = await PC.confirm({
+        title: "Сократить срок хранения?",
+        text: "Новые результаты будут удаляться через " + body.result_ttl_hours + " ч.: гости, открывшие ссылку позже, увидят «срок хранения истёк». Уже сохранённые фото хранятся до прежнего срока.",
+        ok: "Сократить",
+      });
+      if (!ok) return;
+    }
+    if (current && body.ingest_hash_mode === "strict" && current.ingest_hash_mode !== "strict") {
+      const ok = await PC.confirm({
+        title: "Включить строгую проверку hash?",
+        text: "Фото с неверной контрольной суммой будут отклоняться, и фотобудка напечатает оригинал.",
+        ok: "Включить",
+      });
+      if (!ok) return;
+    }
+    put(body, document.getElementById("limits-save"), "Ограничения сохранены");
   });
 
   /* provider keys */

@@ -217,6 +217,25 @@ def test_settings_change_deadline_password_and_keys(page, phone_page, server, sh
     page.click("#deadline-save")
     _toast(page, "Таймаут сохранён: 30 с")
 
+    # retention, limits and hash mode: every knob of GET /api/settings is on the page
+    assert page.locator("#result_ttl_hours").input_value() == "72"
+    page.fill("#upload_limit_mb", "25")
+    page.click("#limits-save")
+    assert "от 1 до 20" in page.locator("[data-field='upload_limit_mb'] .field__error").inner_text()
+    page.fill("#upload_limit_mb", "12")
+    page.fill("#result_ttl_hours", "48")
+    page.fill("#concurrency_per_slot", "3")
+    page.fill("#concurrency_per_provider", "40")
+    page.select_option("#ingest_hash_mode", "strict")
+    page.click("#limits-save")
+    page.get_by_role("button", name="Сократить").click()
+    page.get_by_role("button", name="Включить").click()
+    _toast(page, "Ограничения сохранены")
+    saved = page.request.get(f"{server.url}/api/settings").json()
+    assert (saved["upload_limit_mb"], saved["result_ttl_hours"]) == (12, 48)
+    assert (saved["concurrency_per_slot"], saved["concurrency_per_provider"]) == (3, 40)
+    assert saved["ingest_hash_mode"] == "strict"
+
     # provider key: stored, reported as configured, never shown back
     row = page.locator("[data-provider='gemini']")
     row.locator("input").fill("AIza-test-key-123")
