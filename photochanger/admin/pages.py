@@ -133,8 +133,8 @@ def settings_page(admin: str) -> str:
 @bp.get("/stats")
 @login_required
 def stats_page(admin: str) -> str:
-    """The overview table, refreshed by the page every 15 seconds."""
-    return render_template("admin/stats.html", **_page_context("stats", admin))
+    """The overview and provider tables, refreshed by the page every 15 seconds."""
+    return render_template("admin/stats.html", slot_ids=slot_ids(), **_page_context("stats", admin))
 
 
 def _safe_next(target: str | None) -> str:

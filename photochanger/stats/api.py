@@ -1,11 +1,19 @@
-"""Admin statistics API: ``GET /api/stats/overview``."""
+"""Admin statistics API: the overview, the provider table and the counters' reset."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, Response, jsonify, request
 
-from photochanger.auth.session import require_admin
+from photochanger.auth.session import current_admin, require_admin
+from photochanger.clock import iso_z, utcnow
+from photochanger.errors import ApiError
+from photochanger.extensions import db
+from photochanger.models import Slot
 from photochanger.stats.overview import DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, overview
+from photochanger.stats.providers import provider_stats
+from photochanger.stats.reset import last_reset, reset_counters
 from photochanger.validation import field_error
 
 bp = Blueprint("stats_api", __name__, url_prefix="/api/stats")
@@ -14,7 +22,32 @@ bp.before_request(require_admin)
 
 @bp.get("/overview")
 def stats_overview() -> Response:
-    """Global counters and one row per slot for the last ``window_minutes``."""
+    """Global counters and one row per slot (or one slot's) for the last ``window_minutes``."""
+    return _no_store(jsonify(overview(_window(), slot_id=_slot_filter())))
+
+
+@bp.get("/providers")
+def stats_providers() -> Response:
+    """Each provider's success rate and latency p50/p95 over the window."""
+    window = _window()
+    slot_id = _slot_filter()
+    since = utcnow() - dt.timedelta(minutes=window)
+    reset = last_reset()
+    if reset is not None:
+        since = max(since, reset.at)
+    body = {"window_minutes": window, "slot_id": slot_id, "providers": provider_stats(since, slot_id)}
+    return _no_store(jsonify(body))
+
+
+@bp.post("/reset")
+def stats_reset() -> Response:
+    """Start the counters again; every job stays in the history."""
+    reset = reset_counters(current_admin())
+    db.session.commit()
+    return _no_store(jsonify({"status": "ok", "counting_since": iso_z(reset.at), "reset_by": reset.by}))
+
+
+def _window() -> int:
     raw = request.args.get("window_minutes", str(DEFAULT_WINDOW_MINUTES))
     try:
         window = int(raw)
@@ -22,6 +55,16 @@ def stats_overview() -> Response:
         raise field_error("window_minutes", "ожидается целое число минут") from None
     if not 1 <= window <= MAX_WINDOW_MINUTES:
         raise field_error("window_minutes", f"допустимо от 1 до {MAX_WINDOW_MINUTES} минут")
-    resp = jsonify(overview(window))
+    return window
+
+
+def _slot_filter() -> str | None:
+    slot_id = request.args.get("slot_id") or None
+    if slot_id is not None and db.session.get(Slot, slot_id) is None:
+        raise ApiError("slot_not_found")
+    return slot_id
+
+
+def _no_store(resp: Response) -> Response:
     resp.headers["Cache-Control"] = "no-store"
     return resp

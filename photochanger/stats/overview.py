@@ -19,8 +19,11 @@ from sqlalchemy import CompoundSelect, Row, func, select, union_all
 from photochanger.clock import iso_z, utcnow
 from photochanger.extensions import db
 from photochanger.models import JobHistory, JobStatus, MediaObject, Slot
+from photochanger.stats.reset import last_reset
 from photochanger.stats.rollup import UI_TEST, roll_up_closed_days, window_counts
 
+#: Before any job: "from the beginning" for a roll-up read.
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 DEFAULT_WINDOW_MINUTES = 60
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 #: failure reasons that are the provider's fault (DESIGN.md §3: 502/503 answers)
@@ -62,24 +65,42 @@ class _Counts:
         return round(self.hash_matched / self.hash_provided, 4) if self.hash_provided else None
 
 
-def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | None = None) -> dict[str, Any]:
-    """The brief's JSON shape, with test-runs and booth-hash figures added."""
+def overview(
+    window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | None = None, slot_id: str | None = None
+) -> dict[str, Any]:
+    """The brief's JSON shape, with test-runs and booth-hash figures added.
+
+    ``slot_id`` narrows the figures to one slot. After a reset (:mod:`.reset`)
+    every counter starts at the reset, the window included.
+    """
     now = now or utcnow()
+    reset = last_reset()
     since = now - dt.timedelta(minutes=window_minutes)
+    if reset is not None:
+        since = max(since, reset.at)
     system = _Counts()
     per_slot: dict[str, _Counts] = {}
     roll_up_closed_days(now)
     rows, jobs_total = window_counts(since)
-    for slot_id, source, status, reason, provided, matched, n in rows:
-        system.add(source, status, reason, provided, matched, n)
-        per_slot.setdefault(slot_id, _Counts()).add(source, status, reason, provided, matched, n)
+    for row_slot, source, status, reason, provided, matched, n in rows:
+        if slot_id is None or row_slot == slot_id:
+            system.add(source, status, reason, provided, matched, n)
+        per_slot.setdefault(row_slot, _Counts()).add(source, status, reason, provided, matched, n)
+    if reset is not None or slot_id is not None:
+        jobs_total = _booth_jobs_since(reset.at if reset else None, slot_id)
 
-    storage_bytes = db.session.execute(
-        select(func.coalesce(func.sum(MediaObject.size_bytes), 0)).where(MediaObject.cleaned_at.is_(None))
-    ).scalar_one()
+    stored = select(func.coalesce(func.sum(MediaObject.size_bytes), 0)).where(
+        MediaObject.cleaned_at.is_(None)
+    )
+    if slot_id is not None:
+        stored = stored.where(MediaObject.slot_id == slot_id)
+    storage_bytes = db.session.execute(stored).scalar_one()
 
     slots = []
-    all_slots = list(db.session.execute(select(Slot).order_by(Slot.id)).scalars())
+    listed = select(Slot).order_by(Slot.id)
+    if slot_id is not None:
+        listed = listed.where(Slot.id == slot_id)
+    all_slots = list(db.session.execute(listed).scalars())
     latest = _latest_by_status([slot.id for slot in all_slots])
     for slot in all_slots:
         counts = per_slot.get(slot.id, _Counts())
@@ -106,6 +127,9 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
     return {
         "window_minutes": window_minutes,
         "generated_at": iso_z(now),
+        "slot_id": slot_id,
+        "counting_since": iso_z(reset.at) if reset else None,
+        "reset_by": reset.by if reset else None,
         "system": {
             "jobs_total": int(jobs_total),
             "jobs_last_window": system.jobs,
@@ -122,6 +146,16 @@ def overview(window_minutes: int = DEFAULT_WINDOW_MINUTES, now: dt.datetime | No
         },
         "slots": slots,
     }
+
+
+def _booth_jobs_since(start: dt.datetime | None, slot_id: str | None) -> int:
+    """Booth jobs from ``start`` (None: ever), of one slot or all, from the same roll-ups."""
+    rows, _ = window_counts(start or _EPOCH)
+    return sum(
+        n
+        for row_slot, source, *_, n in rows
+        if source != UI_TEST and (slot_id is None or row_slot == slot_id)
+    )
 
 
 def _latest_by_status(slot_ids: list[str]) -> dict[tuple[str, str], Row[Any]]:

@@ -1,9 +1,10 @@
-/* Statistics page: GET /api/stats/overview, refreshed every 15 seconds. */
+/* Statistics page: GET /api/stats/overview and /providers, refreshed every 15 seconds; the counters' reset. */
 (function () {
   "use strict";
   const el = PC.el;
   const REFRESH_MS = 15000;
   const windowSel = document.getElementById("window");
+  const slotSel = document.getElementById("slot-filter");
   const REASONS = {
     timeout: "Таймаут", network: "Нет связи", provider_5xx: "Провайдер недоступен", quota: "Квота исчерпана",
     bad_response: "Нет изображения", blocked: "Модерация", not_configured: "Не настроен", internal: "Ошибка сервера",
@@ -36,6 +37,11 @@
     document.getElementById("m-errors").textContent = num(sys.provider_errors_last_window);
     document.getElementById("m-storage").textContent =
       typeof sys.storage_usage_mb === "number" ? sys.storage_usage_mb.toLocaleString("ru-RU", { maximumFractionDigits: 1 }) + " МБ" : "—";
+    document.getElementById("m-hash").textContent =
+      typeof sys.hash_match_share === "number" ? Math.round(sys.hash_match_share * 1000) / 10 + " %" : "—";
+    document.getElementById("counting-since").textContent = data.counting_since
+      ? "Счёт ведётся с " + PC.fmtDateTime(data.counting_since) + (data.reset_by ? " (сбросил " + data.reset_by + ")" : "")
+      : "Счёт ведётся с начала работы";
     const body = document.getElementById("stats-body");
     body.textContent = "";
     for (const s of data.slots || []) {
@@ -62,11 +68,38 @@
     if (!(data.slots || []).length) body.append(el("tr", {}, [el("td", { colspan: "7", class: "muted", text: "Слотов нет." })]));
   }
 
+  function duration(ms) {
+    if (typeof ms !== "number") return "—";
+    if (ms < 1000) return ms + " мс";
+    return (ms / 1000).toLocaleString("ru-RU", { maximumFractionDigits: 1 }) + " с";
+  }
+
+  function renderProviders(data) {
+    const body = document.getElementById("providers-body");
+    body.textContent = "";
+    for (const p of data.providers || []) {
+      const rate = Math.round(p.success_rate * 1000) / 10;
+      body.append(el("tr", { "data-provider": p.provider }, [
+        el("td", { class: "cell-name", text: p.provider }),
+        el("td", { class: "num", text: num(p.jobs), "data-label": "Задач" }),
+        el("td", { class: "num" + (rate < 90 ? " bad" : ""), text: rate.toLocaleString("ru-RU") + " %", "data-label": "Успешно" }),
+        el("td", { class: "num", text: duration(p.latency_p50_ms), "data-label": "Время p50" }),
+        el("td", { class: "num", text: duration(p.latency_p95_ms), "data-label": "Время p95" }),
+      ]));
+    }
+    if (!(data.providers || []).length) body.append(el("tr", {}, [el("td", { colspan: "5", class: "muted", text: "За окно обработок не было." })]));
+  }
+
+  function query() {
+    return "?window_minutes=" + encodeURIComponent(windowSel.value) + (slotSel.value ? "&slot_id=" + encodeURIComponent(slotSel.value) : "");
+  }
+
   async function load() {
     const err = document.getElementById("stats-error");
     try {
-      const data = await PC.api("/api/stats/overview?window_minutes=" + encodeURIComponent(windowSel.value));
+      const [data, providers] = await Promise.all([PC.api("/api/stats/overview" + query()), PC.api("/api/stats/providers" + query())]);
       render(data);
+      renderProviders(providers);
       err.hidden = true;
       document.getElementById("updated").textContent =
         "обновлено в " + new Date().toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -83,9 +116,30 @@
     }, REFRESH_MS);
   }
 
-  windowSel.addEventListener("change", () => {
-    load();
-    schedule();
+  for (const sel of [windowSel, slotSel]) {
+    sel.addEventListener("change", () => {
+      load();
+      schedule();
+    });
+  }
+  document.getElementById("stats-reset").addEventListener("click", async (ev) => {
+    const btn = ev.currentTarget;
+    const ok = await PC.confirm({
+      title: "Сбросить статистику?",
+      text: "Счётчики всех слотов начнутся с нуля. История задач сохранится: её можно будет посмотреть в журналах слотов.",
+      ok: "Сбросить",
+    });
+    if (!ok) return;
+    PC.busy(btn, true);
+    try {
+      await PC.api("/api/stats/reset", { method: "POST" });
+      PC.toast("Статистика сброшена");
+      await load();
+    } catch (e) {
+      PC.toast("Не удалось сбросить статистику: " + e.message, "error");
+    } finally {
+      PC.busy(btn, false);
+    }
   });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) load();

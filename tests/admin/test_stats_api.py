@@ -131,3 +131,85 @@ def test_test_runs_are_counted_apart(client: FlaskClient, auth: dict[str, str]) 
 def test_a_bad_window_is_400(client: FlaskClient, auth: dict[str, str], window: str) -> None:
     resp = client.get(f"/api/stats/overview?window_minutes={window}", headers=auth)
     assert resp.status_code == 400 and resp.get_json()["field"] == "window_minutes"
+
+
+def _seed(app: Flask, jobs: list[JobHistory]) -> None:
+    with app.app_context():
+        db.session.add_all(jobs)
+        db.session.commit()
+
+
+def test_the_slot_filter_narrows_every_figure_to_one_slot(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    _seed(
+        app,
+        [
+            _job("slot-001", "done"),
+            _job("slot-001", "timeout", reason="timeout"),
+            _job("slot-002", "failed", reason="quota"),
+            _job("slot-002", "done", minutes_ago=600),
+        ],
+    )
+    body = client.get("/api/stats/overview?slot_id=slot-002", headers=auth).get_json()
+    assert body["slot_id"] == "slot-002"
+    assert [s["slot_id"] for s in body["slots"]] == ["slot-002"]
+    assert body["system"]["jobs_last_window"] == 1 and body["system"]["jobs_total"] == 2
+    assert body["system"]["provider_errors_last_window"] == 1 and body["system"]["timeouts_last_window"] == 0
+
+
+def test_an_unknown_slot_filter_is_404(client: FlaskClient, auth: dict[str, str]) -> None:
+    for path in ("/api/stats/overview", "/api/stats/providers"):
+        resp = client.get(f"{path}?slot_id=slot-999", headers=auth)
+        assert resp.status_code == 404 and resp.get_json()["failure_reason"] == "slot_not_found"
+
+
+def test_providers_show_success_rate_and_latency_percentiles(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    done = [_job("slot-001", "done", provider_id="gemini", duration_ms=ms) for ms in range(1000, 21000, 1000)]
+    _seed(
+        app,
+        [
+            *done,  # 20 successes: 1 s … 20 s
+            _job("slot-002", "failed", reason="network", provider_id="gemini"),
+            _job("slot-003", "done", provider_id="local", duration_ms=40),
+            _job("slot-003", "done", provider_id="local", duration_ms=40, source="ui_test"),  # not a booth's
+            _job("slot-003", "done", provider_id="local", duration_ms=90, minutes_ago=120),  # outside
+        ],
+    )
+    body = client.get("/api/stats/providers?window_minutes=60", headers=auth).get_json()
+    rows = {row["provider"]: row for row in body["providers"]}
+    assert rows["gemini"] == {
+        "provider": "gemini",
+        "jobs": 21,
+        "succeeded": 20,
+        "success_rate": round(20 / 21, 4),
+        "latency_p50_ms": 10000,
+        "latency_p95_ms": 19000,
+    }
+    assert (rows["local"]["jobs"], rows["local"]["latency_p95_ms"]) == (1, 40)
+    one = client.get("/api/stats/providers?slot_id=slot-003", headers=auth).get_json()
+    assert [row["provider"] for row in one["providers"]] == ["local"]
+
+
+def test_a_reset_restarts_the_counters_and_keeps_the_history(
+    app: Flask, client: FlaskClient, auth: dict[str, str], admin_token: str
+) -> None:
+    _seed(app, [_job("slot-001", "done", duration_ms=900), _job("slot-002", "failed", reason="quota")])
+    resp = client.post("/api/stats/reset", headers=auth)
+    assert resp.status_code == 200 and resp.get_json()["reset_by"] == "serg"
+    _seed(app, [_job("slot-001", "done", minutes_ago=-0.01)])  # after the reset
+
+    body = client.get("/api/stats/overview", headers=auth).get_json()
+    assert body["counting_since"] == resp.get_json()["counting_since"] and body["reset_by"] == "serg"
+    assert body["system"]["jobs_total"] == 1 and body["system"]["jobs_last_window"] == 1
+    assert body["system"]["provider_errors_last_window"] == 0
+    providers = client.get("/api/stats/providers", headers=auth).get_json()["providers"]
+    assert [(row["provider"], row["jobs"]) for row in providers] == [("local", 1)]
+    with app.app_context():
+        assert db.session.query(JobHistory).count() == 3  # archived, not deleted
+
+
+def test_a_reset_needs_an_admin(client: FlaskClient) -> None:
+    assert client.post("/api/stats/reset").status_code == 401

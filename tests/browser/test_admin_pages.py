@@ -8,7 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, login
+from tests.browser.conftest import ADMIN_USER, PHONE, login
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, png_bytes
 
@@ -268,7 +268,7 @@ def test_settings_change_deadline_password_and_keys(page, phone_page, server, sh
 
 
 def test_stats_page_shows_overview_and_refreshes(page, phone_page, server, shots):
-    _ingest(server, "slot-001")
+    first = _ingest(server, "slot-001")
     _ingest(server, "slot-004", color=(200, 100, 40))
     login(page)
     page.click("a.navlink[title='Статистика']")
@@ -281,10 +281,30 @@ def test_stats_page_shows_overview_and_refreshes(page, phone_page, server, shots
     assert "только что" in row.locator("td").nth(5).inner_text()
     shots(page, "stats-desktop")
 
+    # the provider table: both ingests by the offline local provider, all successful
+    provider = page.locator("#providers-body tr[data-provider='local']")
+    assert provider.locator("td").nth(1).inner_text() == "2"
+    assert provider.locator("td").nth(2).inner_text() == "100 %"
+
     _ingest(server, "slot-004", color=(10, 100, 240))
     # auto-refresh every 15 s; switching the window reloads at once
     page.select_option("#window", "1440")
     page.wait_for_function("document.getElementById('global-count').textContent === '3'")
+
+    # one slot's figures
+    page.select_option("#slot-filter", "slot-004")
+    page.wait_for_function("document.querySelectorAll('#stats-body tr[data-slot-id]').length === 1")
+    assert page.locator("#global-count").inner_text() == "2"
+    page.select_option("#slot-filter", "")
+
+    # the reset starts the counters again but keeps the history
+    page.click("#stats-reset")
+    page.get_by_role("button", name="Сбросить").last.click()
+    _toast(page, "Статистика сброшена")
+    page.wait_for_function("document.getElementById('global-count').textContent === '0'")
+    assert "Счёт ведётся с" in page.locator("#counting-since").inner_text()
+    assert f"сбросил {ADMIN_USER}" in page.locator("#counting-since").inner_text()
+    assert page.request.get(f"{server.url}/api/jobs/{first}").json()["status"] == "done"
 
     phone_page.context.add_cookies(page.context.cookies())
     phone_page.goto("/admin/stats")
