@@ -92,6 +92,7 @@ def _init_observability(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from photochanger.admin.auth import bp as auth_bp
+    from photochanger.admin.journal_api import bp as journal_api_bp
     from photochanger.admin.media_api import bp as media_api_bp
     from photochanger.admin.pages import bp as admin_pages_bp
     from photochanger.admin.pages import root_bp
@@ -113,6 +114,7 @@ def _register_blueprints(app: Flask) -> None:
         slots_api_bp,
         settings_api_bp,
         media_api_bp,
+        journal_api_bp,
         stats_api_bp,
         admin_pages_bp,
         root_bp,

@@ -103,9 +103,7 @@ def dashboard(admin: str) -> str:
 def slot_page(slot_id: str, admin: str) -> Any:
     """One slot: provider, operation, settings form, templates, test photo."""
     if slot_id not in slot_ids():
-        text = "Такого слота нет: доступны slot-001 … slot-015."
-        page = render_template("public/message.html", status=404, title="Слот не найден", text=text)
-        return Response(page, status=404)
+        return _no_such_slot()
     return render_template(
         "admin/slot.html",
         slot_id=slot_id,
@@ -113,6 +111,15 @@ def slot_page(slot_id: str, admin: str) -> Any:
         ingest_url=_ingest_url(slot_id),
         **_page_context("slots", admin),
     )
+
+
+@bp.get("/slots/<slot_id>/journal")
+@login_required
+def journal_page(slot_id: str, admin: str) -> Any:
+    """The slot's recent jobs («Открыть лог»), filtered and paged by the browser."""
+    if slot_id not in slot_ids():
+        return _no_such_slot()
+    return render_template("admin/journal.html", slot_id=slot_id, **_page_context("slots", admin))
 
 
 @bp.get("/settings")
@@ -135,6 +142,12 @@ def settings_page(admin: str) -> str:
 def stats_page(admin: str) -> str:
     """The overview and provider tables, refreshed by the page every 15 seconds."""
     return render_template("admin/stats.html", slot_ids=slot_ids(), **_page_context("stats", admin))
+
+
+def _no_such_slot() -> Response:
+    text = "Такого слота нет: доступны slot-001 … slot-015."
+    page = render_template("public/message.html", status=404, title="Слот не найден", text=text)
+    return Response(page, status=404)
 
 
 def _safe_next(target: str | None) -> str:

@@ -13,7 +13,7 @@ from photochanger.extensions import db
 from photochanger.models import Slot
 from photochanger.stats.overview import DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, overview
 from photochanger.stats.providers import provider_stats
-from photochanger.stats.reset import last_reset, reset_counters
+from photochanger.stats.reset import load_resets, reset_counters
 from photochanger.validation import field_error
 
 bp = Blueprint("stats_api", __name__, url_prefix="/api/stats")
@@ -28,11 +28,11 @@ def stats_overview() -> Response:
 
 @bp.get("/providers")
 def stats_providers() -> Response:
-    """Each provider's success rate and latency p50/p95 over the window."""
+    """Each provider's success rate and latency p50/p95 over the window, from the last reset on."""
     window = _window()
     slot_id = _slot_filter()
     since = utcnow() - dt.timedelta(minutes=window)
-    reset = last_reset()
+    reset = load_resets().of(slot_id)
     if reset is not None:
         since = max(since, reset.at)
     body = {"window_minutes": window, "slot_id": slot_id, "providers": provider_stats(since, slot_id)}
@@ -41,10 +41,12 @@ def stats_providers() -> Response:
 
 @bp.post("/reset")
 def stats_reset() -> Response:
-    """Start the counters again; every job stays in the history."""
-    reset = reset_counters(current_admin())
+    """Start the counters again, of every slot or of ``?slot_id=``; every job stays in the history."""
+    slot_id = _slot_filter()
+    reset = reset_counters(current_admin(), slot_id)
     db.session.commit()
-    return _no_store(jsonify({"status": "ok", "counting_since": iso_z(reset.at), "reset_by": reset.by}))
+    body = {"status": "ok", "slot_id": slot_id, "counting_since": iso_z(reset.at), "reset_by": reset.by}
+    return _no_store(jsonify(body))
 
 
 def _window() -> int:

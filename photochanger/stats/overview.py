@@ -19,7 +19,7 @@ from sqlalchemy import CompoundSelect, Row, func, select, union_all
 from photochanger.clock import iso_z, utcnow
 from photochanger.extensions import db
 from photochanger.models import JobHistory, JobStatus, MediaObject, Slot
-from photochanger.stats.reset import last_reset
+from photochanger.stats.reset import Resets, load_resets
 from photochanger.stats.rollup import UI_TEST, roll_up_closed_days, window_counts
 
 #: Before any job: "from the beginning" for a roll-up read.
@@ -61,6 +61,16 @@ class _Counts:
             if matched:
                 self.hash_matched += n
 
+    def merge(self, other: _Counts) -> None:
+        self.jobs += other.jobs
+        self.timeouts += other.timeouts
+        self.provider_errors += other.provider_errors
+        self.test_runs += other.test_runs
+        self.hash_provided += other.hash_provided
+        self.hash_matched += other.hash_matched
+        for status, n in other.by_status.items():
+            self.by_status[status] = self.by_status.get(status, 0) + n
+
     def hash_share(self) -> float | None:
         return round(self.hash_matched / self.hash_provided, 4) if self.hash_provided else None
 
@@ -71,23 +81,20 @@ def overview(
     """The brief's JSON shape, with test-runs and booth-hash figures added.
 
     ``slot_id`` narrows the figures to one slot. After a reset (:mod:`.reset`)
-    every counter starts at the reset, the window included.
+    a slot's counters, its window included, start at the reset.
     """
     now = now or utcnow()
-    reset = last_reset()
-    since = now - dt.timedelta(minutes=window_minutes)
-    if reset is not None:
-        since = max(since, reset.at)
-    system = _Counts()
-    per_slot: dict[str, _Counts] = {}
+    resets = load_resets()
     roll_up_closed_days(now)
-    rows, jobs_total = window_counts(since)
-    for row_slot, source, status, reason, provided, matched, n in rows:
-        if slot_id is None or row_slot == slot_id:
-            system.add(source, status, reason, provided, matched, n)
-        per_slot.setdefault(row_slot, _Counts()).add(source, status, reason, provided, matched, n)
-    if reset is not None or slot_id is not None:
-        jobs_total = _booth_jobs_since(reset.at if reset else None, slot_id)
+    listed = select(Slot).order_by(Slot.id)
+    if slot_id is not None:
+        listed = listed.where(Slot.id == slot_id)
+    all_slots = list(db.session.execute(listed).scalars())
+    since = now - dt.timedelta(minutes=window_minutes)
+    per_slot, jobs_total = _counts(since, resets, [s.id for s in all_slots], every_slot=slot_id is None)
+    system = _Counts()
+    for counts in per_slot.values():
+        system.merge(counts)
 
     stored = select(func.coalesce(func.sum(MediaObject.size_bytes), 0)).where(
         MediaObject.cleaned_at.is_(None)
@@ -97,10 +104,6 @@ def overview(
     storage_bytes = db.session.execute(stored).scalar_one()
 
     slots = []
-    listed = select(Slot).order_by(Slot.id)
-    if slot_id is not None:
-        listed = listed.where(Slot.id == slot_id)
-    all_slots = list(db.session.execute(listed).scalars())
     latest = _latest_by_status([slot.id for slot in all_slots])
     for slot in all_slots:
         counts = per_slot.get(slot.id, _Counts())
@@ -122,13 +125,14 @@ def overview(
                 "test_runs_last_window": counts.test_runs,
                 "hash_provided_last_window": counts.hash_provided,
                 "hash_matched_last_window": counts.hash_matched,
+                "counting_since": iso_z(start.at) if (start := resets.of(slot.id)) else None,
             }
         )
     return {
         "window_minutes": window_minutes,
         "generated_at": iso_z(now),
         "slot_id": slot_id,
-        "counting_since": iso_z(reset.at) if reset else None,
+        "counting_since": iso_z(reset.at) if (reset := resets.of(slot_id)) else None,
         "reset_by": reset.by if reset else None,
         "system": {
             "jobs_total": int(jobs_total),
@@ -148,14 +152,33 @@ def overview(
     }
 
 
-def _booth_jobs_since(start: dt.datetime | None, slot_id: str | None) -> int:
-    """Booth jobs from ``start`` (None: ever), of one slot or all, from the same roll-ups."""
-    rows, _ = window_counts(start or _EPOCH)
-    return sum(
-        n
-        for row_slot, source, *_, n in rows
-        if source != UI_TEST and (slot_id is None or row_slot == slot_id)
-    )
+def _counts(
+    since: dt.datetime, resets: Resets, slot_ids: list[str], every_slot: bool
+) -> tuple[dict[str, _Counts], int]:
+    """Each slot's window counts and the booth jobs of these slots since their counting start.
+
+    Slots that count from the same moment share one roll-up read; without any
+    reset the whole overview is one read, as ``jobs_total`` comes with it.
+    """
+    groups: dict[dt.datetime | None, set[str]] = {}
+    for slot_id in slot_ids:
+        reset = resets.of(slot_id)
+        groups.setdefault(reset.at if reset else None, set()).add(slot_id)
+    per_slot = {slot_id: _Counts() for slot_id in slot_ids}
+    jobs_total = 0
+    for start, members in groups.items():
+        rows, total = window_counts(max(since, start) if start else since)
+        for row_slot, source, status, reason, provided, matched, n in rows:
+            if row_slot in members:
+                per_slot[row_slot].add(source, status, reason, provided, matched, n)
+        if start is None and every_slot and len(groups) == 1:
+            jobs_total += total
+        else:
+            ever, _ = window_counts(start or _EPOCH)
+            jobs_total += sum(
+                n for row_slot, source, *_, n in ever if source != UI_TEST and row_slot in members
+            )
+    return per_slot, jobs_total
 
 
 def _latest_by_status(slot_ids: list[str]) -> dict[tuple[str, str], Row[Any]]:

@@ -85,6 +85,29 @@
     updated.textContent = "Обновлено в " + new Date().toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit" });
   }
 
+  /* «Сбросить статистику» of one slot: its counters start again, its journal stays. */
+  list.addEventListener("click", async (ev) => {
+    const btn = ev.target.closest('[data-role="reset-stats"]');
+    if (!btn) return;
+    const id = btn.closest("[data-slot-id]").dataset.slotId;
+    const ok = await PC.confirm({
+      title: "Сбросить статистику слота?",
+      text: "Счётчики слота " + id + " начнутся с нуля. Журнал задач сохранится.",
+      ok: "Сбросить",
+    });
+    if (!ok) return;
+    PC.busy(btn, true);
+    try {
+      await PC.api("/api/stats/reset?slot_id=" + encodeURIComponent(id), { method: "POST" });
+      PC.toast("Статистика слота " + id + " сброшена");
+      await load();
+    } catch (err) {
+      PC.toast("Не удалось сбросить статистику: " + err.message, "error");
+    } finally {
+      PC.busy(btn, false);
+    }
+  });
+
   document.getElementById("dash-retry").addEventListener("click", load);
   load();
   setInterval(() => {

@@ -213,3 +213,23 @@ def test_a_reset_restarts_the_counters_and_keeps_the_history(
 
 def test_a_reset_needs_an_admin(client: FlaskClient) -> None:
     assert client.post("/api/stats/reset").status_code == 401
+
+
+def test_a_slots_own_reset_restarts_only_that_slot(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    _seed(
+        app, [_job("slot-001", "done"), _job("slot-002", "failed", reason="quota"), _job("slot-002", "done")]
+    )
+    resp = client.post("/api/stats/reset?slot_id=slot-002", headers=auth)
+    assert resp.status_code == 200 and resp.get_json()["slot_id"] == "slot-002"
+
+    body = client.get("/api/stats/overview", headers=auth).get_json()
+    slots = {s["slot_id"]: s for s in body["slots"]}
+    assert slots["slot-002"]["jobs_last_window"] == 0 and slots["slot-002"]["counting_since"] is not None
+    assert slots["slot-001"]["jobs_last_window"] == 1 and slots["slot-001"]["counting_since"] is None
+    assert body["system"]["jobs_total"] == 1 and body["system"]["provider_errors_last_window"] == 0
+    assert body["counting_since"] is None  # the studio as a whole was never reset
+    one = client.get("/api/stats/overview?slot_id=slot-002", headers=auth).get_json()
+    assert one["counting_since"] == slots["slot-002"]["counting_since"]
+    assert client.post("/api/stats/reset?slot_id=slot-404", headers=auth).status_code == 404

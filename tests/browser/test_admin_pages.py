@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import ADMIN_USER, PHONE, login
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, png_bytes
+from tests.support.setup import gemini_slot
 
 pytestmark = pytest.mark.browser
 
@@ -70,6 +71,8 @@ def test_dashboard_lists_fifteen_slots_with_ingest_links(page, phone_page, serve
     assert "Очередь свободна" in first.locator(".slot-row__meta").inner_text()
     assert first.locator(".pill").inner_text() == "Активен"
     assert first.locator("input").input_value() == f"{server.url}/ingest/slot-001"
+    # the whole link is readable, none of its start hidden
+    assert first.locator("input").evaluate("i => i.scrollWidth <= i.clientWidth")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     first.get_by_role("button", name="Копировать").click()
     # The label changes once the asynchronous clipboard write resolves: wait for it.
@@ -320,3 +323,51 @@ def test_logout_drops_the_session(page):
     page.wait_for_url(re.compile(r"/admin/login(\?next=[^&]*)?$"))
     page.goto("/admin/")
     page.wait_for_url(re.compile(r"/admin/login"))
+
+
+def test_journal_shows_a_failed_ingest_with_its_reason(app, page, phone_page, server, shots):
+    _ingest(server, "slot-003")
+    login(page)
+    page.locator(".slot-row[data-slot-id='slot-003'] [data-role='journal']").click()
+    page.wait_for_url("**/admin/slots/slot-003/journal")
+    page.wait_for_selector("#journal-body tr[data-job-id]")
+    assert page.locator("#journal-body tr[data-status='done']").count() == 1
+
+    # a booth's photo fails while the page is open: the journal shows it at its next refresh
+    gemini_slot(app, "slot-003")
+    failed = requests.post(
+        f"{server.url}/ingest/slot-003",
+        files={"fileToUpload": ("IMG_0002.JPG", jpeg_bytes(), "image/jpeg")},
+        data={"password": INGEST_PASSWORD},
+        timeout=30,
+    )
+    assert failed.status_code == 503
+    row = page.locator("#journal-body tr[data-status='failed']")
+    row.wait_for(timeout=15_000)
+    assert row.locator("td").nth(3).inner_text() == "Не настроен"
+    assert row.locator("td").nth(4).inner_text() == "gemini"
+    assert page.locator("#journal-body tr").first.get_attribute("data-status") == "failed"  # newest first
+    shots(page, "journal-desktop")
+
+    page.select_option("#status-filter", "done")
+    page.wait_for_function("document.querySelectorAll('#journal-body tr[data-status=failed]').length === 0")
+    assert page.locator("#journal-body tr[data-status='done']").count() == 1
+
+    phone_page.context.add_cookies(page.context.cookies())
+    phone_page.goto("/admin/slots/slot-003/journal")
+    phone_page.wait_for_selector("#journal-body tr[data-job-id]")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shots(phone_page, "journal-phone")
+
+
+def test_a_slots_statistics_reset_from_the_dashboard(page, server):
+    _ingest(server, "slot-005")
+    login(page)
+    row = page.locator(".slot-row[data-slot-id='slot-005']")
+    page.wait_for_selector(".slot-row:not(.is-loading) >> nth=14")
+    row.locator("[data-role='reset-stats']").click()
+    page.get_by_role("button", name="Сбросить").last.click()
+    _toast(page, "Статистика слота slot-005 сброшена")
+    api = page.request.get(f"{server.url}/api/stats/overview").json()
+    slot = next(s for s in api["slots"] if s["slot_id"] == "slot-005")
+    assert slot["jobs_last_window"] == 0 and slot["counting_since"]

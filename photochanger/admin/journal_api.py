@@ -1,0 +1,74 @@
+"""A slot's journal for admins: ``GET /api/slots/<id>/jobs`` and a job's input photo."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from photochanger.auth.session import require_admin
+from photochanger.errors import ApiError
+from photochanger.jobs.journal import MAX_PAGE_SIZE, PAGE_SIZE, STATUSES, Cursor, journal_page, kept_input
+from photochanger.links import path_for, public_base_url, public_url
+from photochanger.runtime import services
+from photochanger.slots.edit import get_slot
+from photochanger.validation import field_error
+
+bp = Blueprint("journal_api", __name__, url_prefix="/api")
+bp.before_request(require_admin)
+
+
+@bp.get("/slots/<slot_id>/jobs")
+def slot_jobs(slot_id: str) -> Response:
+    """The slot's jobs, newest first, a page at a time (``cursor`` from the previous page)."""
+    slot = get_slot(slot_id)
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise field_error("status", "недопустимое значение; допустимы: " + ", ".join(STATUSES))
+    limit = _limit()
+    after = None
+    if raw := request.args.get("cursor"):
+        try:
+            after = Cursor.decode(raw)
+        except ValueError:
+            raise field_error(
+                "cursor", "недопустимый курсор: возьмите next_cursor из прошлой страницы"
+            ) from None
+    rows, next_cursor = journal_page(slot.id, status, after, limit)
+    base = public_base_url()
+    for row in rows:
+        job_id = row["job_id"]
+        row["result_url"] = (
+            public_url(base, "public.download_result", job_id=job_id) if row["result_live"] else None
+        )
+        row["input_url"] = (
+            path_for("journal_api.job_input", slot_id=slot.id, job_id=job_id) if row["input_kept"] else None
+        )
+    body = {"slot_id": slot.id, "jobs": rows, "next_cursor": next_cursor.encode() if next_cursor else None}
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/slots/<slot_id>/jobs/<job_id>/input")
+def job_input(slot_id: str, job_id: str) -> Response:
+    """The photo a booth sent for this job, while it is still kept."""
+    media = kept_input(slot_id, job_id) if len(job_id) <= 32 else None
+    if media is None:
+        raise ApiError("not_found", "Исходное фото не найдено или уже удалено")
+    try:
+        data = services().store.read(media.path)
+    except OSError:
+        raise ApiError("not_found", "Исходное фото не найдено или уже удалено") from None
+    resp = Response(data, mimetype=media.mime)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", str(PAGE_SIZE))
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise field_error("limit", "ожидается целое число") from None
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise field_error("limit", f"допустимо от 1 до {MAX_PAGE_SIZE}")
+    return limit
