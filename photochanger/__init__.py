@@ -92,6 +92,7 @@ def _init_observability(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from photochanger.admin.auth import bp as auth_bp
+    from photochanger.admin.gallery_api import bp as gallery_api_bp
     from photochanger.admin.journal_api import bp as journal_api_bp
     from photochanger.admin.media_api import bp as media_api_bp
     from photochanger.admin.pages import bp as admin_pages_bp
@@ -115,6 +116,7 @@ def _register_blueprints(app: Flask) -> None:
         settings_api_bp,
         media_api_bp,
         journal_api_bp,
+        gallery_api_bp,
         stats_api_bp,
         admin_pages_bp,
         root_bp,

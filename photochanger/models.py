@@ -181,6 +181,20 @@ class JobDayRollup(db.Model):  # type: ignore[name-defined]
     jobs: Mapped[int] = mapped_column(Integer)
 
 
+class GalleryShare(db.Model):  # type: ignore[name-defined]
+    """A time-limited public link to the galleries of all slots; revocable by admins."""
+
+    __tablename__ = "gallery_share"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class ConfigGeneration(db.Model):  # type: ignore[name-defined]
     """One row whose number moves whenever settings, slots or slot templates change.
 

@@ -23,6 +23,7 @@ from photochanger.runtime import services
 from photochanger.settings.edit import EDITABLE
 from photochanger.settings.store import SYNC_MAX, SYNC_MIN
 from photochanger.slots.catalog import slot_ids
+from photochanger.slots.shares import MAX_HOURS
 
 bp = Blueprint("admin_pages", __name__, url_prefix="/admin")
 #: The site root: a person who types the server's address lands on the admin pages.
@@ -120,6 +121,13 @@ def journal_page(slot_id: str, admin: str) -> Any:
     if slot_id not in slot_ids():
         return _no_such_slot()
     return render_template("admin/journal.html", slot_id=slot_id, **_page_context("slots", admin))
+
+
+@bp.get("/gallery")
+@login_required
+def gallery_page(admin: str) -> str:
+    """Every slot's gallery on one page, and the time-limited links that share it."""
+    return render_template("admin/gallery.html", max_hours=MAX_HOURS, **_page_context("gallery", admin))
 
 
 @bp.get("/settings")

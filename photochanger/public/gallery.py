@@ -1,4 +1,4 @@
-"""Guest-facing pages: the slot gallery (share token), result previews and the QR result page."""
+"""Guest-facing pages: slot galleries, the shared all-slots gallery, result previews, the QR result page."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from photochanger.media.lifecycle import expire_job_result
 from photochanger.media.previews import ensure_preview
 from photochanger.models import JobHistory, Slot
 from photochanger.runtime import services
+from photochanger.slots.shares import all_galleries, share_by_token
 
 bp = Blueprint("public_gallery", __name__)
 
@@ -44,6 +45,20 @@ def slot_gallery(slot_id: str) -> Any:
         return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
     jobs = db.session.execute(gallery_query(slot.id, utcnow())).scalars().all()
     resp = Response(render_template("public/gallery.html", slot=slot, jobs=jobs))
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    return resp
+
+
+@bp.get("/public/galleries/<token>")
+def shared_galleries(token: str) -> Any:
+    """All slots' galleries behind an admin's time-limited share link."""
+    share, ended = share_by_token(token)
+    if share is None:
+        return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+    if ended:
+        return _page("public/message.html", 410, title="Ссылка больше не действует", text=_SHARE_ENDED)
+    resp = Response(render_template("public/galleries.html", share=share, galleries=all_galleries()))
     resp.headers["Cache-Control"] = "private, no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
     return resp
@@ -79,6 +94,7 @@ def result_view(job_id: str) -> Any:
 
 
 _GALLERY_404 = "Ссылка на галерею неверна или устарела. Попросите у администратора новую ссылку."
+_SHARE_ENDED = "Срок действия ссылки на галерею закончился или администратор её отозвал."
 _EXPIRED = "Фотография больше недоступна: срок её хранения закончился."
 _NOT_FOUND = "Такой фотографии нет. Проверьте ссылку или отсканируйте QR-код ещё раз."
 

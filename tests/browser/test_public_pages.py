@@ -84,3 +84,53 @@ def test_expired_result_page_is_a_russian_410(phone_page, server, app, shots):
     assert response.status == 410
     assert "Срок хранения истёк" in phone_page.content()
     shots(phone_page, "result-expired-phone")
+
+
+def _landscape(server, slot_id: str) -> str:
+    resp = requests.post(
+        f"{server.url}/ingest/{slot_id}",
+        files={"fileToUpload": ("IMG.JPG", jpeg_bytes(1200, 800, color=(30, 140, 160)), "image/jpeg")},
+        data={"password": INGEST_PASSWORD},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.headers["X-Job-Id"]
+
+
+def test_all_slots_gallery_shared_for_a_while_then_revoked(page, phone_page, server, shots):
+    _ingest(server, (220, 60, 60))
+    landscape = _landscape(server, "slot-007")
+    login(page)
+    page.click("a.navlink[title='Галерея']")
+    page.wait_for_url("**/admin/gallery")
+    page.wait_for_selector(".gallery-section[data-slot-id='slot-007'] .shot")
+    assert page.locator(".gallery-section").count() == 2
+
+    page.fill("#share-label", "Выпускной")
+    page.select_option("#share-hours", "6")
+    page.click("#share-create")
+    page.locator(".toast", has_text="Ссылка создана").wait_for()
+    item = page.locator(".share-item").first
+    assert "Выпускной" in item.inner_text()
+    url = item.locator("input").input_value()
+    assert "/public/galleries/" in url
+    shots(page, "admin-gallery-desktop")
+
+    guest = phone_page
+    guest.goto(url)
+    assert guest.locator("h1").inner_text() == "Выпускной"
+    tile = guest.locator(f".shot:has(a[href='/public/results/{landscape}/view']) img")
+    tile.wait_for()
+    guest.wait_for_function(
+        "Array.from(document.querySelectorAll('.shot img')).every(i => i.complete && i.naturalWidth > 0)"
+    )
+    # a landscape photo in a portrait tile is shown whole, not cropped
+    assert tile.evaluate("i => getComputedStyle(i).objectFit") == "contain"
+    assert guest.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shots(guest, "shared-gallery-phone")
+
+    item.get_by_role("button", name="Отозвать").click()
+    page.get_by_role("button", name="Отозвать").last.click()
+    page.locator(".toast", has_text="Ссылка отозвана").wait_for()
+    assert guest.goto(url).status == 410
+    assert "Ссылка больше не действует" in guest.content()

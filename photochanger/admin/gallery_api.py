@@ -1,0 +1,79 @@
+"""The all-slots gallery for admins and its time-limited public share links."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from photochanger.auth.session import current_admin, require_admin
+from photochanger.clock import iso_z
+from photochanger.extensions import db
+from photochanger.links import path_for, public_base_url, public_url
+from photochanger.slots.shares import (
+    CREATE_SCHEMA,
+    active_shares,
+    all_galleries,
+    create_share,
+    revoke_share,
+    share_view,
+)
+from photochanger.validation import json_body
+
+bp = Blueprint("gallery_api", __name__, url_prefix="/api/gallery")
+bp.before_request(require_admin)
+
+
+@bp.get("")
+def galleries() -> Response:
+    """Every slot's gallery results, as guests would see them."""
+    base = public_base_url()
+    slots = [
+        {
+            "slot_id": slot.id,
+            "display_name": slot.display_name or slot.id,
+            "results": [
+                {
+                    "job_id": job.job_id,
+                    "finished_at": iso_z(job.finished_at or job.started_at),
+                    "preview_url": path_for("slots_api.result_preview", slot_id=slot.id, job_id=job.job_id),
+                    "result_url": public_url(base, "public.download_result", job_id=job.job_id),
+                }
+                for job in jobs
+            ],
+        }
+        for slot, jobs in all_galleries()
+    ]
+    return _no_store(jsonify({"slots": slots}))
+
+
+@bp.get("/shares")
+def shares() -> Response:
+    """Share links that still open, newest first."""
+    base = public_base_url()
+    body = [share_view(share, _share_url(base, share.token)) for share in active_shares()]
+    return _no_store(jsonify({"shares": body}))
+
+
+@bp.post("/shares")
+def new_share() -> tuple[Response, int]:
+    """A new public link to all galleries, valid for ``expires_in_hours``."""
+    body = json_body(CREATE_SCHEMA)
+    share = create_share(body["expires_in_hours"], body.get("label"), current_admin())
+    db.session.commit()
+    return _no_store(jsonify(share_view(share, _share_url(public_base_url(), share.token)))), 201
+
+
+@bp.delete("/shares/<share_id>")
+def end_share(share_id: str) -> Response:
+    """Revoke a share link: it stops opening at once."""
+    revoke_share(share_id)
+    db.session.commit()
+    return _no_store(jsonify({"status": "ok"}))
+
+
+def _share_url(base: str, token: str) -> str:
+    return public_url(base, "public_gallery.shared_galleries", token=token)
+
+
+def _no_store(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

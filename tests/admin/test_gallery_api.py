@@ -1,0 +1,89 @@
+"""The all-slots gallery and its time-limited public share links."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from photochanger.extensions import db
+from photochanger.models import GalleryShare
+from tests.support.jobs import job_row
+
+
+def _live(slot_id: str, **kw) -> object:
+    return job_row(
+        slot_id,
+        "done",
+        result_path=f"results/{slot_id}/x/payload.jpg",
+        result_expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        finished_at=dt.datetime.now(dt.UTC),
+        **kw,
+    )
+
+
+def _seed(app: Flask, *jobs) -> None:
+    with app.app_context():
+        db.session.add_all(jobs)
+        db.session.commit()
+
+
+def test_the_gallery_lists_each_slots_guest_results(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    _seed(app, _live("slot-001"), _live("slot-001"), _live("slot-004"), _live("slot-004", source="ui_test"))
+    body = client.get("/api/gallery", headers=auth).get_json()
+    assert [(s["slot_id"], len(s["results"])) for s in body["slots"]] == [("slot-001", 2), ("slot-004", 1)]
+    first = body["slots"][0]["results"][0]
+    assert first["preview_url"].startswith("/api/slots/slot-001/results/")
+    assert "/public/results/" in first["result_url"]
+
+
+def test_a_share_opens_all_galleries_until_it_is_revoked(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    _seed(app, _live("slot-002"))
+    resp = client.post("/api/gallery/shares", json={"expires_in_hours": 24, "label": "Свадьба"}, headers=auth)
+    assert resp.status_code == 201
+    share = resp.get_json()
+    assert share["created_by"] == "serg" and share["label"] == "Свадьба"
+    path = share["url"].split("://", 1)[1].split("/", 1)[1]
+    page = client.get("/" + path)
+    assert page.status_code == 200 and "Свадьба" in page.get_data(as_text=True)
+    assert 'data-slot-id="slot-002"' in page.get_data(as_text=True)
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    listed = client.get("/api/gallery/shares", headers=auth).get_json()["shares"]
+    assert [s["id"] for s in listed] == [share["id"]]
+
+    assert client.delete(f"/api/gallery/shares/{share['id']}", headers=auth).status_code == 200
+    ended = client.get("/" + path, headers={"Accept": "text/html"})
+    assert ended.status_code == 410 and "отозвал" in ended.get_data(as_text=True)
+    assert client.get("/api/gallery/shares", headers=auth).get_json()["shares"] == []
+
+
+def test_an_expired_share_is_410_and_a_wrong_token_404(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    share = client.post("/api/gallery/shares", json={"expires_in_hours": 1}, headers=auth).get_json()
+    with app.app_context():
+        row = db.session.get(GalleryShare, share["id"])
+        row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        db.session.commit()
+    token = share["url"].rsplit("/", 1)[1]
+    assert client.get(f"/public/galleries/{token}").status_code == 410
+    assert client.get("/public/galleries/not-a-token").status_code == 404
+    assert client.get("/public/galleries/" + "x" * 300).status_code == 404
+
+
+def test_share_input_is_checked(client: FlaskClient, auth: dict[str, str]) -> None:
+    for body, field in (
+        ({}, "expires_in_hours"),
+        ({"expires_in_hours": 0}, "expires_in_hours"),
+        ({"expires_in_hours": 721}, "expires_in_hours"),
+        ({"expires_in_hours": 1, "x": 1}, "x"),
+    ):
+        resp = client.post("/api/gallery/shares", json=body, headers=auth)
+        assert resp.status_code == 400 and resp.get_json()["field"] == field
+    assert client.delete("/api/gallery/shares/nope", headers=auth).status_code == 404
+    assert client.post("/api/gallery/shares", json={"expires_in_hours": 1}).status_code == 401
