@@ -326,8 +326,8 @@ def first_touch_ms_per_mb(size_mb: int = 3072) -> tuple[float, float]:
     ``size_mb`` is filled in 64 MB pieces held together, and the first number is
     the median of the second half of them. On a virtual machine whose host backs
     guest memory lazily and takes freed memory back (free page reporting), a
-    page the guest touches anew costs a host page fault; only the last ~1 GB
-    freed is still backed, which is why the first half is not counted. The page
+    page the guest touches anew costs a host page fault; only the memory freed
+    last is still backed, which is why the first half is not counted. The page
     cache, growing by the files a server keeps, pays the same price.
     """
     out = subprocess.run(
