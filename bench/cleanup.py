@@ -11,7 +11,7 @@ from typing import Any
 
 from .harness import Report, loadavg
 from .profiles import BENCH_SETTINGS
-from .servers import ROOT, Stack
+from .servers import ROOT, Stack, app_context_of
 
 
 def measure(stack: Stack, p: dict[str, Any], report: Report) -> None:
@@ -59,63 +59,57 @@ def _seed_expired(env: dict[str, str], count: int) -> None:
     """Rows and files of ``count`` expired results, inserted in bulk."""
     from sqlalchemy import insert
 
-    from photochanger import create_app
     from photochanger.extensions import db
     from photochanger.models import JobHistory, MediaObject
 
     now = dt.datetime.now(dt.UTC)
     past, started = now - dt.timedelta(hours=1), now - dt.timedelta(hours=73)
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        app = create_app()
-        with app.app_context():
-            for lo in range(0, count, 5000):
-                jobs, media = [], []
-                for i in range(lo, min(count, lo + 5000)):
-                    job_id, slot_id = f"c{i:031d}", f"slot-{i % 15 + 1:03d}"
-                    rel = f"results/{slot_id}/{job_id}/payload.jpg"
-                    jobs.append(
-                        dict(
-                            job_id=job_id,
-                            slot_id=slot_id,
-                            status="done",
-                            source="ingest",
-                            provider_id="local",
-                            operation="filter",
-                            slot_version=1,
-                            started_at=started,
-                            finished_at=started,
-                            result_path=rel,
-                            result_mime="image/jpeg",
-                            result_size=1024,
-                            result_expires_at=past,
-                            metadata_json={},
-                        )
-                    )
-                    media.append(
-                        dict(
-                            id=f"m{i:031d}",
-                            job_id=job_id,
-                            slot_id=slot_id,
-                            kind="result",
-                            path=rel,
-                            mime="image/jpeg",
-                            size_bytes=1024,
-                            created_at=started,
-                            expires_at=past,
-                        )
-                    )
-                    folder = os.path.join(env["MEDIA_ROOT"], "results", slot_id, job_id)
-                    os.makedirs(folder)
-                    for name in ("payload.jpg", "preview.webp"):
-                        with open(os.path.join(folder, name), "wb") as fh:
-                            fh.write(b"\xff\xd8\xff" + b"\0" * 1021)
-                db.session.execute(insert(JobHistory), jobs)
-                db.session.execute(insert(MediaObject), media)
-                db.session.commit()
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with app_context_of(env):
+        for lo in range(0, count, 5000):
+            jobs, media = [], []
+            for i in range(lo, min(count, lo + 5000)):
+                job, medium = _expired_result(i, started, past)
+                jobs.append(job)
+                media.append(medium)
+                folder = os.path.join(env["MEDIA_ROOT"], os.path.dirname(job["result_path"]))
+                os.makedirs(folder)
+                for name in ("payload.jpg", "preview.webp"):
+                    with open(os.path.join(folder, name), "wb") as fh:
+                        fh.write(b"\xff\xd8\xff" + b"\0" * 1021)
+            db.session.execute(insert(JobHistory), jobs)
+            db.session.execute(insert(MediaObject), media)
+            db.session.commit()
+
+
+def _expired_result(i: int, started: dt.datetime, past: dt.datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``job_history`` and ``media_object`` rows of the ``i``-th done job, expired at ``past``."""
+    job_id, slot_id = f"c{i:031d}", f"slot-{i % 15 + 1:03d}"
+    rel = f"results/{slot_id}/{job_id}/payload.jpg"
+    job = dict(
+        job_id=job_id,
+        slot_id=slot_id,
+        status="done",
+        source="ingest",
+        provider_id="local",
+        operation="filter",
+        slot_version=1,
+        started_at=started,
+        finished_at=started,
+        result_path=rel,
+        result_mime="image/jpeg",
+        result_size=1024,
+        result_expires_at=past,
+        metadata_json={},
+    )
+    medium = dict(
+        id=f"m{i:031d}",
+        job_id=job_id,
+        slot_id=slot_id,
+        kind="result",
+        path=rel,
+        mime="image/jpeg",
+        size_bytes=1024,
+        created_at=started,
+        expires_at=past,
+    )
+    return job, medium
