@@ -25,7 +25,7 @@ import pytest
 
 from photochanger.extensions import db
 from photochanger.ingest import routes as ingest_routes
-from tests.conftest import INGEST_PASSWORD, _migrate, make_app, make_env
+from tests.support.app import INGEST_PASSWORD, make_app, make_env, migrate
 from tests.support.images import jpeg_bytes
 from tests.support.postgres import PostgresCluster, log_statements, statements_logged
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scratch = pathlib.Path(tempfile.mkdtemp(prefix="photochanger-dbcost-"))
         template = cluster.create_database()
-        _migrate(cluster.url(template), str(scratch))
+        migrate(cluster.url(template), str(scratch))
         database = cluster.create_database(template=template)
         app = make_app(make_env(scratch / "instance", cluster.url(database)), patch)
         patch.setattr(ingest_routes, "when_idle", lambda job: None)  # previews are not the database's

@@ -136,9 +136,8 @@ def closed_loop(
 
     Each photo goes on a connection of its own, as a booth's next shot a minute
     later would: on kept-alive connections a whole cell stays on the workers
-    that happened to accept its first connections, and the rate measured which
-    workers those were (one cell of the sixth pass ran on a single worker, i.e.
-    on one of the two cores) rather than what the server can do.
+    that happened to accept its first connections, and the rate would measure
+    which workers those were rather than what the server can do.
     """
     out = Outcome()
     end = time.perf_counter() + duration
@@ -248,7 +247,7 @@ def downloads(urls: Sequence[str], concurrency: int, duration: float) -> Outcome
     return out
 
 
-#: A phone's receive window, as on Wi-Fi: a result (~1.2 MB) crosses the
+#: A phone's receive window, as on Wi-Fi: a result crosses the
 #: connection at the phone's pace instead of landing in loopback's large receive
 #: buffer at once. (The server's send buffer may still take the whole result.)
 PHONE_WINDOW = 64 * 1024

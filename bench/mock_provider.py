@@ -114,9 +114,9 @@ class NoDelayServer(WSGIServer):
 
     pywsgi sends the response headers and the body in separate writes. With
     Nagle on, the body's last segment waits for the client to acknowledge the
-    headers, and the client delays that ACK by up to 40 ms: every provider
-    round trip then took ~44 ms instead of ~2 ms, and the benchmark charged that
-    stall to PhotoChanger's overhead.
+    headers, and the client delays that ACK: every provider round trip would
+    stall for the delayed ACK, and the benchmark would charge that stall to
+    PhotoChanger's overhead.
     """
 
     def handle(self, sock: socket.socket, address: Any) -> None:

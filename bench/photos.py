@@ -71,9 +71,9 @@ def _with_metadata(jpeg: bytes, extra: int, seed: int) -> bytes:
     """``jpeg`` grown by ``extra`` bytes of APP15 segments after its JFIF header.
 
     Cameras carry EXIF and maker notes in application segments before the
-    image data; random bytes stand in for them. Padding *after* EOI, as this
-    once did with up to 70 % of the file, is what no camera writes, and made a
-    search for the end marker scan megabytes that a real photo does not have.
+    image data; random bytes stand in for them. Padding *after* EOI is what no
+    camera writes, and would make a search for the end marker scan megabytes
+    that a real photo does not have.
     """
     if extra <= 0:
         return jpeg

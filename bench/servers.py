@@ -6,6 +6,7 @@ Everything listens on 127.0.0.1 on free ports and is stopped by :class:`Stack`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
@@ -70,6 +71,25 @@ def rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+@contextlib.contextmanager
+def app_context_of(env: Mapping[str, str]) -> Iterator[None]:
+    """Inside the app context of a PhotoChanger built from ``env``; the process's environment is
+    restored and the app's connections closed afterwards."""
+    from photochanger import create_app
+    from photochanger.extensions import db
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with create_app().app_context():
+            yield
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 class BenchServer(LiveServer):
@@ -146,7 +166,6 @@ class Stack:
         """Migrate, seed 15 slots (Gemini when asked), store settings and an admin account."""
         from flask_migrate import upgrade
 
-        from photochanger import create_app
         from photochanger.auth.passwords import hash_password
         from photochanger.extensions import db
         from photochanger.models import Slot
@@ -154,27 +173,18 @@ class Stack:
         from photochanger.settings.store import save_setting
         from photochanger.slots.catalog import seed_slots
 
-        saved = dict(os.environ)
-        os.environ.update(env)
-        try:
-            app = create_app()
-            with app.app_context():
-                upgrade()
-                seed_slots(services().drivers)
-                save_setting("ingest_password_hash", hash_password(INGEST_PASSWORD), "bench")
-                for key, value in settings.items():
-                    save_setting(key, value, "bench")
-                if gemini_slots:
-                    for slot in db.session.query(Slot):
-                        slot.provider, slot.operation = "gemini", "image_edit"
-                        slot.settings_json = {"prompt": "Сделай фон пляжем"}
-                        slot.version += 1
-                db.session.commit()
-                db.session.remove()
-                db.engine.dispose()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        with app_context_of(env):
+            upgrade()
+            seed_slots(services().drivers)
+            save_setting("ingest_password_hash", hash_password(INGEST_PASSWORD), "bench")
+            for key, value in settings.items():
+                save_setting(key, value, "bench")
+            if gemini_slots:
+                for slot in db.session.query(Slot):
+                    slot.provider, slot.operation = "gemini", "image_edit"
+                    slot.settings_json = {"prompt": "Сделай фон пляжем"}
+                    slot.version += 1
+            db.session.commit()
         with open(env["ADMIN_CREDENTIALS_FILE"], "w") as fh:
             json.dump(
                 {"admins": [{"username": ADMIN_USER, "password_hash": hash_password(ADMIN_PASSWORD, 4)}]}, fh
@@ -326,8 +336,8 @@ def first_touch_ms_per_mb(size_mb: int = 3072) -> tuple[float, float]:
     ``size_mb`` is filled in 64 MB pieces held together, and the first number is
     the median of the second half of them. On a virtual machine whose host backs
     guest memory lazily and takes freed memory back (free page reporting), a
-    page the guest touches anew costs a host page fault; only the last ~1 GB
-    freed is still backed, which is why the first half is not counted. The page
+    page the guest touches anew costs a host page fault; only the memory freed
+    last is still backed, which is why the first half is not counted. The page
     cache, growing by the files a server keeps, pays the same price.
     """
     out = subprocess.run(

@@ -6,8 +6,6 @@ its test client and CLI runner, and a real gunicorn server.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -16,28 +14,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from flask_migrate import upgrade
 
-from photochanger import create_app
-from photochanger.auth.passwords import hash_password
-from photochanger.extensions import db
-from photochanger.runtime import services
-from photochanger.settings.store import save_setting
-from photochanger.slots.catalog import seed_slots
+from tests.support.app import INGEST_PASSWORD as INGEST_PASSWORD
+from tests.support.app import JWT_TEST_SECRET as JWT_TEST_SECRET
+from tests.support.app import dispose_app, make_app, make_env
+from tests.support.app import migrate as _migrate
 from tests.support.live_server import LiveServer
 from tests.support.mock_gemini import MockGemini
 from tests.support.postgres import PostgresCluster
 from tests.support.stack import GEMINI_TEST_KEY, Stack
-
-INGEST_PASSWORD = "123456"
-JWT_TEST_SECRET = "test-jwt-secret-0123456789abcdef0123456789abcdef"
-ADMIN_USERNAME = "admin"
-ADMIN_PASSWORD = "admin-secret-pass"
-
-
-@functools.cache
-def _admin_hash() -> str:
-    return hash_password(ADMIN_PASSWORD, rounds=4)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,13 +32,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("PHOTOCHANGER_TEST_DB", "sqlite"),
         help="database engine for the suite",
     )
-
-
-def _migrate(url: str, instance: str) -> None:
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MEDIA_ROOT": instance, "LOCK_DIR": instance})
-    with app.app_context():
-        upgrade()
-        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -83,41 +61,6 @@ def database_factory(
             return f"sqlite:///{target}"
 
         yield make
-
-
-def make_env(instance: Any, database_url: str) -> dict[str, str]:
-    """Environment of one deployment: database, media, locks, secrets under ``instance``."""
-    instance.mkdir(exist_ok=True)
-    # A deployment always has its admin credentials file; the server refuses to start without it.
-    credentials = {"admins": [{"username": ADMIN_USERNAME, "password_hash": _admin_hash()}]}
-    (instance / "credentials.json").write_text(json.dumps(credentials))
-    return {
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(instance / "media"),
-        "LOCK_DIR": str(instance / "locks"),
-        "INSTANCE_PATH": str(instance),
-        "JWT_SECRET_KEY": JWT_TEST_SECRET,
-        "ADMIN_CREDENTIALS_FILE": str(instance / "credentials.json"),
-        "LOG_LEVEL": "INFO",
-    }
-
-
-def make_app(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Flask:
-    """The app of ``env`` with 15 seeded slots and ingest password 123456."""
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    app = create_app({"TESTING": True})
-    with app.app_context():
-        seed_slots(services().drivers)
-        save_setting("ingest_password_hash", hash_password(INGEST_PASSWORD, rounds=4), "tests")
-        db.session.commit()
-    return app
-
-
-def dispose_app(app: Flask) -> None:
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.fixture

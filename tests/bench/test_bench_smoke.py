@@ -35,7 +35,10 @@ def test_bench_smoke_run_reports_every_section(tmp_path):
         assert title in text, text
     assert "Traceback" not in text, text
     [data] = [f for f in os.listdir(tmp_path) if f.endswith(".json")]
-    downloads = json.load(open(tmp_path / data, encoding="utf-8"))["4. Public result downloads"]
+    figures = json.load(open(tmp_path / data, encoding="utf-8"))
+    [cleanup] = [value for key, value in figures.items() if key.startswith("5b.")]
+    assert cleanup["exit"] == 0 and cleanup["left"] == 0, cleanup  # it ran, and removed every file
+    downloads = figures["4. Public result downloads"]
     for path in ("phones_flask", "phones_nginx"):  # guests' phones beside a booth, both ways
         assert downloads[path]["errors"] == {}, downloads
         assert downloads[path]["phone_mbit_per_s"] > 0, downloads

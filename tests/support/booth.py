@@ -12,7 +12,7 @@ import requests
 from urllib3 import encode_multipart_formdata
 
 from photochanger.media.spool import SPOOL_DIR
-from tests.conftest import INGEST_PASSWORD
+from tests.support.app import INGEST_PASSWORD
 
 #: Text fields of a real captured request (reference/dslr-remote-pro.md).
 BOOTH_FIELDS = {
