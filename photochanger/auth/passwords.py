@@ -1,6 +1,6 @@
 """bcrypt hashing and a small cache of successful checks.
 
-bcrypt is deliberately slow (~50–250 ms of CPU); a booth sends the same
+bcrypt is deliberately slow; a booth sends the same
 password with every photo, so successful checks are remembered in-process,
 keyed by the stored hash and a SHA-256 of the password.
 """
@@ -39,7 +39,7 @@ def check_password(password: str, password_hash: str | None) -> bool:
     try:
         # In an OS thread: bcrypt releases the GIL, and a check (a worker's first
         # ingest, every wrong password, every admin login) would otherwise stop
-        # the worker's event loop, and every booth it serves, for ~300 ms.
+        # the worker's event loop, and every booth it serves, for the whole check.
         ok = in_thread(bcrypt.checkpw, password.encode("utf-8"), password_hash.encode("ascii"))()
     except ValueError:
         return False

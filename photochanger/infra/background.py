@@ -28,8 +28,7 @@ T = TypeVar("T")
 MAX_PENDING = 200
 #: How long a worker must have been without ingests before deferred work runs:
 #: in a burst the next booth usually arrives within this, and a preview that
-#: started would take a core for ~45 ms (a 1.2 MB PNG answer; in a thread, see
-#: ``media.previews``).
+#: started would take a core away from it (in a thread, see ``media.previews``).
 QUIET_SECONDS = 0.25
 #: How long a worker must have been without ingests before it hands the memory
 #: their big buffers left free back to the system (see :func:`release_free_memory`).
@@ -188,7 +187,7 @@ def release_free_memory() -> None:
 
     A worker's big buffers (a 20 MB upload, its base64, a provider's answer)
     come from glibc's heap, and freed, they stay in its arenas: a worker that
-    took large photos kept ~200 MB resident for good, and the next burst's
+    took large photos kept that memory resident for good, and the next burst's
     peak came on top of it. ``malloc_trim`` returns the free pages; it runs in
     an OS thread (it walks the arenas) once a worker has been quiet for
     :data:`TRIM_AFTER_SECONDS`. A no-op where the C library has no ``malloc_trim``.

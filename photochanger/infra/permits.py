@@ -62,11 +62,11 @@ def try_acquire(lock_dir: str, name: str, limit: int) -> Lease | None:
 
     The search starts at a random permit: when every caller started at the
     first one, the n-th of n concurrent requests opened and tried n lock files
-    (a 1000-ingest burst made half a million system calls). The random start
+    (a burst made system calls grow with the square of its size). The random start
     is drawn from a window that grows with the permits this worker holds, so
     lock files are created in proportion to the concurrency actually reached,
-    not to a generous limit (a new file is an inode allocation, ~10x the cost
-    of opening an existing one), while held permits stay sparse in the window
+    not to a generous limit (a new file is an inode allocation, far dearer than
+    opening an existing one), while held permits stay sparse in the window
     for every worker alike.
     """
     if limit <= 0:

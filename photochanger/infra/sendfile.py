@@ -3,8 +3,8 @@
 gunicorn answers a ``wsgi.file_wrapper`` body (an ingest result streamed from
 disk, a public download, a gallery preview) with ``socket.sendfile``. gevent's
 socket implements that by reading the file in 8 KiB blocks and sending each,
-because ``os.sendfile`` does not wait on the event loop: 150 reads and sends
-through Python for a 1.2 MB Gemini result, about 6 % of an ingest's CPU.
+because ``os.sendfile`` does not wait on the event loop: every result would
+pass through Python block by block, a visible share of an ingest's CPU.
 
 :func:`cooperative_sendfile` calls ``os.sendfile`` on the non-blocking socket
 and, when the socket buffer is full, waits for writability on the event loop

@@ -3,8 +3,8 @@
 The guest gallery shows a slot's newest live results, admin test runs left
 out; the admin's slot page lists the newest live results of any source. A
 result outside both lists is never shown as a preview again (results only
-get older), so building its preview would be wasted: a burst of a thousand
-ingests would spend ~30 ms of CPU on each of them for the 150 any page shows.
+get older), so building its preview would be wasted: in a burst most results
+are never shown, and each preview costs a decode and an encode.
 """
 
 from __future__ import annotations

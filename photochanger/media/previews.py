@@ -16,7 +16,7 @@ def ensure_preview(store: MediaStore, slot_id: str, job_id: str, source_rel: str
 
     Returns the preview's relative path, or ``None`` when it cannot be built.
     The read, decode and encode run in an OS thread (``background.in_thread``):
-    a 1.2 MB PNG answer takes ~45 ms, and Pillow releases the GIL meanwhile, so
+    Pillow releases the GIL meanwhile, so
     the worker's event loop keeps serving booths. Nothing in that thread logs
     or touches gevent objects; failures are reported back here.
     """

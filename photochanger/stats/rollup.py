@@ -1,7 +1,7 @@
 """Per-day job counts (``job_day_rollup``) behind the stats overview.
 
-Summing a week of raw ``job_history`` rows and counting the whole table cost
-~170 ms each at 1M rows (PostgreSQL). Closed UTC days are therefore summed up
+Summing a week of raw ``job_history`` rows and counting the whole table grow
+with the table, so a busy history made the stats page slow. Closed UTC days are therefore summed up
 once, lazily, by the first overview call that finds them missing. A window is
 then the roll-up of its whole marked days plus the raw rows around them, and
 ``jobs_total`` the roll-up of every marked day plus the raw rows of the rest.
