@@ -127,8 +127,8 @@ def downscale(
     ``min_side`` (default ``max_side``) is the smallest longest side the caller
     can use: any size in ``[min_side, max_side]`` is acceptable, which lets a
     JPEG be decoded straight at 1/2, 1/4 or 1/8 scale and a PNG be reduced by a
-    whole factor, with no resampling pass (the costliest step). JPEG stays JPEG; PNG/WEBP keep their format (alpha matters
-    for templates).
+    whole factor, with no resampling pass (the costliest step). JPEG stays JPEG;
+    PNG/WEBP keep their format (alpha matters for templates).
     """
     shrunk = shrink_file(io.BytesIO(data), max_side, min_side, quality, mime)
     return (data, mime) if shrunk is None else shrunk
