@@ -17,6 +17,7 @@ import argparse
 import io
 import os
 import pathlib
+import shutil
 import tempfile
 import time
 import uuid
@@ -41,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     cluster = PostgresCluster()
     cluster.start()
     patch = pytest.MonkeyPatch()
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="photochanger-dbcost-"))
     try:
-        scratch = pathlib.Path(tempfile.mkdtemp(prefix="photochanger-dbcost-"))
         template = cluster.create_database()
         migrate(cluster.url(template), str(scratch))
         database = cluster.create_database(template=template)
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         patch.undo()
         cluster.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
