@@ -8,6 +8,9 @@ from photochanger.auth.session import current_admin, require_admin
 from photochanger.clock import iso_z
 from photochanger.extensions import db
 from photochanger.links import path_for, public_base_url, public_url
+from photochanger.runtime import services
+from photochanger.slots.downloads import all_slot_ids, zip_response
+from photochanger.slots.edit import get_slot
 from photochanger.slots.shares import (
     CREATE_SCHEMA,
     active_shares,
@@ -43,6 +46,19 @@ def galleries() -> Response:
         for slot, jobs in all_galleries()
     ]
     return _no_store(jsonify({"slots": slots}))
+
+
+@bp.get("/photos.zip")
+def all_photos_zip() -> Response:
+    """Every slot's live guest results as one streamed ZIP."""
+    return zip_response(services().store, all_slot_ids(), "photos.zip")
+
+
+@bp.get("/slots/<slot_id>/photos.zip")
+def slot_photos_zip(slot_id: str) -> Response:
+    """One slot's live guest results as one streamed ZIP («Скачать все» on the slot page)."""
+    slot = get_slot(slot_id)
+    return zip_response(services().store, [slot.id], f"{slot.id}.zip")
 
 
 @bp.get("/shares")

@@ -41,6 +41,21 @@ def gallery_query(slot_id: str, now: dt.datetime) -> Select[JobHistory]:
     )
 
 
+def live_results_query(slot_id: str, now: dt.datetime) -> Select[JobHistory]:
+    """Every live guest-visible result of a slot, oldest first («Скачать все»)."""
+    return (
+        select(JobHistory)
+        .where(
+            JobHistory.slot_id == slot_id,
+            JobHistory.status == JobStatus.DONE,
+            JobHistory.result_path.is_not(None),
+            JobHistory.result_expires_at > now,
+            JobHistory.source.not_in(HIDDEN_SOURCES),
+        )
+        .order_by(JobHistory.started_at, JobHistory.job_id)
+    )
+
+
 def recent_query(slot_id: str, now: dt.datetime, limit: int = RECENT_RESULTS) -> Select[JobHistory]:
     """The admin's recent results of a slot, newest first."""
     return (

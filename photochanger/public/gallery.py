@@ -16,6 +16,7 @@ from photochanger.media.lifecycle import expire_job_result
 from photochanger.media.previews import ensure_preview
 from photochanger.models import JobHistory, Slot
 from photochanger.runtime import services
+from photochanger.slots.downloads import all_slot_ids, zip_response
 from photochanger.slots.shares import all_galleries, share_by_token
 
 bp = Blueprint("public_gallery", __name__)
@@ -34,20 +35,48 @@ def _live_job(job_id: str) -> tuple[JobHistory | None, bool]:
     return job, False
 
 
-@bp.get("/public/slots/<slot_id>")
-def slot_gallery(slot_id: str) -> Any:
-    """The slot's last live results; 404 without the slot's current share token."""
+def _gallery_slot(slot_id: str) -> Slot | None:
+    """The slot whose current share token came with the request, else ``None``."""
     slot = db.session.get(Slot, slot_id) if len(slot_id) <= 32 else None
     token = request.args.get("token", "")
     # compare bytes: compare_digest raises TypeError on non-ASCII str (any URL can carry one)
     expected = (slot.gallery_token or "").encode() if slot is not None else b""
     if slot is None or not token or not secrets.compare_digest(token.encode(), expected):
+        return None
+    return slot
+
+
+@bp.get("/public/slots/<slot_id>")
+def slot_gallery(slot_id: str) -> Any:
+    """The slot's last live results; 404 without the slot's current share token."""
+    slot = _gallery_slot(slot_id)
+    if slot is None:
         return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
     jobs = db.session.execute(gallery_query(slot.id, utcnow())).scalars().all()
-    resp = Response(render_template("public/gallery.html", slot=slot, jobs=jobs))
+    resp = Response(render_template("public/gallery.html", slot=slot, jobs=jobs, token=request.args["token"]))
     resp.headers["Cache-Control"] = "private, no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
     return resp
+
+
+@bp.get("/public/slots/<slot_id>/photos.zip")
+def slot_gallery_zip(slot_id: str) -> Any:
+    """Every live result of the slot as one ZIP («Скачать все»), with the gallery's token."""
+    slot = _gallery_slot(slot_id)
+    if slot is None:
+        return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+    return zip_response(services().store, [slot.id], f"{slot.id}.zip")
+
+
+@bp.get("/public/galleries/<token>/photos.zip")
+def shared_galleries_zip(token: str) -> Any:
+    """Every live result of every slot as one ZIP, while the share link is valid."""
+    share, ended = share_by_token(token)
+    if share is None:
+        return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+    if ended:
+        return _page("public/message.html", 410, title="Ссылка больше не действует", text=_SHARE_ENDED)
+    return zip_response(services().store, all_slot_ids(), "photos.zip")
 
 
 @bp.get("/public/galleries/<token>")

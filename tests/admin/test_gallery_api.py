@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import zipfile
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from photochanger.extensions import db
 from photochanger.models import GalleryShare
-from tests.support.jobs import job_row
+from tests.support.jobs import job_row, stored_result
 
 
 def _live(slot_id: str, **kw) -> object:
@@ -87,3 +89,17 @@ def test_share_input_is_checked(client: FlaskClient, auth: dict[str, str]) -> No
         assert resp.status_code == 400 and resp.get_json()["field"] == field
     assert client.delete("/api/gallery/shares/nope", headers=auth).status_code == 404
     assert client.post("/api/gallery/shares", json={"expires_in_hours": 1}).status_code == 401
+
+
+def test_admins_download_a_slot_or_everything(app: Flask, client: FlaskClient, auth: dict[str, str]) -> None:
+    stored_result(app, "slot-003", b"a")
+    stored_result(app, "slot-004", b"b")
+    one = client.get("/api/gallery/slots/slot-003/photos.zip", headers=auth)
+    assert [n.split("_")[0] for n in zipfile.ZipFile(io.BytesIO(one.data)).namelist()] == ["slot-003"]
+    every = client.get("/api/gallery/photos.zip", headers=auth)
+    assert sorted(n.split("_")[0] for n in zipfile.ZipFile(io.BytesIO(every.data)).namelist()) == [
+        "slot-003",
+        "slot-004",
+    ]
+    assert client.get("/api/gallery/photos.zip").status_code == 401
+    assert client.get("/api/gallery/slots/slot-404/photos.zip", headers=auth).status_code == 404

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 import requests
 
@@ -44,6 +47,10 @@ def test_gallery_from_the_slot_page_and_result_view(page, phone_page, server, sh
     first_link = shots_locator.first.get_by_role("link", name="Скачать")
     assert first_link.get_attribute("href") == f"/public/results/{jobs[-1]}"
     shots(guest, "gallery-phone")
+    # «Скачать все»: every photo of the slot in one archive
+    archive = guest.request.get(guest.locator("#download-all").get_attribute("href"))
+    assert archive.ok and archive.headers["content-type"] == "application/zip"
+    assert len(zipfile.ZipFile(io.BytesIO(archive.body())).namelist()) == 3
 
     page.goto(gallery_url)
     shots(page, "gallery-desktop")
