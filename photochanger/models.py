@@ -139,6 +139,10 @@ class JobHistory(db.Model):  # type: ignore[name-defined]
     result_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     result_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: set when an admin hid the result from the public galleries and their ZIPs (a guest asked)
+    hidden_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: set when an admin pinned the result to the top of its gallery
+    pinned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AppSetting(db.Model):  # type: ignore[name-defined]

@@ -13,9 +13,11 @@ from photochanger.slots.downloads import all_slot_ids, zip_response
 from photochanger.slots.edit import get_slot
 from photochanger.slots.shares import (
     CREATE_SCHEMA,
+    MARK_SCHEMA,
     active_shares,
     all_galleries,
     create_share,
+    mark_result,
     revoke_share,
     share_view,
 )
@@ -27,7 +29,7 @@ bp.before_request(require_admin)
 
 @bp.get("")
 def galleries() -> Response:
-    """Every slot's gallery results, as guests would see them."""
+    """Every slot's gallery results as guests see them, plus those hidden from guests (marked)."""
     base = public_base_url()
     slots = [
         {
@@ -37,15 +39,30 @@ def galleries() -> Response:
                 {
                     "job_id": job.job_id,
                     "finished_at": iso_z(job.finished_at or job.started_at),
+                    "hidden": job.hidden_at is not None,
+                    "pinned": job.pinned_at is not None,
                     "preview_url": path_for("slots_api.result_preview", slot_id=slot.id, job_id=job.job_id),
                     "result_url": public_url(base, "public.download_result", job_id=job.job_id),
                 }
                 for job in jobs
             ],
         }
-        for slot, jobs in all_galleries()
+        for slot, jobs in all_galleries(with_hidden=True)
     ]
     return _no_store(jsonify({"slots": slots}))
+
+
+@bp.patch("/slots/<slot_id>/results/<job_id>")
+def mark(slot_id: str, job_id: str) -> Response:
+    """Hide a result from the public galleries and ZIPs, or pin it to the top of its gallery."""
+    body = json_body(MARK_SCHEMA)
+    job = mark_result(slot_id, job_id, body.get("hidden"), body.get("pinned"))
+    db.session.commit()
+    return _no_store(
+        jsonify(
+            {"job_id": job.job_id, "hidden": job.hidden_at is not None, "pinned": job.pinned_at is not None}
+        )
+    )
 
 
 @bp.get("/photos.zip")

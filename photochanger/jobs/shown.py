@@ -25,20 +25,24 @@ RECENT_RESULTS = 10
 HIDDEN_SOURCES = ("ui_test",)
 
 
-def gallery_query(slot_id: str, now: dt.datetime) -> Select[JobHistory]:
-    """The guest gallery's results, newest first."""
-    return (
-        select(JobHistory)
-        .where(
-            JobHistory.slot_id == slot_id,
-            JobHistory.status == JobStatus.DONE,
-            JobHistory.result_path.is_not(None),
-            JobHistory.result_expires_at > now,
-            JobHistory.source.not_in(HIDDEN_SOURCES),
-        )
-        .order_by(JobHistory.finished_at.desc(), JobHistory.started_at.desc())
-        .limit(GALLERY_SIZE)
+def gallery_query(slot_id: str, now: dt.datetime, *, with_hidden: bool = False) -> Select[JobHistory]:
+    """The guest gallery's results: pinned ones first, then the newest.
+
+    ``with_hidden`` keeps the results an admin hid, for the admin's own view.
+    """
+    query = select(JobHistory).where(
+        JobHistory.slot_id == slot_id,
+        JobHistory.status == JobStatus.DONE,
+        JobHistory.result_path.is_not(None),
+        JobHistory.result_expires_at > now,
+        JobHistory.source.not_in(HIDDEN_SOURCES),
     )
+    if not with_hidden:
+        query = query.where(JobHistory.hidden_at.is_(None))
+    pinned_first = JobHistory.pinned_at.is_(None)  # False (pinned) sorts before True
+    return query.order_by(
+        pinned_first, JobHistory.pinned_at.desc(), JobHistory.finished_at.desc(), JobHistory.started_at.desc()
+    ).limit(GALLERY_SIZE)
 
 
 def live_results_query(slot_id: str, now: dt.datetime) -> Select[JobHistory]:
@@ -51,6 +55,7 @@ def live_results_query(slot_id: str, now: dt.datetime) -> Select[JobHistory]:
             JobHistory.result_path.is_not(None),
             JobHistory.result_expires_at > now,
             JobHistory.source.not_in(HIDDEN_SOURCES),
+            JobHistory.hidden_at.is_(None),
         )
         .order_by(JobHistory.started_at, JobHistory.job_id)
     )

@@ -18,7 +18,7 @@ from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.jobs.shown import gallery_query
-from photochanger.models import GalleryShare, JobHistory, Slot
+from photochanger.models import GalleryShare, JobHistory, JobStatus, Slot
 
 #: The longest a share may live: the longest result retention an admin can set.
 MAX_HOURS = 720
@@ -76,15 +76,39 @@ def share_by_token(token: str) -> tuple[GalleryShare | None, bool]:
     return share, share.revoked_at is not None or share.expires_at <= utcnow()
 
 
-def all_galleries() -> list[tuple[Slot, list[JobHistory]]]:
-    """Each slot with its gallery's results, slots without results left out."""
+def all_galleries(*, with_hidden: bool = False) -> list[tuple[Slot, list[JobHistory]]]:
+    """Each slot with its gallery's results, slots without results left out.
+
+    ``with_hidden`` keeps the results an admin hid (the admin's own view).
+    """
     now = utcnow()
     out = []
     for slot in db.session.execute(select(Slot).order_by(Slot.id)).scalars():
-        jobs = list(db.session.execute(gallery_query(slot.id, now)).scalars())
+        jobs = list(db.session.execute(gallery_query(slot.id, now, with_hidden=with_hidden)).scalars())
         if jobs:
             out.append((slot, jobs))
     return out
+
+
+MARK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {"hidden": {"type": "boolean"}, "pinned": {"type": "boolean"}},
+}
+
+
+def mark_result(slot_id: str, job_id: str, hidden: bool | None, pinned: bool | None) -> JobHistory:
+    """Hide a result from the public galleries and ZIPs, or pin it first (caller commits)."""
+    job = db.session.get(JobHistory, job_id) if len(job_id) <= 32 else None
+    if job is None or job.slot_id != slot_id or job.status != JobStatus.DONE or not job.result_path:
+        raise ApiError("result_not_found")
+    now = utcnow()
+    if hidden is not None:
+        job.hidden_at = (job.hidden_at or now) if hidden else None
+    if pinned is not None:
+        job.pinned_at = (job.pinned_at or now) if pinned else None
+    return job
 
 
 def share_view(share: GalleryShare, url: str) -> dict[str, Any]:

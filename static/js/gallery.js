@@ -10,11 +10,19 @@
     for (const slot of data.slots || []) {
       const grid = el("div", { class: "gallery" });
       for (const r of slot.results) {
-        grid.append(el("article", { class: "shot", "data-job-id": r.job_id }, [
+        const pin = el("button", { class: "btn btn--sm", type: "button", "data-role": "pin", text: r.pinned ? "Открепить" : "Закрепить" });
+        const hide = el("button", { class: "btn btn--sm" + (r.hidden ? "" : " btn--danger"), type: "button", "data-role": "hide", text: r.hidden ? "Показать" : "Скрыть" });
+        pin.addEventListener("click", () => mark(slot.slot_id, r, { pinned: !r.pinned }, pin));
+        hide.addEventListener("click", () => mark(slot.slot_id, r, { hidden: !r.hidden }, hide));
+        const badges = [];
+        if (r.pinned) badges.push(el("span", { class: "pill pill--ok", text: "Закреплено" }));
+        if (r.hidden) badges.push(el("span", { class: "pill pill--off", text: "Скрыто от гостей" }));
+        grid.append(el("article", { class: "shot" + (r.hidden ? " is-hidden" : ""), "data-job-id": r.job_id }, [
           el("a", { class: "shot__img", href: r.result_url, target: "_blank", rel: "noopener" }, [
             el("img", { src: r.preview_url, alt: "Фото " + slot.display_name, loading: "lazy" }),
           ]),
-          el("div", { class: "shot__foot" }, [el("time", { text: PC.fmtDateTime(r.finished_at) })]),
+          el("div", { class: "shot__foot" }, [el("time", { text: PC.fmtDateTime(r.finished_at) }), ...badges]),
+          el("div", { class: "shot__actions" }, [pin, hide]),
         ]));
       }
       slotsBox.append(el("section", { class: "gallery-section", "data-slot-id": slot.slot_id }, [
@@ -47,6 +55,29 @@
     }
     document.getElementById("share-empty").hidden = !!(data.shares || []).length;
     PC.bindCopyButtons(shareList);
+  }
+
+  /* Hide a result from guests (a guest asked), or pin it to the top of its gallery. */
+  async function mark(slotId, result, change, btn) {
+    if (change.hidden) {
+      const ok = await PC.confirm({
+        title: "Скрыть фото от гостей?",
+        text: "Фото исчезнет из публичных галерей и архивов «Скачать все». Ссылка, которая уже есть у гостя, продолжит работать.",
+        ok: "Скрыть",
+      });
+      if (!ok) return;
+    }
+    PC.busy(btn, true);
+    try {
+      const url = "/api/gallery/slots/" + encodeURIComponent(slotId) + "/results/" + encodeURIComponent(result.job_id);
+      await PC.api(url, { method: "PATCH", json: change });
+      PC.toast(change.hidden === true ? "Фото скрыто от гостей" : change.hidden === false ? "Фото снова видно гостям"
+        : change.pinned ? "Фото закреплено" : "Фото откреплено");
+      renderSlots(await PC.api("/api/gallery"));
+    } catch (err) {
+      PC.toast("Не удалось изменить фото: " + err.message, "error");
+      PC.busy(btn, false);
+    }
   }
 
   async function revokeShare(share, btn) {

@@ -103,3 +103,48 @@ def test_admins_download_a_slot_or_everything(app: Flask, client: FlaskClient, a
     ]
     assert client.get("/api/gallery/photos.zip").status_code == 401
     assert client.get("/api/gallery/slots/slot-404/photos.zip", headers=auth).status_code == 404
+
+
+def test_a_hidden_result_leaves_the_guests_gallery_and_zip_a_pinned_one_leads(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    older = stored_result(app, "slot-006", b"old", minutes_ago=30)
+    private = stored_result(app, "slot-006", b"private", minutes_ago=20)
+    newest = stored_result(app, "slot-006", b"new", minutes_ago=10)
+    with app.app_context():
+        from photochanger.models import Slot
+
+        token = db.session.get(Slot, "slot-006").gallery_token
+    gallery = f"/public/slots/slot-006?token={token}"
+
+    hide = client.patch(f"/api/gallery/slots/slot-006/results/{private}", json={"hidden": True}, headers=auth)
+    assert hide.status_code == 200 and hide.get_json()["hidden"] is True
+    pin = client.patch(f"/api/gallery/slots/slot-006/results/{older}", json={"pinned": True}, headers=auth)
+    assert pin.get_json()["pinned"] is True
+
+    page = client.get(gallery).get_data(as_text=True)
+    assert private not in page
+    assert page.index(older) < page.index(newest)  # pinned first
+    archive = client.get(f"/public/slots/slot-006/photos.zip?token={token}")
+    names = zipfile.ZipFile(io.BytesIO(archive.data)).namelist()
+    assert sorted(n.rsplit("_", 1)[1][:8] for n in names) == sorted([older[:8], newest[:8]])
+    admin_view = client.get("/api/gallery", headers=auth).get_json()["slots"][0]["results"]
+    assert {r["job_id"]: r["hidden"] for r in admin_view}[private] is True  # admins still see it
+    assert client.get(f"/public/results/{private}").status_code == 200  # the guest's own link still works
+
+    client.patch(f"/api/gallery/slots/slot-006/results/{private}", json={"hidden": False}, headers=auth)
+    assert private in client.get(gallery).get_data(as_text=True)
+
+
+def test_marking_checks_its_input(app: Flask, client: FlaskClient, auth: dict[str, str]) -> None:
+    job_id = stored_result(app, "slot-006", b"a")
+    url = f"/api/gallery/slots/slot-006/results/{job_id}"
+    assert client.patch(url, json={}, headers=auth).status_code == 400
+    assert client.patch(url, json={"hidden": "yes"}, headers=auth).get_json()["field"] == "hidden"
+    assert (
+        client.patch(
+            f"/api/gallery/slots/slot-007/results/{job_id}", json={"pinned": True}, headers=auth
+        ).status_code
+        == 404
+    )
+    assert client.patch(url, json={"pinned": True}).status_code == 401

@@ -136,6 +136,15 @@ def test_all_slots_gallery_shared_for_a_while_then_revoked(page, phone_page, ser
     assert guest.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shots(guest, "shared-gallery-phone")
 
+    # a guest asked: the admin hides the landscape photo from the shared gallery
+    admin_tile = page.locator(f".shot[data-job-id='{landscape}']")
+    admin_tile.get_by_role("button", name="Скрыть").click()
+    page.get_by_role("button", name="Скрыть").last.click()
+    page.locator(".toast", has_text="Фото скрыто от гостей").wait_for()
+    page.locator(f".shot.is-hidden[data-job-id='{landscape}']").wait_for()
+    guest.reload()
+    assert guest.locator(f"a[href='/public/results/{landscape}/view']").count() == 0
+
     item.get_by_role("button", name="Отозвать").click()
     page.get_by_role("button", name="Отозвать").last.click()
     page.locator(".toast", has_text="Ссылка отозвана").wait_for()
