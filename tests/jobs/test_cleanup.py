@@ -9,7 +9,8 @@ import uuid
 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
-from photochanger.jobs.cleanup import STALE_SPOOL_AFTER, claim, cleanup_media
+from photochanger.jobs.claims import claim
+from photochanger.jobs.cleanup import STALE_SPOOL_AFTER, cleanup_media
 from photochanger.media.spool import InputSpool
 from photochanger.media.storage import (
     input_path,
@@ -21,7 +22,7 @@ from photochanger.media.storage import (
 )
 from photochanger.models import JobStatus, MediaKind, MediaObject
 from photochanger.runtime import services
-from tests.support.jobs import HOUR, job_with_files, media_of, stored_media
+from tests.support.jobs import HOUR, expire_row, job_with_files, media_of, stored_media
 
 
 def _exists(rel):
@@ -195,3 +196,32 @@ def test_the_slot_folder_goes_once_its_last_result_has(app):
         assert not os.path.exists(store.abspath("results/slot-009"))
         assert not os.path.exists(store.abspath("inputs/slot-009"))
 
+
+def test_a_folder_another_run_just_claimed_is_left_to_it_and_one_a_crash_left_goes(app):
+    with app.app_context():
+        store = services().store
+        old = (utcnow() - dt.timedelta(minutes=10)).timestamp()
+        being_removed, abandoned = job_with_files(), job_with_files()
+        # Another run claimed these results: one a moment ago (it may be removing
+        # the folder now), one an hour ago (it died before removing it).
+        for job_id, claimed_at in ((being_removed, utcnow()), (abandoned, utcnow() - HOUR)):
+            os.utime(store.abspath(result_dir("slot-001", job_id)), (old, old))
+            assert claim(media_of(job_id, MediaKind.RESULT).id, claimed_at)
+
+        summary = cleanup_media(store)
+        assert summary.removed == {"input": 2}
+        assert summary.orphans_removed == 1
+        assert _exists(result_path("slot-001", being_removed, "jpg"))
+        assert not os.path.exists(store.abspath(result_dir("slot-001", abandoned)))
+
+
+def test_a_result_whose_job_is_live_stays_whatever_its_row_says(app, runner):
+    with app.app_context():
+        job_id = job_with_files(expires_in=HOUR)
+        expire_row(job_id, MediaKind.RESULT)  # the row says expired, the job says live
+    result = runner.invoke(args=["cleanup-media"])
+    assert "expired media removed: 0 (none)" in result.output
+    assert "skipped (result still live): 1" in result.output
+    with app.app_context():
+        assert _exists(result_path("slot-001", job_id, "jpg")) and _exists(preview_path("slot-001", job_id))
+        assert not _cleaned(job_id, MediaKind.RESULT)
