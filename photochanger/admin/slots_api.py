@@ -16,7 +16,7 @@ from photochanger.extensions import db
 from photochanger.infra.background import when_idle
 from photochanger.ingest.responses import ARRIVAL_KEY, image_response
 from photochanger.ingest.service import IngestRequest, IngestService
-from photochanger.jobs.slot_cleanup import cleanup_slot
+from photochanger.jobs.cleanup import cleanup_media
 from photochanger.links import public_base_url
 from photochanger.media.storage import preview_path
 from photochanger.media.upload import Upload, read_upload
@@ -102,10 +102,11 @@ def _test_photo(limit_mb: int) -> Upload:
 
 @bp.post("/slots/<slot_id>/cleanup")
 def cleanup(slot_id: str) -> Response:
-    """Remove this slot's expired media now (templates and live results stay)."""
-    slot = slot_edit.get_slot(slot_id)
-    report = cleanup_slot(services().store, slot.id)
-    return _no_store(jsonify(report.as_dict()))
+    """Remove this slot's expired media now, by the cron's rules (templates, live
+    results and running jobs' files stay; a concurrent run never removes a file twice)."""
+    slot_id = slot_edit.get_slot(slot_id).id
+    summary = cleanup_media(services().store, slot_id=slot_id)
+    return _no_store(jsonify(summary.slot_report(slot_id)))
 
 
 @bp.post("/slots/<slot_id>/gallery-token")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, select
 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
@@ -25,6 +25,12 @@ RECENT_RESULTS = 10
 HIDDEN_SOURCES = ("ui_test",)
 
 
+def live_result(now: dt.datetime) -> ColumnElement[bool]:
+    """A done job whose result is within its TTL: both pages show only these, and
+    clean-up never removes one."""
+    return and_(JobHistory.status == JobStatus.DONE, JobHistory.result_expires_at > now)
+
+
 def gallery_query(slot_id: str, now: dt.datetime, *, with_hidden: bool = False) -> Select[JobHistory]:
     """The guest gallery's results: pinned ones first, then the newest.
 
@@ -32,9 +38,8 @@ def gallery_query(slot_id: str, now: dt.datetime, *, with_hidden: bool = False) 
     """
     query = select(JobHistory).where(
         JobHistory.slot_id == slot_id,
-        JobHistory.status == JobStatus.DONE,
+        live_result(now),
         JobHistory.result_path.is_not(None),
-        JobHistory.result_expires_at > now,
         JobHistory.source.not_in(HIDDEN_SOURCES),
     )
     if not with_hidden:
@@ -51,9 +56,8 @@ def live_results_query(slot_id: str, now: dt.datetime) -> Select[JobHistory]:
         select(JobHistory)
         .where(
             JobHistory.slot_id == slot_id,
-            JobHistory.status == JobStatus.DONE,
+            live_result(now),
             JobHistory.result_path.is_not(None),
-            JobHistory.result_expires_at > now,
             JobHistory.source.not_in(HIDDEN_SOURCES),
             JobHistory.hidden_at.is_(None),
         )
@@ -67,8 +71,7 @@ def recent_query(slot_id: str, now: dt.datetime, limit: int = RECENT_RESULTS) ->
         select(JobHistory)
         .where(
             JobHistory.slot_id == slot_id,
-            JobHistory.status == JobStatus.DONE,
-            JobHistory.result_expires_at > now,
+            live_result(now),
         )
         .order_by(JobHistory.started_at.desc())
         .limit(limit)

@@ -9,7 +9,8 @@ import uuid
 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
-from photochanger.jobs.cleanup import STALE_SPOOL_AFTER, claim, cleanup_media
+from photochanger.jobs.claims import claim
+from photochanger.jobs.cleanup import STALE_SPOOL_AFTER, cleanup_media
 from photochanger.media.spool import InputSpool
 from photochanger.media.storage import (
     input_path,
@@ -21,46 +22,7 @@ from photochanger.media.storage import (
 )
 from photochanger.models import JobStatus, MediaKind, MediaObject
 from photochanger.runtime import services
-from tests.support.jobs import job_row
-
-HOUR = dt.timedelta(hours=1)
-
-
-def _media(kind, rel, job_id, slot_id, expires, data=b"x" * 100):
-    store = services().store
-    store.write_atomic(rel, data)
-    media = MediaObject(
-        id=uuid.uuid4().hex,
-        job_id=job_id,
-        slot_id=slot_id,
-        kind=kind,
-        path=rel,
-        mime="image/jpeg",
-        size_bytes=len(data),
-        expires_at=expires,
-    )
-    db.session.add(media)
-    return media
-
-
-def _job(status=JobStatus.DONE, expires_in=-HOUR, slot_id="slot-001", started=None, deadline_in=None):
-    """A job with an input file and (when done) a result folder with payload and preview."""
-    now = utcnow()
-    expires = now + expires_in
-    job = job_row(slot_id, status, started=started or now - 2 * HOUR)
-    if deadline_in is not None:
-        job.deadline_at = now + deadline_in
-    job_id = job.job_id
-    db.session.add(job)
-    _media(MediaKind.INPUT, input_path(slot_id, job_id, "jpg"), job_id, slot_id, expires)
-    if status == JobStatus.DONE or status in JobStatus.RUNNING:
-        rel = result_path(slot_id, job_id, "jpg")
-        _media(MediaKind.RESULT, rel, job_id, slot_id, expires)
-        services().store.write_atomic(preview_path(slot_id, job_id), b"webp")
-        job.result_path = rel
-        job.result_expires_at = expires
-    db.session.commit()
-    return job_id
+from tests.support.jobs import HOUR, expire_row, job_with_files, media_of, stored_media
 
 
 def _exists(rel):
@@ -68,22 +30,19 @@ def _exists(rel):
 
 
 def _cleaned(job_id, kind):
-    row = db.session.execute(
-        db.select(MediaObject).where(MediaObject.job_id == job_id, MediaObject.kind == kind)
-    ).scalar_one()
-    return row.cleaned_at is not None
+    return media_of(job_id, kind).cleaned_at is not None
 
 
 def test_expired_results_inputs_and_provider_media_are_removed_and_marked(app, runner):
     with app.app_context():
-        old = _job()
-        live = _job(expires_in=HOUR)
+        old = job_with_files()
+        live = job_with_files(expires_in=HOUR)
         pm_rel = provider_media_path(uuid.uuid4().hex, "jpg")
-        _media(MediaKind.PROVIDER_MEDIA, pm_rel, old, "slot-001", utcnow() - HOUR)
+        stored_media(MediaKind.PROVIDER_MEDIA, pm_rel, old, "slot-001", utcnow() - HOUR)
         temp_rel = f"temp/{uuid.uuid4().hex}.jpg"
-        _media(MediaKind.TEMP, temp_rel, None, None, utcnow() - HOUR)
+        stored_media(MediaKind.TEMP, temp_rel, None, None, utcnow() - HOUR)
         tpl_rel = template_path("slot-001", uuid.uuid4().hex, "png")
-        _media(MediaKind.TEMPLATE, tpl_rel, None, "slot-001", utcnow() - 100 * HOUR)  # never expires
+        stored_media(MediaKind.TEMPLATE, tpl_rel, None, "slot-001", utcnow() - 100 * HOUR)  # never expires
         db.session.commit()
 
     result = runner.invoke(args=["cleanup-media", "--batch-size", "2"])
@@ -105,7 +64,7 @@ def test_expired_results_inputs_and_provider_media_are_removed_and_marked(app, r
 
 def test_second_run_finds_nothing(app, runner):
     with app.app_context():
-        _job()
+        job_with_files()
     assert runner.invoke(args=["cleanup-media"]).exit_code == 0
     result = runner.invoke(args=["cleanup-media"])
     assert "expired media removed: 0" in result.output
@@ -114,7 +73,7 @@ def test_second_run_finds_nothing(app, runner):
 def test_running_job_is_never_touched(app):
     with app.app_context():
         # Expired input row (clock skew, odd TTL) of a job still inside its deadline.
-        job_id = _job(
+        job_id = job_with_files(
             status=JobStatus.PROCESSING,
             expires_in=-HOUR,
             started=utcnow(),
@@ -131,7 +90,7 @@ def test_running_job_is_never_touched(app):
 def test_batches_are_limited_by_max_batches(app):
     with app.app_context():
         for _ in range(3):
-            _job()
+            job_with_files()
         first = cleanup_media(services().store, batch_size=2, max_batches=1)
         assert first.batches == 1 and sum(first.removed.values()) == 2
         rest = cleanup_media(services().store, batch_size=2)
@@ -143,9 +102,9 @@ def test_orphaned_result_folders_are_removed(app):
         store = services().store
         orphan = uuid.uuid4().hex
         store.write_atomic(result_path("slot-002", orphan, "jpg"), b"lost")
-        failed = _job(status=JobStatus.FAILED, expires_in=HOUR)
+        failed = job_with_files(status=JobStatus.FAILED, expires_in=HOUR)
         store.write_atomic(result_path("slot-001", failed, "png"), b"partial")
-        live = _job(expires_in=HOUR)
+        live = job_with_files(expires_in=HOUR)
         fresh = uuid.uuid4().hex  # no row yet but written a moment ago: may be a job being created
         store.write_atomic(result_path("slot-003", fresh, "jpg"), b"new")
         old = (utcnow() - dt.timedelta(minutes=10)).timestamp()
@@ -181,7 +140,7 @@ def test_uploads_a_killed_worker_left_half_written_are_removed_and_live_ones_kep
 
 def test_claim_lets_only_one_run_delete_a_row(app):
     with app.app_context():
-        job_id = _job()
+        job_id = job_with_files()
         media_id = db.session.execute(
             db.select(MediaObject.id).where(MediaObject.job_id == job_id, MediaObject.kind == MediaKind.INPUT)
         ).scalar_one()
@@ -193,7 +152,7 @@ def test_claim_lets_only_one_run_delete_a_row(app):
 def test_overlapping_runs_remove_each_file_once(app):
     with app.app_context():
         for _ in range(6):
-            _job()
+            job_with_files()
     summaries = []
 
     def run():
@@ -217,7 +176,7 @@ def test_overlapping_runs_remove_each_file_once(app):
 def test_a_result_folder_is_removed_whole_whatever_else_it_holds_and_its_bytes_counted(app):
     with app.app_context():
         store = services().store
-        plain, crowded, bare = _job(), _job(), _job()
+        plain, crowded, bare = job_with_files(), job_with_files(), job_with_files()
         store.write_atomic(f"{result_dir('slot-001', crowded)}/converted.png", b"p" * 50)
         os.makedirs(store.abspath(f"{result_dir('slot-001', crowded)}/extra"))
         store.remove(preview_path("slot-001", bare))  # its preview was never built
@@ -232,7 +191,37 @@ def test_a_result_folder_is_removed_whole_whatever_else_it_holds_and_its_bytes_c
 def test_the_slot_folder_goes_once_its_last_result_has(app):
     with app.app_context():
         store = services().store
-        _job(slot_id="slot-009")
+        job_with_files(slot_id="slot-009")
         cleanup_media(store)
         assert not os.path.exists(store.abspath("results/slot-009"))
         assert not os.path.exists(store.abspath("inputs/slot-009"))
+
+
+def test_a_folder_another_run_just_claimed_is_left_to_it_and_one_a_crash_left_goes(app):
+    with app.app_context():
+        store = services().store
+        old = (utcnow() - dt.timedelta(minutes=10)).timestamp()
+        being_removed, abandoned = job_with_files(), job_with_files()
+        # Another run claimed these results: one a moment ago (it may be removing
+        # the folder now), one an hour ago (it died before removing it).
+        for job_id, claimed_at in ((being_removed, utcnow()), (abandoned, utcnow() - HOUR)):
+            os.utime(store.abspath(result_dir("slot-001", job_id)), (old, old))
+            assert claim(media_of(job_id, MediaKind.RESULT).id, claimed_at)
+
+        summary = cleanup_media(store)
+        assert summary.removed == {"input": 2}
+        assert summary.orphans_removed == 1
+        assert _exists(result_path("slot-001", being_removed, "jpg"))
+        assert not os.path.exists(store.abspath(result_dir("slot-001", abandoned)))
+
+
+def test_a_result_whose_job_is_live_stays_whatever_its_row_says(app, runner):
+    with app.app_context():
+        job_id = job_with_files(expires_in=HOUR)
+        expire_row(job_id, MediaKind.RESULT)  # the row says expired, the job says live
+    result = runner.invoke(args=["cleanup-media"])
+    assert "expired media removed: 0 (none)" in result.output
+    assert "skipped (result still live): 1" in result.output
+    with app.app_context():
+        assert _exists(result_path("slot-001", job_id, "jpg")) and _exists(preview_path("slot-001", job_id))
+        assert not _cleaned(job_id, MediaKind.RESULT)
