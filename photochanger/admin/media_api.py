@@ -8,6 +8,7 @@ from photochanger.admin.uploads import form_file, required_image
 from photochanger.auth.session import current_admin, require_admin
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.jobs.cleanup import cleanup_media
 from photochanger.models import MediaKind
 from photochanger.runtime import services
 from photochanger.settings.store import load_settings
@@ -16,6 +17,19 @@ from photochanger.slots.media import delete_template, get_media, media_view, reg
 
 bp = Blueprint("media_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
+
+
+#: Batches one click of «Очистить кеш медиа» removes at most; the cron does the rest.
+CLEANUP_BATCHES = 20
+
+
+@bp.post("/media/cleanup")
+def cleanup_all() -> Response:
+    """Remove every slot's expired media now, by the cron's rules (one bounded run)."""
+    summary = cleanup_media(services().store, max_batches=CLEANUP_BATCHES)
+    resp = jsonify(summary.report(CLEANUP_BATCHES))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.post("/template-media/register")

@@ -82,6 +82,17 @@ class CleanupSummary:
             lines.insert(5, f"skipped (result still live): {self.skipped_live}")
         return lines
 
+    def report(self, max_batches: int | None = None) -> dict[str, object]:
+        """The global endpoint's answer; ``more_left`` when the run stopped at its batch bound."""
+        return {
+            "media_cleaned": sum(self.removed.values()),
+            "files_removed": self.files_removed,
+            "orphan_folders_removed": self.orphans_removed,
+            "abandoned_uploads_removed": self.stale_uploads_removed,
+            "bytes_freed": self.bytes_freed,
+            "more_left": max_batches is not None and self.batches >= max_batches,
+        }
+
     def slot_report(self, slot_id: str) -> dict[str, object]:
         """The per-slot endpoint's answer; the admin pages read ``files_removed`` and ``bytes_freed``."""
         return {

@@ -175,7 +175,7 @@
     });
   }
 
-  /* media cache: each slot's expired files, cleaned in the background */
+  /* media cache: every slot's expired files, by the cron's rules, in one request */
   document.getElementById("media-cleanup").addEventListener("click", async (ev) => {
     const btn = ev.currentTarget;
     const ok = await PC.confirm({
@@ -185,21 +185,14 @@
     });
     if (!ok) return;
     PC.busy(btn, true);
-    PC.toast("Очистка запланирована: будут удалены только устаревшие результаты");
     try {
-      const list = await PC.api("/api/slots");
-      const slots = (list && list.slots) || [];
-      let failed = 0;
-      for (const s of slots) {
-        try {
-          await PC.api("/api/slots/" + encodeURIComponent(s.id || s.slot_id) + "/cleanup", { method: "POST" });
-        } catch (err) {
-          failed += 1;
-        }
-      }
-      if (failed) PC.toast("Очистка завершилась с ошибками (" + failed + "), повторите позже", "error");
+      const r = await PC.api("/api/media/cleanup", { method: "POST" });
+      const mb = (r.bytes_freed / (1024 * 1024)).toLocaleString("ru-RU", { maximumFractionDigits: 1 });
+      let text = "Очистка завершена: удалено файлов — " + r.files_removed + ", освобождено " + mb + " МБ";
+      if (r.more_left) text += ". Осталось ещё: остальное удалит плановая очистка";
+      PC.toast(text);
     } catch (err) {
-      PC.toast("Не удалось запустить очистку: " + err.message, "error");
+      PC.toast("Не удалось очистить кеш: " + err.message, "error");
     } finally {
       PC.busy(btn, false);
     }

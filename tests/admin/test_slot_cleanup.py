@@ -136,3 +136,24 @@ def test_cron_and_clicks_on_two_workers_remove_each_file_once(
         assert set(left.scalars()) == {live}
         assert db.session.get(JobHistory, live) is not None
         assert _exists(result_path("slot-001", live, "jpg"))
+
+
+def test_the_settings_pages_global_cleanup_covers_every_slot_in_one_call(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    with app.app_context():
+        expired = [
+            job_with_files(expires_in=-HOUR, slot_id=slot) for slot in ("slot-001", "slot-009", "slot-015")
+        ]
+        live = job_with_files(expires_in=HOUR, slot_id="slot-009")
+
+    resp = client.post("/api/media/cleanup", headers=auth)
+
+    assert resp.status_code == 200
+    report = resp.get_json()
+    assert report["media_cleaned"] == 6 and report["bytes_freed"] > 0 and report["more_left"] is False
+    with app.app_context():
+        for job_id, slot in zip(expired, ("slot-001", "slot-009", "slot-015"), strict=True):
+            assert not _exists(input_path(slot, job_id, "jpg"))
+        assert _exists(result_path("slot-009", live, "jpg"))
+    assert client.post("/api/media/cleanup").status_code == 401

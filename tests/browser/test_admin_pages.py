@@ -249,7 +249,7 @@ def test_settings_change_deadline_password_and_keys(page, phone_page, server, sh
 
     page.click("#media-cleanup")
     page.get_by_role("button", name="Очистить").last.click()
-    _toast(page, "Очистка запланирована: будут удалены только устаревшие результаты")
+    _toast(page, "Очистка завершена: удалено файлов — 0")
     hint = "Удаляются только устаревшие результаты; последний обработанный файл останется доступным"
     assert hint in page.content()
 
