@@ -18,6 +18,7 @@ from photochanger.auth.accounts import Accounts, CredentialsError, load_accounts
 from photochanger.config import PROJECT_ROOT
 from photochanger.errors import ApiError, wants_json
 from photochanger.extensions import jwt, limiter
+from photochanger.infra import file_limits  # noqa: F401 - registers the file:// storage scheme
 from photochanger.infra.secrets import instance_secret
 
 DEFAULT_TOKEN_HOURS = 12
@@ -54,6 +55,9 @@ def init_admin_auth(app: Flask) -> None:
             # Studios often run on plain http inside the LAN; a Secure cookie would never come back.
             cfg["JWT_COOKIE_SECURE"] = str(cfg.get("PUBLIC_BASE_URL") or "").startswith("https://")
     cfg.setdefault("ADMIN_LOGIN_PAGE", DEFAULT_LOGIN_PAGE)
+    if not cfg.get("RATELIMIT_STORAGE_URI"):
+        # Login and ingest lockouts must hold across workers, not per process.
+        cfg["RATELIMIT_STORAGE_URI"] = "file://" + os.path.abspath(os.path.join(cfg["LOCK_DIR"], "ratelimit"))
     jwt.init_app(app)
     limiter.init_app(app)
     _register_jwt_callbacks()
