@@ -27,6 +27,7 @@ from photochanger.slots.catalog import seed_slots
 from tests.support.live_server import LiveServer
 from tests.support.mock_gemini import MockGemini
 from tests.support.postgres import PostgresCluster
+from tests.support.redis import redis_server  # noqa: F401 - a fixture for the whole suite
 from tests.support.stack import GEMINI_TEST_KEY, Stack
 
 INGEST_PASSWORD = "123456"
