@@ -17,6 +17,7 @@ from flask_jwt_extended import (
 
 from photochanger.auth import login_guard
 from photochanger.auth.accounts import authenticate
+from photochanger.auth.revocation import revoke_presented_tokens
 from photochanger.auth.session import admin_accounts, current_admin
 from photochanger.auth.throttle import client_address
 from photochanger.clock import iso_z
@@ -90,7 +91,8 @@ def login() -> Response:
 
 @bp.post("/api/logout")
 def logout() -> Response:
-    """Clear the session cookies (a bearer token simply expires)."""
+    """Revoke the presented token (bearer or cookie) and clear the session cookies."""
+    revoke_presented_tokens()
     resp = jsonify({"status": "ok"})
     unset_jwt_cookies(resp)
     return resp

@@ -15,6 +15,7 @@ from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from werkzeug.wrappers import Response as BaseResponse
 
 from photochanger.auth.accounts import Accounts, CredentialsError, load_accounts, resolve_path
+from photochanger.auth.revocation import is_revoked
 from photochanger.config import PROJECT_ROOT
 from photochanger.errors import ApiError, wants_json
 from photochanger.extensions import jwt, limiter
@@ -130,6 +131,14 @@ def _register_jwt_callbacks() -> None:
     def _still_an_admin(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
         # Removing an account from the file ends its sessions at once.
         return str(payload.get("sub")) in admin_accounts().hashes
+
+    @jwt.token_in_blocklist_loader
+    def _logged_out(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        return is_revoked(str(payload.get("jti")))
+
+    @jwt.revoked_token_loader
+    def _revoked(_header: dict[str, Any], _payload: dict[str, Any]) -> BaseResponse:
+        return _auth_failure("unauthorized", "Сессия завершена выходом: войдите заново")
 
     @jwt.token_verification_failed_loader
     def _removed(_header: dict[str, Any], _payload: dict[str, Any]) -> BaseResponse:
