@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 
 import pytest
 import redis
 
+from . import processes
 from .net import free_port
 
 
@@ -32,28 +32,14 @@ class RedisServer:
         )
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 10.0) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
-            try:
-                if self.client().ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server not ready in {timeout}s")
+    def _wait_ready(self) -> None:
+        processes.wait_ready(self.proc, self.client().ping, "redis-server", (redis.ConnectionError,))
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_timeout=2)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.stop(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
