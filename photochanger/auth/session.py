@@ -59,6 +59,9 @@ def init_admin_auth(app: Flask) -> None:
     if not cfg.get("RATELIMIT_STORAGE_URI"):
         # Login and ingest lockouts must hold across workers, not per process.
         cfg["RATELIMIT_STORAGE_URI"] = "file://" + os.path.abspath(os.path.join(cfg["LOCK_DIR"], "ratelimit"))
+    # A stopped Redis must not stop booths or admins: the throttles log it and let requests through.
+    cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"wrap_exceptions": True})
+    cfg.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     jwt.init_app(app)
     limiter.init_app(app)
     _register_jwt_callbacks()

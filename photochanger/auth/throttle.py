@@ -10,16 +10,44 @@ password is refused: otherwise the answer would tell which guess was right.
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from flask import request
 from limits import RateLimitItem, parse
+from limits.errors import StorageError
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 
 from photochanger.errors import ApiError
 from photochanger.extensions import limiter
+
+log = logging.getLogger("photochanger.auth")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _fail_open(default: object) -> Callable[[_F], _F]:
+    """When the storage is down (Redis stopped), booths and admins still get in; the error is logged."""
+
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        def guarded(*args: Any) -> Any:
+            try:
+                return method(*args)
+            except StorageError as exc:
+                log.error(
+                    "auth.throttle_unavailable",
+                    extra={"event": "auth.throttle_unavailable", "error": str(exc.storage_error)[:200]},
+                )
+                return default
+
+        return cast(_F, guarded)
+
+    return wrap
 
 
 def client_address() -> str:
@@ -41,6 +69,7 @@ class Throttle:
     failures: RateLimitItem
     lock: RateLimitItem
 
+    @_fail_open(None)
     def locked_for(self, key: str) -> int | None:
         """Seconds left of a lockout of ``key``, or ``None`` when not locked."""
         lock = FixedWindowRateLimiter(limiter.storage)
@@ -49,6 +78,7 @@ class Throttle:
         reset = lock.get_window_stats(self.lock, self.name, "lock", key).reset_time
         return max(1, math.ceil(reset - time.time()))
 
+    @_fail_open(False)
     def record_failure(self, key: str) -> bool:
         """Count a failure; returns whether it started the lockout."""
         counter = _failure_counter()
@@ -59,6 +89,7 @@ class Throttle:
         counter.clear(self.failures, self.name, "fail", key)
         return True
 
+    @_fail_open(None)
     def forget(self, key: str) -> None:
         """Forget earlier failures of ``key`` (a lock already started stays)."""
         _failure_counter().clear(self.failures, self.name, "fail", key)

@@ -8,6 +8,7 @@ stopped the app from starting (the ``redis`` package was not installed).
 from __future__ import annotations
 
 from tests.auth.guessing import admin_login, ingest, login, throttled
+from tests.support.net import free_port
 
 ATTACKER, ADMIN = "203.0.113.77", "198.51.100.70"
 
@@ -30,3 +31,10 @@ def test_failures_on_two_hosts_add_up_in_redis(live_server, redis_server, tmp_pa
         server = (first, second)[i % 2]
         assert ingest(server.url, f"guess-{i:04d}", ATTACKER).status_code == 401
     throttled(ingest(first.url, "guess-0010", ATTACKER))
+
+
+def test_a_stopped_redis_lets_logins_through_and_is_logged(live_server):
+    server = live_server(workers=2, RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")
+    assert login(server.url, "guess").status_code == 401  # not 500
+    assert admin_login(server.url).status_code == 200
+    assert "auth.throttle_unavailable" in server.log()
