@@ -8,7 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from cli.admin import admin_bootstrap_command, list_admins_command
-from photochanger.auth.passwords import generate_password, hash_password
+from photochanger.auth.passwords import MIN_INGEST_PASSWORD, generate_password, hash_password
 from photochanger.clock import utcnow
 from photochanger.extensions import db
 from photochanger.jobs.cleanup import cleanup_media
@@ -42,8 +42,8 @@ def set_ingest_password_command(password: str | None, if_unset: bool, updated_by
         click.echo("ingest password already set; kept")
         return
     password = password or generate_password()
-    if len(password) < 4:
-        raise click.BadParameter("at least 4 characters", param_hint="--password")
+    if len(password) < MIN_INGEST_PASSWORD:
+        raise click.BadParameter(f"at least {MIN_INGEST_PASSWORD} characters", param_hint="--password")
     save_setting("ingest_password_hash", hash_password(password), updated_by)
     db.session.commit()
     click.echo(f"ingest password: {password}")

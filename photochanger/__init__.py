@@ -55,8 +55,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _init_observability(app)
     _register_blueprints(app)
     _register_cli(app)
+    _trust_proxies(app)
     app.wsgi_app = _ArrivalStamp(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXY_COUNT`` proxies, the client's address is what they forward.
+
+    Throttles and logs key on it: behind nginx every client would otherwise share nginx's address.
+    """
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    count = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if count > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
 def _engine_options(app: Flask) -> None:

@@ -59,7 +59,13 @@ class Config:
         # Smallest longest side worth sending for a 1K result (providers/gemini.py):
         # between this and the maximum, a photo is shrunk without a resampling pass.
         self.PROVIDER_MIN_INPUT_SIDE = int(_env("PROVIDER_MIN_INPUT_SIDE", "1024") or 1024)
-        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+        # Unset: flock-ed files in LOCK_DIR, shared by the workers of this host
+        # (photochanger/auth/session.py); redis://… shares them between hosts.
+        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI")
+        # Proxies in front of the app whose X-Forwarded-For/-Proto are believed
+        # (1 behind the shipped nginx); 0 when clients connect directly, so no
+        # client can pretend to be another address.
+        self.TRUSTED_PROXY_COUNT = int(_env("TRUSTED_PROXY_COUNT", "0") or 0)
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         # Bearer token Prometheus must send to /metrics; unset: /metrics is open
         # (then restrict it in nginx or the firewall).

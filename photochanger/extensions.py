@@ -18,5 +18,5 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
 #: No default limits: only the routes that ask are limited. Storage comes from
-#: ``RATELIMIT_STORAGE_URI`` (memory by default; Redis to share between processes).
+#: ``RATELIMIT_STORAGE_URI`` (files in ``LOCK_DIR`` by default; Redis to share between hosts).
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -211,3 +211,17 @@ class ConfigGeneration(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class RevokedToken(db.Model):  # type: ignore[name-defined]
+    """An admin token ended by ``POST /api/logout`` before it expires (migration 0005).
+
+    Kept until the token's own expiry; every admin request checks its ``jti`` here,
+    so a logout holds in every worker and on every host of the database.
+    """
+
+    __tablename__ = "revoked_token"
+    __table_args__ = (Index("ix_revoked_token_expires", "expires_at"),)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -22,6 +22,7 @@ from tests.support.app import migrate as _migrate
 from tests.support.live_server import LiveServer
 from tests.support.mock_gemini import MockGemini
 from tests.support.postgres import PostgresCluster
+from tests.support.redis import redis_server  # noqa: F401 - a fixture for the whole suite
 from tests.support.stack import GEMINI_TEST_KEY, Stack
 
 

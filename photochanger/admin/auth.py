@@ -15,9 +15,11 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from photochanger.auth import throttle as login_throttle
+from photochanger.auth import login_guard
 from photochanger.auth.accounts import authenticate
+from photochanger.auth.revocation import revoke_presented_tokens
 from photochanger.auth.session import admin_accounts, current_admin
+from photochanger.auth.throttle import client_address
 from photochanger.clock import iso_z
 from photochanger.errors import ApiError
 from photochanger.extensions import limiter
@@ -27,15 +29,11 @@ log = logging.getLogger("photochanger.auth")
 bp = Blueprint("auth_api", __name__)
 
 
-def _client_ip() -> str:
-    return request.remote_addr or "unknown"
-
-
 def _log(event: str, username: str, reason: str | None = None) -> None:
     extra: dict[str, Any] = {
         "event": event,
         "username": username[:100],
-        "ip": _client_ip(),
+        "ip": client_address(),
         "time": dt.datetime.now(dt.UTC).isoformat(),
     }
     if reason:
@@ -63,21 +61,17 @@ def login() -> Response:
     want_cookie = request.args.get("cookie") in ("1", "true") or cookie_flag in (True, "1", "true", "on")
 
     accounts = admin_accounts()
-    ip = _client_ip()
-    left = login_throttle.locked_for(username, ip)
-    if left is not None:
+    ip = client_address()
+    try:
+        login_guard.refuse_if_locked(username, ip)
+    except ApiError:
         _log("auth.login.failure", username, "throttled")
-        minutes = max(1, round(left / 60))
-        raise ApiError(
-            "throttled",
-            f"Слишком много неудачных попыток входа: повторите через {minutes} мин.",
-            retry_after=left,
-        )
+        raise
     if not authenticate(accounts, username, password):
-        login_throttle.record_failure(username, ip)
+        login_guard.record_failure(username, ip)
         _log("auth.login.failure", username, "invalid_credentials")
         raise ApiError("invalid_credentials")
-    login_throttle.record_success(username, ip)
+    login_guard.record_success(username, ip)
     _log("auth.login.success", username)
 
     token = create_access_token(identity=username)
@@ -97,7 +91,8 @@ def login() -> Response:
 
 @bp.post("/api/logout")
 def logout() -> Response:
-    """Clear the session cookies (a bearer token simply expires)."""
+    """Revoke the presented token (bearer or cookie) and clear the session cookies."""
+    revoke_presented_tokens()
     resp = jsonify({"status": "ok"})
     unset_jwt_cookies(resp)
     return resp

@@ -22,6 +22,11 @@ _verified: OrderedDict[tuple[str, str], bool] = OrderedDict()
 _lock = threading.Lock()
 
 
+#: Shortest booth (ingest) password accepted wherever it is set: guesses are
+#: throttled per address, not per booth, so the password itself must hold.
+MIN_INGEST_PASSWORD = 8
+
+
 def hash_password(password: str, rounds: int = 12) -> str:
     """A bcrypt hash of ``password`` (UTF-8, at most 72 bytes are significant)."""
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")

@@ -15,9 +15,11 @@ from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from werkzeug.wrappers import Response as BaseResponse
 
 from photochanger.auth.accounts import Accounts, CredentialsError, load_accounts, resolve_path
+from photochanger.auth.revocation import is_revoked
 from photochanger.config import PROJECT_ROOT
 from photochanger.errors import ApiError, wants_json
 from photochanger.extensions import jwt, limiter
+from photochanger.infra import file_limits  # noqa: F401 - registers the file:// storage scheme
 from photochanger.infra.secrets import instance_secret
 
 DEFAULT_TOKEN_HOURS = 12
@@ -54,6 +56,12 @@ def init_admin_auth(app: Flask) -> None:
             # Studios often run on plain http inside the LAN; a Secure cookie would never come back.
             cfg["JWT_COOKIE_SECURE"] = str(cfg.get("PUBLIC_BASE_URL") or "").startswith("https://")
     cfg.setdefault("ADMIN_LOGIN_PAGE", DEFAULT_LOGIN_PAGE)
+    if not cfg.get("RATELIMIT_STORAGE_URI"):
+        # Login and ingest lockouts must hold across workers, not per process.
+        cfg["RATELIMIT_STORAGE_URI"] = "file://" + os.path.abspath(os.path.join(cfg["LOCK_DIR"], "ratelimit"))
+    # A stopped Redis must not stop booths or admins: the throttles log it and let requests through.
+    cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"wrap_exceptions": True})
+    cfg.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     jwt.init_app(app)
     limiter.init_app(app)
     _register_jwt_callbacks()
@@ -126,6 +134,14 @@ def _register_jwt_callbacks() -> None:
     def _still_an_admin(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
         # Removing an account from the file ends its sessions at once.
         return str(payload.get("sub")) in admin_accounts().hashes
+
+    @jwt.token_in_blocklist_loader
+    def _logged_out(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        return is_revoked(str(payload.get("jti")))
+
+    @jwt.revoked_token_loader
+    def _revoked(_header: dict[str, Any], _payload: dict[str, Any]) -> BaseResponse:
+        return _auth_failure("unauthorized", "Сессия завершена выходом: войдите заново")
 
     @jwt.token_verification_failed_loader
     def _removed(_header: dict[str, Any], _payload: dict[str, Any]) -> BaseResponse:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from photochanger.auth.passwords import check_password
+from photochanger.auth.ingest_guard import require_ingest_password
 from photochanger.clock import iso_z, utcnow
 from photochanger.config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
 from photochanger.errors import ApiError
@@ -96,8 +96,7 @@ def _take_upload(
     if not request.mimetype.startswith("multipart/form-data"):
         raise ApiError("bad_request", "Ожидается multipart/form-data")
 
-    if not check_password(form.get("password", ""), settings.ingest_password_hash):
-        raise ApiError("unauthorized", "Неверный или отсутствующий пароль ingest")
+    require_ingest_password(form.get("password", ""), settings.ingest_password_hash)
 
     file = next((files[name] for name in FILE_FIELDS if name in files), None)
     if file is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from photochanger.auth.passwords import hash_password
+from photochanger.auth.passwords import MIN_INGEST_PASSWORD, hash_password
 from photochanger.clock import iso_z
 from photochanger.config import HARD_UPLOAD_CAP_MB
 from photochanger.providers.base import ProviderDriver
@@ -27,7 +27,7 @@ EDITABLE: dict[str, dict[str, Any]] = {
     "ingest_hash_mode": {"type": "string", "enum": ["log_only", "strict"]},
 }
 #: bcrypt looks at 72 bytes at most; longer passwords would silently be truncated.
-PASSWORD_SCHEMA = {"type": "string", "minLength": 4, "maxLength": 72}
+PASSWORD_SCHEMA = {"type": "string", "minLength": MIN_INGEST_PASSWORD, "maxLength": 72}
 
 
 def keyed_providers(drivers: Mapping[str, ProviderDriver]) -> list[str]:

@@ -95,7 +95,7 @@
   pwForm.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const value = pwInput.value.trim();
-    if (value.length < 4) return fieldError("ingest_password", "Пароль должен быть не короче 4 символов");
+    if (value.length < 8) return fieldError("ingest_password", "Пароль должен быть не короче 8 символов");
     if (new TextEncoder().encode(value).length > 72) return fieldError("ingest_password", "Слишком длинный пароль (не больше 72 байт)");
     const ok = await PC.confirm({
       title: "Сменить пароль фотобудок?",

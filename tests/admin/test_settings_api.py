@@ -68,6 +68,7 @@ class TestUpdate:
             ({"concurrency_per_provider": 1001}, "concurrency_per_provider"),
             ({"ingest_hash_mode": "paranoid"}, "ingest_hash_mode"),
             ({"ingest_password": "123"}, "ingest_password"),
+            ({"ingest_password": "1234567"}, "ingest_password"),
             ({"ingest_password": 123456}, "ingest_password"),
             ({"provider_keys": {"openai": "k"}}, "provider_keys.openai"),
             ({"provider_keys": {"gemini": 5}}, "provider_keys.gemini"),
@@ -83,6 +84,19 @@ class TestUpdate:
         assert resp.get_json()["field"] == field
         assert field in resp.get_json()["message"]
         assert client.get("/api/settings", headers=auth).get_json()["sync_response_seconds"] == 48
+
+    def test_a_booth_password_shorter_than_8_characters_is_refused_in_russian(
+        self, client: FlaskClient, auth: dict[str, str], runner
+    ) -> None:
+        resp = _put(client, auth, {"ingest_password": "7-chars"})
+        assert resp.status_code == 400
+        assert resp.get_json()["message"] == "Поле «ingest_password»: не короче 8 символов"
+        assert _put(client, auth, {"ingest_password": "8-chars!"}).status_code == 200
+        refused = runner.invoke(args=["set-ingest-password", "--password", "7-chars"])
+        assert refused.exit_code != 0 and "at least 8 characters" in refused.output
+        generated = runner.invoke(args=["set-ingest-password"])  # what make run does
+        assert generated.exit_code == 0
+        assert len(generated.output.split("ingest password: ")[1].strip()) >= 8
 
     def test_ingest_password_rotation(self, client: FlaskClient, auth: dict[str, str]) -> None:
         resp = _put(client, auth, {"ingest_password": "studio-2026"})

@@ -68,6 +68,8 @@ def test_compose_wiring():
     assert app["environment"]["DATABASE_URL"].startswith("postgresql://")
     assert "@db:5432/" in app["environment"]["DATABASE_URL"]
     assert app["environment"]["USE_X_ACCEL_REDIRECT"] == "1"
+    # lockouts key on the client nginx forwards, not on nginx's own address
+    assert app["environment"]["TRUSTED_PROXY_COUNT"] == "1"
     assert nginx["depends_on"]["app"]["condition"] == "service_healthy"
 
     # nginx renders the shipped template and reads the same media volume the app writes

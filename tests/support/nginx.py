@@ -7,11 +7,11 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Mapping
 
 import requests
 
+from . import processes
 from .live_server import ROOT
 from .net import free_port
 
@@ -95,17 +95,11 @@ http {{
         )
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 10.0) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited early:\n{self.error_log()}")
-            try:
-                requests.get(f"{self.url}/healthz", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError(f"nginx not ready in {timeout}s:\n{self.error_log()}")
+    def _wait_ready(self) -> None:
+        def probe() -> object:
+            return requests.get(f"{self.url}/healthz", timeout=1)
+
+        processes.wait_ready(self.proc, probe, "nginx", (requests.ConnectionError,), self.error_log)
 
     def access_log(self) -> str:
         return _read(os.path.join(self.workdir, "access.log"))
@@ -114,13 +108,7 @@ http {{
         return _read(os.path.join(self.workdir, "error.log"))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # fast shutdown
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc, signal.SIGTERM)  # fast shutdown
         self._out.close()
 
 
