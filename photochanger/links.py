@@ -23,3 +23,13 @@ def path_for(endpoint: str, **values: Any) -> str:
 def public_url(base_url: str, endpoint: str, **values: Any) -> str:
     """``endpoint``'s absolute URL on ``base_url`` (what booths, guests and providers open)."""
     return base_url.rstrip("/") + path_for(endpoint, **values)
+
+
+def result_url(base_url: str, job_id: str) -> str:
+    """A result's public download link (``X-Result-Url``)."""
+    return public_url(base_url, "public.download_result", job_id=job_id)
+
+
+def provider_media_url(base_url: str, media_id: str) -> str:
+    """A short-lived input link for providers that fetch their inputs."""
+    return public_url(base_url, "public.provider_media", media_id=media_id)

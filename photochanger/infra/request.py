@@ -13,8 +13,6 @@ from werkzeug.formparser import FormDataParser
 
 from photochanger.infra.arriving import ArrivingBytes
 
-#: WSGI environ key of a callable given each file part (a :class:`HashingUpload`) as it starts arriving.
-ON_UPLOAD_KEY = "photochanger.on_upload"
 #: Most bytes asked of the WSGI server per read while a form is parsed.
 PARSE_BUFFER = 1024 * 1024
 #: Fewest bytes asked per read, however slowly the body arrives.
@@ -120,6 +118,10 @@ class StrictRequest(Request):
     ingest can answer 400 ``bad_request``.
     """
 
+    #: Given each file part (a :class:`HashingUpload`) as it starts arriving; set by
+    #: whoever reads the upload (the ingest's Intake) before the form is parsed.
+    on_file_part: Callable[[HashingUpload], None] | None = None
+
     def _get_file_stream(
         self,
         total_content_length: int | None,
@@ -128,9 +130,8 @@ class StrictRequest(Request):
         content_length: int | None = None,
     ) -> IO[bytes]:
         upload = HashingUpload()
-        on_upload: Callable[[HashingUpload], None] | None = self.environ.get(ON_UPLOAD_KEY)
-        if on_upload is not None:
-            on_upload(upload)
+        if self.on_file_part is not None:
+            self.on_file_part(upload)
         return upload  # type: ignore[return-value]  # duck-typed file object
 
     def _get_stream_for_parsing(self) -> IO[bytes]:

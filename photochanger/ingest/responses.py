@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, request
 from werkzeug.wsgi import wrap_file
 
-from photochanger.ingest.service import IngestSuccess, result_url
-from photochanger.links import public_base_url
+from photochanger.ingest.outcome import IngestSuccess
+from photochanger.links import public_base_url, result_url
 
 ARRIVAL_KEY = "photochanger.arrival"
 

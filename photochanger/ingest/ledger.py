@@ -1,4 +1,9 @@
-"""The rows an ingest writes, as Core statements built once per process.
+"""The ledger: every job-row write of an ingest, each with its transaction rule.
+
+Each :class:`Ledger` method is one step of the pipeline and ends its own
+transaction, so a stored file is never without its row and no transaction (or
+pooled connection) is held across an upload or a provider call. No other
+module of the ingest package commits or rolls back.
 
 An ingest reads its duplicates and writes a job, two media rows and two status
 changes. Through the ORM (unit of work, identity map, ``synchronize_session``,
@@ -25,9 +30,11 @@ from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from sqlalchemy import Row, Update, bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
+from photochanger.infra.autocommit import autocommit
 from photochanger.models import JobHistory, JobStatus, MediaObject
 
 _JOB = JobHistory.__table__
@@ -90,7 +97,7 @@ _MEDIA_CTE = (
 _WITH_MEDIA = {change: change.add_cte(_MEDIA_CTE) for change in (_PROCESSING, _DONE)}
 
 
-def recent_matches(
+def _recent_matches(
     slot_id: str,
     since: dt.datetime,
     *,
@@ -113,7 +120,7 @@ def recent_matches(
     return db.session.connection().execute(statement, params).all()
 
 
-def insert_job(**values: Any) -> None:
+def _insert_job(**values: Any) -> None:
     """Insert a ``job_history`` row (column defaults fill what is not given)."""
     db.session.connection().execute(_INSERT_JOB, values)
 
@@ -142,17 +149,17 @@ def media_row(
     }
 
 
-def insert_media(rows: Sequence[dict[str, Any]]) -> None:
+def _insert_media(rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``media_object`` rows made by :func:`media_row`, in one statement."""
     db.session.connection().execute(_INSERT_MEDIA, list(rows))
 
 
-def record_input(job_id: str, media: dict[str, Any]) -> None:
+def _record_input(job_id: str, media: dict[str, Any]) -> None:
     """The stored photo's media row and the job's ``processing`` status, together."""
     _with_media(_PROCESSING, media, {"id": job_id})
 
 
-def record_result(job_id: str, media: dict[str, Any], **done: Any) -> None:
+def _record_result(job_id: str, media: dict[str, Any], **done: Any) -> None:
     """The stored result's media row and the job done with its result columns (see ``_DONE``)."""
     _with_media(_DONE, media, {"id": job_id, **done})
 
@@ -165,3 +172,79 @@ def _with_media(change: Update, media: dict[str, Any], params: dict[str, Any]) -
     else:
         conn.execute(_INSERT_MEDIA, media)
         conn.execute(change, params)
+
+
+class Ledger:
+    """The job's rows through the pipeline: claim → input → (published media) → result or failure."""
+
+    def __init__(self, session: Session | None = None) -> None:
+        self.session = session or db.session
+
+    def read_only(self) -> None:
+        """Reads that follow need no transaction: no BEGIN/COMMIT round trips around them."""
+        autocommit()
+
+    def release(self) -> None:
+        """End any open transaction, so no pooled connection waits on an upload or a provider."""
+        self.session.commit()
+
+    def abandon(self) -> None:
+        """Drop whatever the failed step had begun."""
+        self.session.rollback()
+
+    def duplicates(
+        self,
+        slot_id: str,
+        since: dt.datetime,
+        *,
+        idempotency_key: str | None,
+        sha256: str,
+        version: int,
+        source: str,
+    ) -> Sequence[MatchRow]:
+        """The slot's recent jobs that the same request (key) or the same photo already made."""
+        autocommit()
+        return _recent_matches(
+            slot_id, since, idempotency_key=idempotency_key, sha256=sha256, version=version, source=source
+        )
+
+    def claim(self, **values: Any) -> None:
+        """The new job's row, committed at once: a replay of the request now finds it."""
+        _insert_job(**values)
+        self.session.commit()
+
+    def record_input(self, job_id: str, media: dict[str, Any]) -> None:
+        """The stored photo's row and the job ``processing``, together and committed."""
+        autocommit()
+        _record_input(job_id, media)
+        self.session.commit()
+
+    def record_published(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Provider-media links' rows, committed before the provider may fetch them."""
+        autocommit()
+        _insert_media(rows)
+        self.session.commit()
+
+    def record_result(self, job_id: str, media: dict[str, Any], **done: Any) -> None:
+        """The stored result's row and the job ``done``, together and committed."""
+        autocommit()
+        _record_result(job_id, media, **done)
+        self.session.commit()
+
+    def record_failure(self, job_id: str, **values: Any) -> None:
+        """The job failed or timed out (``status``, ``failure_reason``, ...), committed."""
+        self.session.execute(update(JobHistory).where(JobHistory.job_id == job_id).values(**values))
+        self.session.commit()
+
+    def retire_media(self, media_ids: Sequence[str]) -> None:
+        """Published links are over: their rows marked cleaned, so the links answer 410."""
+        self.session.rollback()
+        self.session.execute(
+            update(MediaObject).where(MediaObject.id.in_(media_ids)).values(cleaned_at=utcnow())
+        )
+        self.session.commit()
+
+    def reread(self, job_id: str) -> JobHistory | None:
+        """The job as another worker left it now (a fresh read, no cached state)."""
+        self.session.rollback()
+        return self.session.get(JobHistory, job_id, populate_existing=True)

@@ -1,0 +1,155 @@
+"""The Intake: a booth's upload as it arrives, made into a checked :class:`IngestRequest`.
+
+One Intake per request. Before the body is read it checks the declared size
+and ends the read transaction; while the body is parsed (strictly, by
+:class:`~photochanger.infra.request.StrictRequest`) it is handed each file
+part, which it writes to the disk spool and starts shrinking for the provider
+as the bytes arrive; once parsed it checks the password, the photo (size, type
+by its bytes, hashes) and the booth's hash, and keeps the other fields as
+untrusted metadata. It is the one place that decides what happens to the file
+part before the pipeline sees it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import Request, current_app
+from werkzeug.exceptions import HTTPException
+
+from photochanger.auth.ingest_guard import require_ingest_password
+from photochanger.config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
+from photochanger.errors import ApiError
+from photochanger.infra.request import HashingUpload, StrictRequest
+from photochanger.ingest.early_shrink import EarlyShrink
+from photochanger.ingest.ledger import Ledger
+from photochanger.ingest.outcome import IngestRequest
+from photochanger.media.spool import InputSpool
+from photochanger.media.upload import FILE_FIELDS, Upload, read_upload
+from photochanger.runtime import AppServices
+from photochanger.settings.store import RuntimeSettings
+from photochanger.slots.snapshot import SlotSnapshot
+
+#: Fields never stored in job metadata.
+_PRIVATE_FIELDS = {"password"}
+_MAX_META_FIELDS = 64
+_MAX_META_VALUE = 2000
+_MAX_IDEMPOTENCY_KEY = 200
+
+
+class Intake:
+    """One request's upload; use as a context manager so its spool and shrink end with it."""
+
+    def __init__(
+        self,
+        request: Request,
+        slot: SlotSnapshot,
+        settings: RuntimeSettings,
+        svc: AppServices,
+        arrival: float,
+    ) -> None:
+        self.request = cast(StrictRequest, request)
+        self.slot = slot
+        self.settings = settings
+        self.arrival = arrival
+        self.limit_mb = min(
+            settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB
+        )
+        self.spool = InputSpool(svc.store)
+        self.early: EarlyShrink | None = None
+        self._svc = svc
+
+    def __enter__(self) -> Intake:
+        declared = self.request.content_length
+        if declared and declared > self.limit_mb * MB + MULTIPART_OVERHEAD:
+            raise ApiError("payload_too_large", f"Файл больше допустимого размера: предел {self.limit_mb} МБ")
+        Ledger().release()  # before the body is read: an upload over Wi-Fi takes seconds
+        driver = self._svc.drivers.get(self.slot.provider)
+        self.early = EarlyShrink.for_upload(driver, self.slot.settings, declared)
+        self.request.on_file_part = self._follow_part
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.request.on_file_part = None
+        self.spool.discard()  # a no-op once the ingest kept it
+        if self.early is not None:
+            self.early.close()
+
+    def _follow_part(self, part: HashingUpload) -> None:
+        """A file part starts arriving: write it to disk and shrink it while it does."""
+        if self.spool.attach(part):
+            part.sink = self.spool
+        if self.early is not None:
+            self.early.attach(part.arriving)
+
+    def receive(self) -> IngestRequest:
+        """Parse and check the whole upload: 400/401/413/415/429 as documented, else the request."""
+        form, files = self._form()
+        require_ingest_password(form.get("password", ""), self.settings.ingest_password_hash)
+        file = next((files[name] for name in FILE_FIELDS if name in files), None)
+        if file is None:
+            raise ApiError("bad_request", "Не передан файл: поле fileToUpload")
+        upload = read_upload(file.stream, file.filename, self.limit_mb)
+        hash_field, hash_matched = self._check_hash(form, upload)
+        return IngestRequest(
+            slot_id=self.slot.id,
+            upload=upload,
+            arrival=self.arrival,
+            source="ingest",
+            hash_field=hash_field,
+            hash_matched=hash_matched,
+            idempotency_key=self._idempotency_key(),
+            metadata=_metadata(form, upload.filename),
+            # Used only if they followed the chosen part (a decoy part may have come first).
+            early=self.early if self.early is not None and self.early.serves(file.stream) else None,
+            spool=self.spool if self.spool.serves(file.stream) else None,
+        )
+
+    def _form(self) -> tuple[Any, Any]:
+        try:
+            form, files = self.request.form, self.request.files
+        except HTTPException:
+            raise
+        except Exception as exc:
+            raise ApiError("bad_request", "Некорректное тело multipart/form-data") from exc
+        if not self.request.mimetype.startswith("multipart/form-data"):
+            raise ApiError("bad_request", "Ожидается multipart/form-data")
+        return form, files
+
+    def _check_hash(self, form: Any, upload: Upload) -> tuple[str | None, bool | None]:
+        """The booth's ``hash`` field and whether it matches; 400 in strict mode when it does not."""
+        hash_field = (form.get("hash") or "").strip().lower() or None
+        hash_matched = None if hash_field is None else hash_field == upload.sha1
+        if self.settings.ingest_hash_mode == "strict" and not hash_matched:
+            message = "Поле hash не передано" if hash_field is None else None
+            raise ApiError("hash_mismatch", message)
+        if hash_field is not None and not hash_matched:
+            current_app.logger.warning(
+                "ingest.hash_mismatch", extra={"event": "ingest.hash_mismatch", "slot_id": self.slot.id}
+            )
+        return hash_field, hash_matched
+
+    def _idempotency_key(self) -> str | None:
+        key = (self.request.headers.get("Idempotency-Key") or "").strip() or None
+        if key is not None and len(key) > _MAX_IDEMPOTENCY_KEY:
+            raise ApiError(
+                "bad_request", f"Заголовок Idempotency-Key длиннее {_MAX_IDEMPOTENCY_KEY} символов"
+            )
+        return key
+
+
+def upload_limit_mb(settings: RuntimeSettings, slot: SlotSnapshot) -> int:
+    """The slot's upload limit: the settings', the slot's own, never over the hard cap."""
+    return min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
+
+
+def _metadata(form: Any, filename: str | None) -> dict[str, Any]:
+    """Other text fields, kept as untrusted job metadata (never the password)."""
+    meta: dict[str, Any] = {}
+    for name in form:
+        if name in _PRIVATE_FIELDS or len(meta) >= _MAX_META_FIELDS:
+            continue
+        meta[name[:100]] = str(form.get(name, ""))[:_MAX_META_VALUE]
+    if filename:
+        meta["_filename"] = filename[:255]
+    return meta
