@@ -23,7 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from photochanger.clock import utcnow
-from photochanger.errors import REASONS, ApiError
+from photochanger.errors import DATABASE_DOWN, REASONS, ApiError, is_disk_full, quiet_rollback
 from photochanger.extensions import db
 from photochanger.infra import metrics
 from photochanger.infra.autocommit import autocommit
@@ -324,8 +324,15 @@ class IngestService:
         except _Failure as failure:
             self._fail(job_id, slot, req, failure)
             raise failure.api_error(job_id) from None
+        except DATABASE_DOWN:
+            quiet_rollback()
+            raise  # answered 503 database_unavailable; the sweep fails the job row later
         except Exception as exc:
             db.session.rollback()
+            if is_disk_full(exc):
+                full = _Failure("storage_full", f"{type(exc).__name__}: {exc}", 0)
+                self._fail(job_id, slot, req, full)
+                raise full.api_error(job_id) from exc
             log.exception("ingest.bug", extra={"event": "ingest.bug", "job_id": job_id, "slot_id": slot.id})
             self._fail(job_id, slot, req, _Failure("internal", f"{type(exc).__name__}: {exc}", 0))
             raise ApiError("internal", job_id=job_id) from exc
