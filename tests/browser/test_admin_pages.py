@@ -8,7 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, login
+from tests.browser.conftest import PHONE, login, wait_until
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, png_bytes
 
@@ -124,9 +124,7 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     _toast(page, "Шаблон загружен и сохранён")
     thumb = page.locator("#template-thumbs .thumb[data-media-id] img")
     thumb.wait_for()
-    page.wait_for_function(
-        "document.querySelector('#template-thumbs .thumb[data-media-id] img').naturalWidth > 0"
-    )
+    wait_until(page, "document.querySelector('#template-thumbs .thumb[data-media-id] img').naturalWidth > 0")
 
     # test photo: original and processed result side by side
     page.locator("label.toggle", has=page.locator("#toggle-test")).click()
@@ -134,7 +132,8 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     photo.write_bytes(jpeg_bytes(1024, 768))
     page.set_input_files("#test-file", str(photo))
     page.click("#run-test")
-    page.wait_for_function(
+    wait_until(
+        page,
         "(() => { const s = document.getElementById('result-status');"
         " return s.hidden || s.classList.contains('is-error') || document.querySelector('dialog'); })()",
         timeout=30_000,
@@ -144,7 +143,7 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     assert status.is_hidden(), status.inner_text()
     result = page.locator("#test-result")
     result.wait_for(state="visible")
-    page.wait_for_function("document.getElementById('test-result').naturalWidth === 1024")
+    wait_until(page, "document.getElementById('test-result').naturalWidth === 1024")
     assert page.locator("#test-original").is_visible()
     assert page.locator("#test-result-link").get_attribute("href").startswith("/public/results/")
     _toast(page, "Тест выполнен")
@@ -265,7 +264,7 @@ def test_stats_page_shows_overview_and_refreshes(page, phone_page, server, shots
     _ingest(server, "slot-004", color=(10, 100, 240))
     # auto-refresh every 15 s; switching the window reloads at once
     page.select_option("#window", "1440")
-    page.wait_for_function("document.getElementById('global-count').textContent === '3'")
+    wait_until(page, "document.getElementById('global-count').textContent === '3'")
 
     phone_page.context.add_cookies(page.context.cookies())
     phone_page.goto("/admin/stats")

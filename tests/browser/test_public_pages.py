@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.browser.conftest import PHONE, login
+from tests.browser.conftest import PHONE, login, wait_until
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes
 
@@ -36,8 +36,9 @@ def test_gallery_from_the_slot_page_and_result_view(page, phone_page, server, sh
     shots_locator = guest.locator(".shot")
     assert shots_locator.count() == 3
     assert guest.locator("h1").inner_text() == "Слот 1"
-    guest.wait_for_function(
-        "Array.from(document.querySelectorAll('.shot img')).every(i => i.complete && i.naturalWidth > 0)"
+    wait_until(
+        guest,
+        "Array.from(document.querySelectorAll('.shot img')).every(i => i.complete && i.naturalWidth > 0)",
     )
     assert guest.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     # newest first, each with a download link
@@ -50,7 +51,7 @@ def test_gallery_from_the_slot_page_and_result_view(page, phone_page, server, sh
 
     # the QR page of one result
     guest.goto(f"/public/results/{jobs[0]}/view")
-    guest.wait_for_function("document.querySelector('.photo img').naturalWidth === 900")
+    wait_until(guest, "document.querySelector('.photo img').naturalWidth === 900")
     download = guest.get_by_role("link", name="Скачать фото")
     assert download.get_attribute("href") == f"/public/results/{jobs[0]}"
     shots(guest, "result-phone")
