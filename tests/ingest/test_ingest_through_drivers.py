@@ -35,8 +35,12 @@ def turbotext():
 
 @pytest.fixture
 def tt_server(shared, turbotext):
+    return start_tt_server(shared, turbotext)
+
+
+def start_tt_server(shared, turbotext, **env: str):
     return shared.start_server(
-        TURBOTEXT_API_BASE=turbotext.url, TURBOTEXT_API_KEY=TT_KEY, TURBOTEXT_POLL_INTERVAL="0.1"
+        TURBOTEXT_API_BASE=turbotext.url, TURBOTEXT_API_KEY=TT_KEY, TURBOTEXT_POLL_INTERVAL="0.1", **env
     )
 
 
@@ -168,12 +172,7 @@ def test_turbotext_result_on_another_host_is_never_fetched(app, tt_server, turbo
 
 
 def test_turbotext_result_host_can_be_allowed(app, shared, turbotext):
-    server = shared.start_server(
-        TURBOTEXT_API_BASE=turbotext.url,
-        TURBOTEXT_API_KEY=TT_KEY,
-        TURBOTEXT_POLL_INTERVAL="0.1",
-        TURBOTEXT_RESULT_HOSTS="127.0.0.1, localhost",
-    )
+    server = start_tt_server(shared, turbotext, TURBOTEXT_RESULT_HOSTS="127.0.0.1, localhost")
     turbotext_slot(app, "image_edit", prompt="сделай мультяшным")
     turbotext.enqueue(
         step("success", result="data", result_base=turbotext.url.replace("127.0.0.1", "localhost"))
@@ -184,12 +183,7 @@ def test_turbotext_result_host_can_be_allowed(app, shared, turbotext):
 
 
 def test_turbotext_answer_over_the_cap_is_502_bad_response(app, shared, turbotext):
-    server = shared.start_server(
-        TURBOTEXT_API_BASE=turbotext.url,
-        TURBOTEXT_API_KEY=TT_KEY,
-        TURBOTEXT_POLL_INTERVAL="0.1",
-        PROVIDER_MAX_ANSWER_MB="1",
-    )
+    server = start_tt_server(shared, turbotext, PROVIDER_MAX_ANSWER_MB="1")
     turbotext_slot(app, "image_edit", prompt="сделай мультяшным")
     turbotext.enqueue(step("success", pad=3 * 1024 * 1024))
     resp = post_photo(server.url, jpeg_bytes())
