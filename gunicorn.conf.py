@@ -8,6 +8,10 @@ import gc  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
 
+# Photos and the database are not for other users of the host: files 0640,
+# folders 0750, for the master, the start-up checks and every worker.
+os.umask(os.umask(0o027) | 0o027)
+
 bind = os.environ.get(
     "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
@@ -25,7 +29,9 @@ graceful_timeout = 70
 keepalive = 75
 # Several masters may run on one host (tests, blue/green): no shared control socket.
 control_socket_disable = True
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # empty: no access log
+# Off unless asked for: gunicorn's line has the query string (gallery share
+# tokens); the app's own http.request line has everything else.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -76,8 +82,10 @@ def post_worker_init(worker):
     paid by whichever booth request happened to trigger it.
     """
     from photochanger.infra.sendfile import install
+    from photochanger.jobs.sweeper import start_sweeper
 
     install()  # zero-copy file answers (gevent's sendfile reads 8 KiB blocks)
+    start_sweeper(worker.wsgi)  # jobs of a worker killed mid-ingest fail within 2 minutes
     gc.collect()
     gc.freeze()
     # From here the worker accepts connections; "Booting worker" is logged

@@ -12,7 +12,7 @@ from photochanger.auth.passwords import MIN_INGEST_PASSWORD, generate_password, 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
 from photochanger.jobs.cleanup import cleanup_media
-from photochanger.jobs.recovery import mark_interrupted
+from photochanger.jobs.recovery import mark_interrupted, mark_orphaned
 from photochanger.runtime import services
 from photochanger.settings.store import load_settings, save_setting
 from photochanger.slots.catalog import invalid_slots, seed_slots
@@ -76,13 +76,16 @@ def recover_jobs_command() -> None:
 )
 @with_appcontext
 def cleanup_media_command(batch_size: int, max_batches: int | None) -> None:
-    """Remove expired results, inputs, provider media and temp files; remove orphaned result folders.
+    """Remove expired results, inputs, provider media and temp files; remove orphaned result folders;
+    fail jobs a killed worker left running.
 
     Safe while traffic runs and when runs overlap; meant for cron every 15 minutes.
     """
+    orphaned = mark_orphaned()  # a cron run also fails jobs a killed worker left running
     summary = cleanup_media(services().store, batch_size=batch_size, max_batches=max_batches)
     for line in summary.lines():
         click.echo(line)
+    click.echo(f"interrupted jobs: {orphaned}")
 
 
 @click.command("stats-rollup")

@@ -21,7 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from photochanger.config import PROJECT_ROOT, Config, normalise_database_url
     from photochanger.errors import register_error_handlers
     from photochanger.extensions import db, migrate
-    from photochanger.infra import autocommit, connection_check
+    from photochanger.infra import autocommit, connection_check, file_modes
     from photochanger.infra.logging_setup import configure_logging
     from photochanger.infra.request import StrictRequest
     from photochanger.runtime import init_services
@@ -38,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(str(app.config["SQLALCHEMY_DATABASE_URI"]))
     _engine_options(app)
+    file_modes.restrict_umask()  # before anything below creates a file or folder
     os.makedirs(app.instance_path, exist_ok=True)
 
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Russian messages stay readable
@@ -47,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+            file_modes.tighten_sqlite_files(db.engine.url.database)
         connection_check.install(db.engine)  # first: no other listener gets a dropped connection
         autocommit.install(db.engine)
     init_services(app)
@@ -76,8 +78,11 @@ def _engine_options(app: Flask) -> None:
     uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if uri.startswith("sqlite"):
-        # SQLite serialises writers; wait for the lock instead of failing.
-        options.setdefault("connect_args", {"timeout": 30})
+        from photochanger.infra.sqlite_busy import connect_args
+
+        # SQLite serialises writers: wait for a lock, but cooperatively and briefly
+        # (infra/sqlite_busy.py), then answer 503 database_unavailable.
+        options.setdefault("connect_args", connect_args(float(app.config["DATABASE_BUSY_TIMEOUT"])))
     else:
         # Short statements per ingest; many greenlets share a modest pool.
         options.setdefault("pool_size", 10)
@@ -98,9 +103,11 @@ def _init_observability(app: Flask) -> None:
     """Request ids and access lines first, so metrics hooks run inside a known request."""
     from photochanger.infra.metrics import init_metrics
     from photochanger.infra.request_log import init_request_log
+    from photochanger.infra.security_headers import init_security_headers
 
     init_request_log(app)
     init_metrics(app)
+    init_security_headers(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -66,6 +66,10 @@ class Config:
         # (1 behind the shipped nginx); 0 when clients connect directly, so no
         # client can pretend to be another address.
         self.TRUSTED_PROXY_COUNT = int(_env("TRUSTED_PROXY_COUNT", "0") or 0)
+        # Hosts Turbotext result images may come from (comma-separated); empty: the API base's host.
+        self.TURBOTEXT_RESULT_HOSTS = _env("TURBOTEXT_RESULT_HOSTS", "")
+        # Largest answer read from any provider (MB): a bigger one is a bad_response.
+        self.PROVIDER_MAX_ANSWER_MB = int(_env("PROVIDER_MAX_ANSWER_MB", "64") or 64)
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         # Bearer token Prometheus must send to /metrics; unset: /metrics is open
         # (then restrict it in nginx or the firewall).
@@ -77,6 +81,13 @@ class Config:
         # Werkzeug keeps form parts up to this size in memory, bigger ones
         # spill to a temporary file: photos never sit twice in RAM.
         self.MAX_FORM_MEMORY_SIZE = 512 * 1024
+        # Seconds a request waits for a SQLite lock another process holds before
+        # it is answered 503 database_unavailable (the wait lets other requests run).
+        self.DATABASE_BUSY_TIMEOUT = float(_env("DATABASE_BUSY_TIMEOUT", "1.5") or 1.5)
+        # Seconds between a worker's sweeps for jobs a killed worker left running.
+        self.JOB_SWEEP_SECONDS = float(_env("JOB_SWEEP_SECONDS", "20") or 20)
+        # /healthz fails below this much free space on the media disk (MB).
+        self.HEALTH_MIN_FREE_MB = int(_env("HEALTH_MIN_FREE_MB", "200") or 200)
         # No pool_pre_ping: PostgreSQL connections are checked on checkout
         # without a round trip (connection_check); SQLite has none to lose.
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}

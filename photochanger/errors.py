@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 _log = logging.getLogger("photochanger.http")
@@ -38,6 +41,8 @@ REASONS: dict[str, tuple[int, str]] = {
     "blocked": (502, "Провайдер отклонил запрос по правилам модерации"),
     "not_configured": (503, "Провайдер не настроен"),
     "quota": (503, "Исчерпана квота провайдера"),
+    "database_unavailable": (503, "База данных временно недоступна, повторите позже"),
+    "storage_full": (507, "На сервере закончилось место для фотографий: сообщите администратору"),
     "provider_5xx": (503, "Провайдер временно недоступен"),
     "network": (503, "Нет связи с провайдером"),
     "timeout": (504, "Обработка не уложилась в отведённое время"),
@@ -82,6 +87,32 @@ class ApiError(Exception):
         if self.retry_after is not None:
             resp.headers["Retry-After"] = str(self.retry_after)
         return resp
+
+
+#: Seconds a client is asked to wait after a database or disk failure.
+RETRY_AFTER_UNAVAILABLE = 5
+#: Database errors that mean "not reachable now", not "this request is wrong":
+#: a refused or dropped connection, a lock held too long, an exhausted pool.
+DATABASE_DOWN = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+)
+#: OS errors of a full disk (or an exhausted quota).
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) says the disk or quota is full."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # wrapped once or twice at most (e.g. by the multipart parser)
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in _DISK_FULL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 _HTTP_REASONS = {
@@ -137,13 +168,49 @@ def register_error_handlers(app: Flask) -> None:
             message = f"Файл слишком большой: предел {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} МБ"
         return ApiError(reason, message, status=code).to_response()
 
+    def _database_down(exc: Exception) -> Any:
+        quiet_rollback()
+        app.logger.error(
+            "database unavailable: %s",
+            type(exc).__name__,
+            extra={"event": "database.unavailable", "path": request.path},
+            exc_info=exc,
+        )
+        return _unavailable("database_unavailable", 503)
+
+    for error_class in DATABASE_DOWN:
+        app.register_error_handler(error_class, _database_down)
+
     @app.errorhandler(Exception)
     def _unhandled(exc: Exception) -> Any:
+        if is_disk_full(exc):
+            quiet_rollback()
+            app.logger.error(
+                "media disk full", extra={"event": "storage.full", "path": request.path}, exc_info=exc
+            )
+            return _unavailable("storage_full", 507)
         db.session.rollback()
         app.logger.exception("unhandled error", extra={"event": "error.unhandled"})
         if not wants_json():
             return _html_error(500, None)
         return ApiError("internal").to_response()
+
+
+def quiet_rollback() -> None:
+    """Roll back, ignoring the failure a broken connection gives the rollback too."""
+    from photochanger.extensions import db
+
+    with contextlib.suppress(Exception):  # the connection is already known to be bad
+        db.session.rollback()
+
+
+def _unavailable(reason: str, status: int) -> Response:
+    """The JSON error (or the HTML page) of a server-side outage, with ``Retry-After``."""
+    if wants_json():
+        return ApiError(reason, retry_after=RETRY_AFTER_UNAVAILABLE).to_response()
+    resp = _html_error(status, None)
+    resp.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+    return resp
 
 
 #: Browser pages for HTTP errors outside the JSON paths: (title, text).
@@ -153,6 +220,8 @@ _HTML_ERRORS = {
     413: ("Файл слишком большой", "Уменьшите файл и попробуйте ещё раз."),
     429: ("Слишком много запросов", "Подождите немного и попробуйте снова."),
     500: ("Внутренняя ошибка сервера", "Что-то пошло не так. Попробуйте позже."),
+    503: ("Сервер временно недоступен", "База данных не отвечает. Попробуйте через минуту."),
+    507: ("Нет места на диске", "На сервере закончилось место. Сообщите администратору."),
 }
 
 

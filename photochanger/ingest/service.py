@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from photochanger.clock import utcnow
-from photochanger.errors import ApiError
+from photochanger.errors import DATABASE_DOWN, ApiError, is_disk_full, quiet_rollback
 from photochanger.extensions import db
 from photochanger.infra import metrics
 from photochanger.infra.background import in_thread
@@ -168,8 +168,15 @@ class IngestService:
         except StepFailure as failure:
             self._fail(job_id, slot, req, failure)
             raise failure.api_error(job_id) from None
+        except DATABASE_DOWN:
+            quiet_rollback()
+            raise  # answered 503 database_unavailable; the sweep fails the job row later
         except Exception as exc:
             self.ledger.abandon()
+            if is_disk_full(exc):
+                full = StepFailure("storage_full", f"{type(exc).__name__}: {exc}", 0)
+                self._fail(job_id, slot, req, full)
+                raise full.api_error(job_id) from exc
             log.exception("ingest.bug", extra={"event": "ingest.bug", "job_id": job_id, "slot_id": slot.id})
             self._fail(job_id, slot, req, StepFailure("internal", f"{type(exc).__name__}: {exc}", 0))
             raise ApiError("internal", job_id=job_id) from exc

@@ -1,10 +1,19 @@
-"""Job housekeeping: jobs left running by a crash never stay stuck."""
+"""Job housekeeping: jobs left running by a crash never stay stuck.
+
+A job belongs to a dead worker once its deadline has passed by
+:data:`ORPHAN_MARGIN`: a live worker answers every job by its deadline
+(the provider call is cut short at the deadline), so only a killed worker,
+a frozen host or a lost database connection leaves one running past it.
+The rule reads only the job row, so it holds across workers and hosts; the
+margin covers storing the result and clock skew between hosts. A worker that
+still finishes such a job afterwards records its true outcome over this one.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
@@ -12,25 +21,43 @@ from photochanger.models import JobHistory, JobStatus
 
 #: Longest possible deadline plus a margin: a job older than this is dead anywhere.
 STALE_AFTER = dt.timedelta(seconds=90)
+#: Time past its deadline after which a running job has no live worker.
+ORPHAN_MARGIN = dt.timedelta(seconds=30)
+
+
+def mark_orphaned() -> int:
+    """Mark as ``failed``/``interrupted`` running jobs past their deadline by the margin."""
+    now = utcnow()
+    return _interrupt(now, _orphaned(now), "no worker finished the job by its deadline")
 
 
 def mark_interrupted(host: str | None) -> int:
-    """Mark as ``failed``/``interrupted`` the running jobs of this host, and every
-    running job older than the longest deadline (whatever host ran it).
+    """Mark as ``failed``/``interrupted`` the running jobs of this host, and every orphaned job.
 
-    Called at start-up, before any worker takes traffic; returns the count.
+    Called at start-up, before any worker takes traffic, and by ``flask recover-jobs``.
     """
     now = utcnow()
-    conditions = [JobHistory.started_at < now - STALE_AFTER]
+    conditions = [_orphaned(now)]
     if host:
         conditions.append(JobHistory.host == host)
+    return _interrupt(now, or_(*conditions), "server restarted while the job was running")
+
+
+def _orphaned(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        JobHistory.deadline_at < now - ORPHAN_MARGIN,
+        and_(JobHistory.deadline_at.is_(None), JobHistory.started_at < now - STALE_AFTER),
+    )
+
+
+def _interrupt(now: dt.datetime, condition: ColumnElement[bool], detail: str) -> int:
     result = db.session.execute(
         update(JobHistory)
-        .where(JobHistory.status.in_(JobStatus.RUNNING), or_(*conditions))
+        .where(JobHistory.status.in_(JobStatus.RUNNING), condition)
         .values(
             status=JobStatus.FAILED,
             failure_reason="interrupted",
-            error_detail="server restarted while the job was running",
+            error_detail=detail,
             finished_at=now,
         )
     )

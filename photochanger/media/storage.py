@@ -18,8 +18,8 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 
-#: Mode of stored media files (see ``write_atomic``).
-FILE_MODE = 0o644
+#: Mode of stored media files (see ``new_media_file``): the owner and nginx's group only.
+FILE_MODE = 0o640
 
 
 class MediaStore:
@@ -142,8 +142,8 @@ def new_media_file(directory: str, prefix: str) -> tuple[int, str]:
     """A new empty file in ``directory`` (made if missing), named ``prefix`` + random: ``(fd, path)``.
 
     mkstemp makes 0600 files; nginx (another user) serves media from disk via
-    X-Accel-Redirect, so the file is made readable like a normal one. Keep
-    MEDIA_ROOT itself 0750 app:nginx-group.
+    X-Accel-Redirect, so the file is made readable by the group. Keep
+    MEDIA_ROOT itself 2750 app:nginx-group (setgid: new files get that group).
     """
     os.makedirs(directory, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix=prefix, dir=directory)

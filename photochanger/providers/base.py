@@ -125,6 +125,10 @@ class DriverConfig:
     #: Longest side that still serves a 1K result; see ``media.images.downscale``.
     min_input_side: int = 1024
     poll_interval: float = 2.0
+    #: Largest provider answer read (bytes); a bigger one is a bad answer, never held in memory.
+    max_answer_bytes: int = 64 * 1024 * 1024
+    #: Hosts a result may be downloaded from; empty: the base URL's host only.
+    result_hosts: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -163,6 +163,7 @@ class GeminiDriver(HttpDriver):
             f"{self.base_url}/v1beta/models/{model}:generateContent",
             data=body,
             headers={"x-goog-api-key": key, "Content-Type": "application/json"},
+            max_bytes=self.config.max_answer_bytes,
         )
         if resp.status_code != 200:
             raise self._http_error(resp, model)

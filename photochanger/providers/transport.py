@@ -28,6 +28,10 @@ RESET_RETRY_MIN_LEFT = 2.0
 #: A requests timeout with more than this left was a connect/read stall, not
 #: the deadline: report it as a (retryable) network failure.
 DEADLINE_SLACK = 0.5
+#: Default cap on a provider answer (``DriverConfig.max_answer_bytes`` per deployment).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Read size for answers without a Content-Length.
+_CHUNK = 1024 * 1024
 
 
 class HttpDriver(ProviderDriver):
@@ -73,8 +77,10 @@ def _is_reset(exc: BaseException) -> bool:
     return False
 
 
-def send(ctx: CallContext, method: str, url: str, **kwargs: Any) -> requests.Response:
-    """One HTTP request within the budget.
+def send(
+    ctx: CallContext, method: str, url: str, *, max_bytes: int = MAX_ANSWER_BYTES, **kwargs: Any
+) -> requests.Response:
+    """One HTTP request within the budget, its answer read up to ``max_bytes``.
 
     A connection reset (typically a pooled keep-alive connection the server had
     already closed) is retried once when enough time is left (DESIGN §2); any
@@ -84,11 +90,7 @@ def send(ctx: CallContext, method: str, url: str, **kwargs: Any) -> requests.Res
         ctx.check_time()
         try:
             resp = ctx.session.request(method, url, timeout=ctx.http_timeout(), stream=True, **kwargs)
-            # requests reads a body in 10 KiB steps through urllib3 (~170 of them
-            # for a 1.7 MB Gemini answer, 7 % of an ingest's CPU); with
-            # stream=True and no chunk size, urllib3 reads it in one call. Read
-            # errors map to the same requests exceptions as with .content.
-            resp._content = b"".join(resp.iter_content(None))
+            resp._content = _read_capped(resp, max_bytes, f"{method} {url}")
             return resp
         except requests.Timeout as exc:
             if ctx.time_left() > DEADLINE_SLACK:
@@ -109,6 +111,28 @@ def send(ctx: CallContext, method: str, url: str, **kwargs: Any) -> requests.Res
         except requests.RequestException as exc:  # e.g. a body cut off mid-transfer
             raise ProviderError(FailureKind.NETWORK, f"{method} {url}: {exc}", retryable=True) from exc
     raise AssertionError("unreachable")
+
+
+def _read_capped(resp: requests.Response, max_bytes: int, what: str) -> bytes:
+    """The whole body, or a non-retryable BAD_RESPONSE once it passes ``max_bytes``."""
+    declared = resp.headers.get("Content-Length", "")
+    if not (declared.isdigit() and int(declared) > max_bytes):
+        if declared.isdigit() and not resp.headers.get("Content-Encoding"):
+            # requests reads a body in 10 KiB steps through urllib3 (~170 of them
+            # for a 1.7 MB Gemini answer, 7 % of an ingest's CPU); with stream=True
+            # and no chunk size, urllib3 reads it in one call, never past the
+            # declared length. Read errors map to the same requests exceptions.
+            return b"".join(resp.iter_content(None))
+        # Chunked, close-delimited or compressed: counted as it is decoded.
+        body = bytearray()
+        for chunk in resp.iter_content(_CHUNK):
+            body += chunk
+            if len(body) > max_bytes:
+                break
+        else:
+            return bytes(body)
+    resp.close()
+    raise ProviderError(FailureKind.BAD_RESPONSE, f"{what}: answer larger than {max_bytes} bytes")
 
 
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -180,7 +180,9 @@ class TurbotextDriver(HttpDriver):
         headers: Mapping[str, str],
         form: Mapping[str, Any],
     ) -> dict[str, Any]:
-        resp = send(ctx, "POST", url, data=dict(form), headers=dict(headers))
+        resp = send(
+            ctx, "POST", url, data=dict(form), headers=dict(headers), max_bytes=self.config.max_answer_bytes
+        )
         if resp.status_code != 200:
             raise self._http_error(resp)
         try:
@@ -226,11 +228,23 @@ class TurbotextDriver(HttpDriver):
         ):
             if isinstance(candidate, str) and candidate.strip():
                 # data.image[0] may be relative to the site.
-                return urljoin(self.base_url + "/", candidate.strip())
+                return self._own_url(urljoin(self.base_url + "/", candidate.strip()))
         raise ProviderError(FailureKind.BAD_RESPONSE, "turbotext: finished without a result URL")
 
+    def _own_url(self, url: str) -> str:
+        """``url`` if it is on one of the provider's own hosts: the server never
+        fetches an address a provider answer chose elsewhere (the internal network)."""
+        parts = urlsplit(url)
+        allowed = self.config.result_hosts or (urlsplit(self.base_url).hostname or "",)
+        if parts.scheme not in ("http", "https") or (parts.hostname or "") not in allowed:
+            raise ProviderError(
+                FailureKind.BAD_RESPONSE,
+                f"turbotext: result URL on a host not allowed ({parts.hostname!r}): {url[:200]}",
+            )
+        return url
+
     def _download(self, ctx: CallContext, url: str) -> ProviderResult:
-        resp = send(ctx, "GET", url)
+        resp = send(ctx, "GET", url, max_bytes=self.config.max_answer_bytes)
         if resp.status_code != 200:
             raise ProviderError(
                 FailureKind.BAD_RESPONSE if resp.status_code < 500 else FailureKind.PROVIDER_5XX,

@@ -1,7 +1,8 @@
 """``GET /healthz``: database, media folders and providers, each check named.
 
 Answers 200 when every required check passes, else 503 with the failing
-checks listed. Provider probes are TCP connects to the configured base URL,
+checks listed. The media check also wants free space on the media disk
+(``HEALTH_MIN_FREE_MB``). Provider probes are TCP connects to the configured base URL,
 cached per worker, so a load balancer polling every few seconds costs nothing.
 Only providers that an active slot uses are required; the others are listed
 as ``unused``. A missing API key is reported, never a failure by itself.
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import select, text
 
+from photochanger.errors import quiet_rollback
 from photochanger.extensions import db
 from photochanger.models import Slot
 from photochanger.runtime import services
@@ -70,15 +72,19 @@ def _check_database() -> dict[str, Any]:
         db.session.execute(text("SELECT 1"))
         db.session.rollback()
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        db.session.rollback()
+        quiet_rollback()
         return {"status": "fail", "detail": type(exc).__name__}
     return {"status": "ok"}
 
 
 def _check_media() -> dict[str, Any]:
-    """Write and remove a probe file in MEDIA_ROOT and in the lock folder."""
+    """Write and remove a probe file in MEDIA_ROOT and in the lock folder; check free space.
+
+    A probe of 0 bytes succeeds on a full disk, so the free space is checked
+    against ``HEALTH_MIN_FREE_MB`` too.
+    """
     folders = {"media_root": services().store.root, "lock_dir": services().lock_dir}
-    problems = {}
+    problems: dict[str, Any] = {}
     for name, path in folders.items():
         try:
             os.makedirs(path, exist_ok=True)
@@ -87,19 +93,34 @@ def _check_media() -> dict[str, Any]:
             os.unlink(probe)
         except OSError as exc:
             problems[name] = exc.strerror or type(exc).__name__
+    free_mb = _free_mb(services().store.root)
+    minimum = int(current_app.config["HEALTH_MIN_FREE_MB"])
+    if free_mb is not None and free_mb < minimum:
+        problems["free_space"] = f"{free_mb} MB free, below {minimum} MB"
     if problems:
         return {"status": "fail", "detail": problems}
     return {"status": "ok"}
 
 
+def _free_mb(path: str) -> int | None:
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return None  # the probe above already reports a missing folder
+    return stat.f_bavail * stat.f_frsize // (1024 * 1024)
+
+
 def _check_providers(db_ok: bool) -> dict[str, Any]:
+    """Probe the providers active slots use; without the database, what is known without it."""
     used: set[str] = set()
+    keys: dict[str, bool] = {}
     if db_ok:
         try:
             used = set(db.session.execute(select(Slot.provider).where(Slot.is_active)).scalars())
+            keys = {name: bool(provider_api_key(name)) for name in services().drivers}
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the database check already reports it
-            db.session.rollback()
+            quiet_rollback()
     out: dict[str, Any] = {}
     for name in sorted(services().drivers):
         required = name in used
@@ -107,7 +128,8 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
         if name in OFFLINE_PROVIDERS:
             entry["status"] = "ok"
         else:
-            entry["key_configured"] = bool(provider_api_key(name))
+            if name in keys:
+                entry["key_configured"] = keys[name]
             if not required:
                 entry["status"] = "unused"
             else:

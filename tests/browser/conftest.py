@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ def page(browser: Any, server: Any) -> Iterator[Any]:
     errors: list[str] = []
     foreign: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The app's Content-Security-Policy must not block any of its own scripts, styles or images.
+    pg.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     pg.on("request", lambda req: None if _local(req.url, server.url) else foreign.append(req.url))
     yield pg
     context.close()
@@ -108,11 +111,25 @@ def shots(tmp_path: Path) -> Callable[[Any, str], None]:
             "document.querySelectorAll('.toast').forEach(t => t.remove());"
             "window.scrollTo({top: 0, behavior: 'instant'})"
         )
-        pg.wait_for_function("Array.from(document.images).every(i => i.complete)")
+        wait_until(pg, "Array.from(document.images).every(i => i.complete)")
         pg.wait_for_timeout(150)
         pg.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
     return take
+
+
+def wait_until(pg: Any, expression: str, timeout: float = 15_000) -> None:
+    """Poll ``expression`` until it is truthy.
+
+    Not ``wait_for_function``: Playwright evaluates its predicate with ``eval``
+    inside the page, which the app's CSP (no 'unsafe-eval') rightly refuses.
+    """
+    end = time.monotonic() + timeout / 1000
+    guarded = f"(() => {{ try {{ return !!({expression}); }} catch (e) {{ return false; }} }})()"
+    while not pg.evaluate(guarded):
+        if time.monotonic() > end:
+            raise AssertionError(f"still false after {timeout} ms: {expression}")
+        pg.wait_for_timeout(50)
 
 
 def login(pg: Any, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> None:

@@ -8,7 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ADMIN_USER, PHONE, login
+from tests.browser.conftest import ADMIN_USER, PHONE, login, wait_until
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, png_bytes
 from tests.support.setup import gemini_slot
@@ -127,9 +127,7 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     _toast(page, "Шаблон загружен и сохранён")
     thumb = page.locator("#template-thumbs .thumb[data-media-id] img")
     thumb.wait_for()
-    page.wait_for_function(
-        "document.querySelector('#template-thumbs .thumb[data-media-id] img').naturalWidth > 0"
-    )
+    wait_until(page, "document.querySelector('#template-thumbs .thumb[data-media-id] img').naturalWidth > 0")
 
     # test photo: original and processed result side by side
     page.locator("label.toggle", has=page.locator("#toggle-test")).click()
@@ -137,7 +135,8 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     photo.write_bytes(jpeg_bytes(1024, 768))
     page.set_input_files("#test-file", str(photo))
     page.click("#run-test")
-    page.wait_for_function(
+    wait_until(
+        page,
         "(() => { const s = document.getElementById('result-status');"
         " return s.hidden || s.classList.contains('is-error') || document.querySelector('dialog'); })()",
         timeout=30_000,
@@ -147,7 +146,7 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     assert status.is_hidden(), status.inner_text()
     result = page.locator("#test-result")
     result.wait_for(state="visible")
-    page.wait_for_function("document.getElementById('test-result').naturalWidth === 1024")
+    wait_until(page, "document.getElementById('test-result').naturalWidth === 1024")
     assert page.locator("#test-original").is_visible()
     assert page.locator("#test-result-link").get_attribute("href").startswith("/public/results/")
     _toast(page, "Тест выполнен")
@@ -292,11 +291,11 @@ def test_stats_page_shows_overview_and_refreshes(page, phone_page, server, shots
     _ingest(server, "slot-004", color=(10, 100, 240))
     # auto-refresh every 15 s; switching the window reloads at once
     page.select_option("#window", "1440")
-    page.wait_for_function("document.getElementById('global-count').textContent === '3'")
+    wait_until(page, "document.getElementById('global-count').textContent === '3'")
 
     # one slot's figures
     page.select_option("#slot-filter", "slot-004")
-    page.wait_for_function("document.querySelectorAll('#stats-body tr[data-slot-id]').length === 1")
+    wait_until(page, "document.querySelectorAll('#stats-body tr[data-slot-id]').length === 1")
     assert page.locator("#global-count").inner_text() == "2"
     page.select_option("#slot-filter", "")
 
@@ -304,7 +303,7 @@ def test_stats_page_shows_overview_and_refreshes(page, phone_page, server, shots
     page.click("#stats-reset")
     page.get_by_role("button", name="Сбросить").last.click()
     _toast(page, "Статистика сброшена")
-    page.wait_for_function("document.getElementById('global-count').textContent === '0'")
+    wait_until(page, "document.getElementById('global-count').textContent === '0'")
     assert "Счёт ведётся с" in page.locator("#counting-since").inner_text()
     assert f"сбросил {ADMIN_USER}" in page.locator("#counting-since").inner_text()
     assert page.request.get(f"{server.url}/api/jobs/{first}").json()["status"] == "done"
@@ -350,7 +349,7 @@ def test_journal_shows_a_failed_ingest_with_its_reason(app, page, phone_page, se
     shots(page, "journal-desktop")
 
     page.select_option("#status-filter", "done")
-    page.wait_for_function("document.querySelectorAll('#journal-body tr[data-status=failed]').length === 0")
+    wait_until(page, "document.querySelectorAll('#journal-body tr[data-status=failed]').length === 0")
     assert page.locator("#journal-body tr[data-status='done']").count() == 1
 
     phone_page.context.add_cookies(page.context.cookies())

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 import requests
 
-from tests.browser.conftest import PHONE, login
+from tests.browser.conftest import PHONE, login, wait_until
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes
 
@@ -39,8 +39,9 @@ def test_gallery_from_the_slot_page_and_result_view(page, phone_page, server, sh
     shots_locator = guest.locator(".shot")
     assert shots_locator.count() == 3
     assert guest.locator("h1").inner_text() == "Слот 1"
-    guest.wait_for_function(
-        "Array.from(document.querySelectorAll('.shot img')).every(i => i.complete && i.naturalWidth > 0)"
+    wait_until(
+        guest,
+        "Array.from(document.querySelectorAll('.shot img')).every(i => i.complete && i.naturalWidth > 0)",
     )
     assert guest.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     # newest first, each with a download link
@@ -57,7 +58,7 @@ def test_gallery_from_the_slot_page_and_result_view(page, phone_page, server, sh
 
     # the QR page of one result
     guest.goto(f"/public/results/{jobs[0]}/view")
-    guest.wait_for_function("document.querySelector('.photo img').naturalWidth === 900")
+    wait_until(guest, "document.querySelector('.photo img').naturalWidth === 900")
     download = guest.get_by_role("link", name="Скачать фото")
     assert download.get_attribute("href") == f"/public/results/{jobs[0]}"
     shots(guest, "result-phone")
@@ -128,8 +129,9 @@ def test_all_slots_gallery_shared_for_a_while_then_revoked(page, phone_page, ser
     assert guest.locator("h1").inner_text() == "Выпускной"
     tile = guest.locator(f".shot:has(a[href='/public/results/{landscape}/view']) img")
     tile.wait_for()
-    guest.wait_for_function(
-        "Array.from(document.querySelectorAll('.shot img')).every(i => i.complete && i.naturalWidth > 0)"
+    wait_until(
+        guest,
+        "Array.from(document.querySelectorAll('.shot img')).every(i => i.complete && i.naturalWidth > 0)",
     )
     # a landscape photo in a portrait tile is shown whole, not cropped
     assert tile.evaluate("i => getComputedStyle(i).objectFit") == "contain"

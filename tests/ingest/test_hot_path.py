@@ -457,9 +457,9 @@ def test_a_failure_while_publishing_links_keeps_the_photo_recorded_and_removes_t
 
     monkeypatch.setattr(store, "link_or_copy", disk_full_on_the_second_link)
     resp = _post(client, jpeg_bytes())
-    assert resp.status_code == 500, resp.get_json()
+    assert resp.status_code == 507, resp.get_json()  # a full disk is storage_full (docs/hardening.md)
     body = resp.get_json()
-    assert body["failure_reason"] == "internal"
+    assert body["failure_reason"] == "storage_full"
     assert len(links) == 2
     assert not os.path.exists(store.abspath(links[0]))  # the link already made is gone
     with app.app_context():

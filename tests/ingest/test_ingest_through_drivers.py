@@ -10,7 +10,7 @@ import requests
 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
-from photochanger.models import MediaKind, MediaObject
+from photochanger.models import JobHistory, MediaKind, MediaObject
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes, open_image, png_bytes
 from tests.support.mock_gemini import inline_images, part_kinds
@@ -35,8 +35,12 @@ def turbotext():
 
 @pytest.fixture
 def tt_server(shared, turbotext):
+    return start_tt_server(shared, turbotext)
+
+
+def start_tt_server(shared, turbotext, **env: str):
     return shared.start_server(
-        TURBOTEXT_API_BASE=turbotext.url, TURBOTEXT_API_KEY=TT_KEY, TURBOTEXT_POLL_INTERVAL="0.1"
+        TURBOTEXT_API_BASE=turbotext.url, TURBOTEXT_API_KEY=TT_KEY, TURBOTEXT_POLL_INTERVAL="0.1", **env
     )
 
 
@@ -154,6 +158,42 @@ def test_turbotext_forbidden_content_is_502_blocked(app, tt_server, turbotext):
     resp = post_photo(tt_server.url, jpeg_bytes())
     assert resp.status_code == 502
     assert resp.json()["failure_reason"] == "blocked"
+
+
+def test_turbotext_result_on_another_host_is_never_fetched(app, tt_server, turbotext):
+    turbotext_slot(app, "image_edit", prompt="сделай мультяшным")
+    # The mock itself under another name: a host the API base does not name.
+    other = turbotext.url.replace("127.0.0.1", "localhost")
+    turbotext.enqueue(step("success", result="data", result_base=other))
+    resp = post_photo(tt_server.url, jpeg_bytes())
+    assert resp.status_code == 502
+    assert resp.json()["failure_reason"] == "bad_response"
+    assert turbotext.downloads == []
+
+
+def test_turbotext_result_host_can_be_allowed(app, shared, turbotext):
+    server = start_tt_server(shared, turbotext, TURBOTEXT_RESULT_HOSTS="127.0.0.1, localhost")
+    turbotext_slot(app, "image_edit", prompt="сделай мультяшным")
+    turbotext.enqueue(
+        step("success", result="data", result_base=turbotext.url.replace("127.0.0.1", "localhost"))
+    )
+    resp = post_photo(server.url, jpeg_bytes())
+    assert resp.status_code == 200, resp.text
+    assert len(turbotext.downloads) == 1
+
+
+def test_turbotext_answer_over_the_cap_is_502_bad_response(app, shared, turbotext):
+    server = start_tt_server(shared, turbotext, PROVIDER_MAX_ANSWER_MB="1")
+    turbotext_slot(app, "image_edit", prompt="сделай мультяшным")
+    turbotext.enqueue(step("success", pad=3 * 1024 * 1024))
+    resp = post_photo(server.url, jpeg_bytes())
+    assert resp.status_code == 502
+    assert resp.json()["failure_reason"] == "bad_response"
+    with app.app_context():
+        row = db.session.execute(
+            db.select(JobHistory.error_detail).order_by(JobHistory.started_at.desc()).limit(1)
+        ).scalar_one()
+    assert "larger than 1048576 bytes" in row
 
 
 @pytest.mark.slow

@@ -51,6 +51,10 @@ def test_ingest_and_x_accel_download_through_nginx(app, stack):
     assert download.headers["Content-Type"] == "image/jpeg"
     assert download.headers["Content-Disposition"].startswith("attachment")
     assert "X-Accel-Redirect" not in download.headers  # nginx consumes it
+    # what nginx serves itself carries the security headers once each
+    for name, value in (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY")):
+        assert download.raw.headers.getlist(name) == [value], name
+    assert "frame-ancestors 'none'" in download.headers["Content-Security-Policy"]
     assert "/_protected_media/results/slot-001/" in nginx.access_log()
 
     # gunicorn itself answers with the redirect and no body

@@ -57,7 +57,10 @@ def _job(started: dt.datetime, rng: random.Random) -> JobHistory:
     )
 
 
-def _seed(now: dt.datetime, count: int = 400, days: int = 9, seed: int = 7) -> None:
+def _seed(
+    now: dt.datetime, count: int = 400, days: int = 9, seed: int = 7, *, as_of_old_schema: bool = False
+) -> None:
+    """Random jobs over ``days``; ``as_of_old_schema`` writes only the columns set (a downgraded table)."""
     rng = random.Random(seed)
     jobs = [_job(now - dt.timedelta(seconds=rng.uniform(0, days * 86400)), rng) for _ in range(count)]
     # Edges: on a UTC midnight, a microsecond either side of it, and just now.
@@ -65,7 +68,11 @@ def _seed(now: dt.datetime, count: int = 400, days: int = 9, seed: int = 7) -> N
     for offset in (dt.timedelta(0), dt.timedelta(microseconds=-1), dt.timedelta(microseconds=1)):
         jobs.append(_job(midnight + offset, rng))
     jobs.append(_job(now - dt.timedelta(seconds=1), rng))
-    db.session.add_all(jobs)
+    if as_of_old_schema:
+        for job in jobs:
+            db.session.execute(JobHistory.__table__.insert().values(**_columns(job)))
+    else:
+        db.session.add_all(jobs)
     db.session.commit()
 
 
@@ -227,7 +234,9 @@ def test_migration_0003_downgrades_and_upgrades(ctx, monkeypatch):
     db.session.remove()
     downgrade(revision="0002")
     assert not {"job_rollup_day", "job_day_rollup"} & set(inspect(db.engine).get_table_names())
-    _seed(ctx, count=5, seed=8)  # no trigger is left behind to trip over the missing tables
+    _seed(
+        ctx, count=5, seed=8, as_of_old_schema=True
+    )  # no trigger is left behind to trip over the missing tables
     upgrade()
     assert _marked() == []
     _assert_exact(ctx, monkeypatch)

@@ -34,7 +34,8 @@ Behaviours (options in brackets):
   if asked), then the docs' final answer. ``result`` chooses where the link is:
   ``"top"`` (top-level ``uploaded_image``), ``"data"`` (``data.uploaded_image``),
   ``"image"`` (absolute ``data.image[0]``), ``"image_relative"``, ``"none"``.
-  ``poll_errors`` first polls answer HTTP 502.
+  ``poll_errors`` first polls answer HTTP 502. ``result_base`` replaces the mock's own
+  URL in the link (another host); ``pad`` appends that many bytes to the served image.
 - ``failure`` [error="...", reconnects=0] — final ``{"success":false,"error":...}``.
 - ``forbidden`` [reconnects=0] — final with ``data.forbidden_content: true``.
 - ``create_failure`` [error] — create_queue answers ``{"success":false,"error":...}``.
@@ -242,11 +243,11 @@ class MockTurbotext(MockServer):
         name = f"result-{job.queueid}.png"
         w, h = opts.get("size", (64, 48))
         r, g, b = opts.get("color", (40, 90, 200))
+        image = png_bytes((w, h), (r, g, b)) + b"\0" * int(opts.get("pad", 0))
         with self.lock:
-            self._results[name] = (
-                b"<html>oops</html>" if opts.get("broken_download") else png_bytes((w, h), (r, g, b))
-            )
-        download = f"{self.url}/download.php?f={name}"
+            self._results[name] = b"<html>oops</html>" if opts.get("broken_download") else image
+        base = str(opts.get("result_base", self.url))
+        download = f"{base}/download.php?f={name}"
         relative = f"/generated/{name}"
         data: dict[str, Any] = {
             "image": [],
