@@ -89,7 +89,8 @@ def _test_photo(limit_mb: int) -> Upload:
     file = form_file("test_image")
     if file is not None:
         return read_upload(file.stream, file.filename, limit_mb)
-    media_id = request.form.get("media_id") or (request.get_json(silent=True) or {}).get("media_id")
+    body = request.get_json(silent=True)
+    media_id = request.form.get("media_id") or (body.get("media_id") if isinstance(body, dict) else None)
     if not isinstance(media_id, str) or not media_id:
         raise ApiError("bad_request", "Поле «test_image»: не передан файл", extra={"field": "test_image"})
     media = get_media(media_id, MediaKind.TEMP)
