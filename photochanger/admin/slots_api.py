@@ -14,6 +14,7 @@ from photochanger.config import HARD_UPLOAD_CAP_MB
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.background import when_idle
+from photochanger.infra.lookup import by_url_id
 from photochanger.ingest.responses import ARRIVAL_KEY, image_response
 from photochanger.ingest.service import IngestRequest, IngestService
 from photochanger.jobs.slot_cleanup import cleanup_slot
@@ -126,7 +127,7 @@ def rotate_gallery_token(slot_id: str) -> Response:
 @bp.get("/slots/<slot_id>/results/<job_id>/preview")
 def result_preview(slot_id: str, job_id: str) -> Response:
     """A recent result's preview (the full image while the preview is not ready)."""
-    job = db.session.get(JobHistory, job_id) if len(job_id) <= 32 else None
+    job = by_url_id(JobHistory, job_id) if len(job_id) <= 32 else None
     if job is None or job.slot_id != slot_id or job.status != JobStatus.DONE or not job.result_path:
         raise ApiError("result_not_found")
     if job.result_expires_at is not None and job.result_expires_at <= utcnow():

@@ -36,7 +36,7 @@ def _live_job(job_id: str) -> tuple[JobHistory | None, bool]:
 @bp.get("/public/slots/<slot_id>")
 def slot_gallery(slot_id: str) -> Any:
     """The slot's last live results; 404 without the slot's current share token."""
-    slot = db.session.get(Slot, slot_id) if len(slot_id) <= 32 else None
+    slot = by_url_id(Slot, slot_id) if len(slot_id) <= 32 else None
     token = request.args.get("token", "")
     # compare bytes: compare_digest raises TypeError on non-ASCII str (any URL can carry one)
     expected = (slot.gallery_token or "").encode() if slot is not None else b""

@@ -145,3 +145,22 @@ def test_register_with_a_part_named_backslash_quote_is_json(contract_server: Liv
     )
     assert resp.status_code == 400, resp.text[:300]
     assert error_problems(resp) == []
+
+
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("GET", "/api/slots/%00", None),
+        ("GET", "/api/jobs/%00", None),
+        ("GET", "/api/media/%00", None),
+        ("GET", "/api/slots/slot-001/results/%00/preview", None),
+        ("GET", "/public/slots/%00?token=x", None),
+        ("POST", "/api/slots/slot-001/test-run", {"media_id": "a\x00b"}),
+        ("PUT", "/api/slots/slot-001", {"template_media": [{"media_object_id": "a\x00b"}]}),
+        ("POST", "/api/ingest/%00", None),
+    ],
+)
+def test_an_id_with_a_nul_is_not_found(contract_server: LiveServer, admin: Admin, method, path, body):
+    """PostgreSQL refuses a NUL in a string: such an id must never reach a query (a 500 before)."""
+    resp = admin.request(method, contract_server.url + path, "bearer", json=body)
+    assert resp.status_code in (400, 404), resp.text[:300]
