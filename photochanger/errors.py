@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -165,8 +166,9 @@ def register_error_handlers(app: Flask) -> None:
         reason = _HTTP_REASONS.get(code, "internal")
         message = REASONS[reason][1]
         if code == 413:
-            message = f"Файл слишком большой: предел {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} МБ"
-        return ApiError(reason, message, status=code).to_response()
+            message = _too_large_message(app.config)
+        retry_after = _retry_after(exc) if code == 429 else None
+        return ApiError(reason, message, status=code, retry_after=retry_after).to_response()
 
     def _database_down(exc: Exception) -> Any:
         quiet_rollback()
@@ -211,6 +213,24 @@ def _unavailable(reason: str, status: int) -> Response:
     resp = _html_error(status, None)
     resp.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     return resp
+
+
+def _retry_after(exc: HTTPException) -> int:
+    """Seconds to wait: the window of the limit hit (Flask-Limiter's exception carries it), else 60."""
+    item = getattr(getattr(exc, "limit", None), "limit", None)
+    expiry = getattr(item, "get_expiry", None)
+    return int(expiry()) if callable(expiry) else 60
+
+
+def _too_large_message(config: Mapping[str, Any]) -> str:
+    """The whole body over the cap, or (within it) a text field or part count over Werkzeug's form limits."""
+    limit = config["MAX_CONTENT_LENGTH"]
+    length = request.content_length
+    if length is not None and length <= limit:
+        field_kb = (config.get("MAX_FORM_MEMORY_SIZE") or 500_000) // 1024
+        parts = config.get("MAX_FORM_PARTS") or 1000
+        return f"Форма слишком большая: текстовое поле длиннее {field_kb} КБ или частей больше {parts}"
+    return f"Файл слишком большой: предел {limit // (1024 * 1024)} МБ"
 
 
 #: Browser pages for HTTP errors outside the JSON paths: (title, text).

@@ -14,6 +14,7 @@ from photochanger.config import HARD_UPLOAD_CAP_MB
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.background import when_idle
+from photochanger.infra.lookup import by_url_id
 from photochanger.ingest.responses import ARRIVAL_KEY, image_response
 from photochanger.ingest.service import IngestRequest, IngestService
 from photochanger.jobs.cleanup import cleanup_media
@@ -89,7 +90,8 @@ def _test_photo(limit_mb: int) -> Upload:
     file = form_file("test_image")
     if file is not None:
         return read_upload(file.stream, file.filename, limit_mb)
-    media_id = request.form.get("media_id") or (request.get_json(silent=True) or {}).get("media_id")
+    body = request.get_json(silent=True)
+    media_id = request.form.get("media_id") or (body.get("media_id") if isinstance(body, dict) else None)
     if not isinstance(media_id, str) or not media_id:
         raise ApiError("bad_request", "Поле «test_image»: не передан файл", extra={"field": "test_image"})
     media = get_media(media_id, MediaKind.TEMP)
@@ -126,7 +128,7 @@ def rotate_gallery_token(slot_id: str) -> Response:
 @bp.get("/slots/<slot_id>/results/<job_id>/preview")
 def result_preview(slot_id: str, job_id: str) -> Response:
     """A recent result's preview (the full image while the preview is not ready)."""
-    job = db.session.get(JobHistory, job_id) if len(job_id) <= 32 else None
+    job = by_url_id(JobHistory, job_id) if len(job_id) <= 32 else None
     if job is None or job.slot_id != slot_id or job.status != JobStatus.DONE or not job.result_path:
         raise ApiError("result_not_found")
     if job.result_expires_at is not None and job.result_expires_at <= utcnow():

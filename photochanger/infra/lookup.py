@@ -15,9 +15,9 @@ MAX_ID_LENGTH = 64
 def by_url_id(model: type[T], key: str) -> T | None:
     """The row whose primary key is ``key``, or ``None``.
 
-    A guest's URL may carry any string: over-long ids are answered without a
-    query (PostgreSQL would also reject one longer than the column).
+    A guest's URL may carry any string: over-long ids and ids with a NUL are
+    answered without a query (PostgreSQL would reject either).
     """
-    if len(key) > MAX_ID_LENGTH:
+    if len(key) > MAX_ID_LENGTH or "\x00" in key:  # PostgreSQL refuses a NUL in any string
         return None
     return db.session.get(model, key)

@@ -11,6 +11,7 @@ from typing import IO, Any, Protocol
 from flask import Request
 from werkzeug.formparser import FormDataParser
 
+from photochanger.errors import ApiError
 from photochanger.infra.arriving import ArrivingBytes
 
 #: Most bytes asked of the WSGI server per read while a form is parsed.
@@ -112,6 +113,10 @@ class _RawReads(io.RawIOBase):
         return got
 
 
+_MALFORMED_BODY = "Некорректное тело запроса: проверьте Content-Type, границу (boundary) и части формы"
+_NAMELESS_PART = "Некорректное тело запроса: у части формы нет имени (name)"
+
+
 class StrictRequest(Request):
     """Werkzeug silently turns a broken multipart body into an empty form, which
     would surface as a misleading "wrong password"; parse non-silently so the
@@ -143,6 +148,18 @@ class StrictRequest(Request):
         # that buffer twice, so a 1.5 MB part cost ~20 MB of copies. Reading
         # through a 1 MiB buffer asks the server for whole buffers instead.
         return io.BufferedReader(_RawReads(stream), PARSE_BUFFER)
+
+    def _load_form_data(self) -> None:
+        # Non-silent parsing raises ValueError (no boundary, a broken part): a
+        # client's error, to be answered by the JSON handlers, never a 500.
+        try:
+            super()._load_form_data()
+        except ValueError as exc:
+            raise ApiError("bad_request", _MALFORMED_BODY, extra={"field": "body"}) from exc
+        if None in self.form or None in self.files:
+            # RFC 7578 requires a name; Werkzeug keys such a part by None, which nothing downstream expects.
+            self.__dict__["form"] = self.__dict__["files"] = self.parameter_storage_class()
+            raise ApiError("bad_request", _NAMELESS_PART, extra={"field": "body"})
 
     def make_form_data_parser(self) -> FormDataParser:
         return self.form_data_parser_class(

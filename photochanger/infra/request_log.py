@@ -157,7 +157,8 @@ def _request_values() -> list[str]:
     if form is not None:
         # A booth's every field is personal (DESIGN §3); elsewhere only secret-named fields.
         booth = (request.endpoint or "").startswith("ingest.")
-        found.extend(v for k, v in form.items(multi=True) if booth or _SECRET_NAME.search(k))
+        # A filter that raises turns any logged answer into the server's own HTML 500: keys are not trusted.
+        found.extend(v for k, v in form.items(multi=True) if booth or _SECRET_NAME.search(str(k)))
     found.extend(v for _, v in request.args.items(multi=True))
     cached = request._cached_json[True]
     if isinstance(cached, dict):

@@ -37,7 +37,7 @@ def _live_job(job_id: str) -> tuple[JobHistory | None, bool]:
 
 def _gallery_slot(slot_id: str) -> Slot | None:
     """The slot whose current share token came with the request, else ``None``."""
-    slot = db.session.get(Slot, slot_id) if len(slot_id) <= 32 else None
+    slot = by_url_id(Slot, slot_id) if len(slot_id) <= 32 else None
     token = request.args.get("token", "")
     # compare bytes: compare_digest raises TypeError on non-ASCII str (any URL can carry one)
     expected = (slot.gallery_token or "").encode() if slot is not None else b""

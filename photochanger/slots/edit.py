@@ -11,6 +11,7 @@ from photochanger.clock import iso_z, utcnow
 from photochanger.config import HARD_UPLOAD_CAP_MB
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.infra.lookup import by_url_id
 from photochanger.jobs.shown import RECENT_RESULTS, recent_query
 from photochanger.links import path_for, public_url
 from photochanger.models import JobHistory, MediaKind, MediaObject, Slot, SlotTemplateMedia
@@ -33,7 +34,7 @@ def gallery_url(base_url: str, slot: Slot) -> str:
 
 
 def get_slot(slot_id: str) -> Slot:
-    slot = db.session.get(Slot, slot_id) if len(slot_id) <= 32 else None
+    slot = by_url_id(Slot, slot_id) if len(slot_id) <= 32 else None
     if slot is None:
         raise ApiError("slot_not_found", f"Слот {slot_id} не найден")
     return slot
@@ -282,7 +283,7 @@ def _resolve_templates(
     out = []
     for i, item in enumerate(items):
         media_id = item["media_object_id"]
-        media = db.session.get(MediaObject, media_id)
+        media = by_url_id(MediaObject, media_id)
         if (
             media is None
             or media.kind != MediaKind.TEMPLATE

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.infra.lookup import by_url_id
 from photochanger.links import path_for
 from photochanger.media.images import EXT_BY_MIME
 from photochanger.media.storage import MediaStore, template_path
@@ -82,7 +83,7 @@ def register_template(
 
 def get_media(media_id: str, kind: str) -> MediaObject:
     """A live media object of ``kind`` or 404."""
-    media = db.session.get(MediaObject, media_id) if len(media_id) <= 32 else None
+    media = by_url_id(MediaObject, media_id) if len(media_id) <= 32 else None
     if media is None or media.kind != kind or media.cleaned_at is not None:
         raise ApiError("not_found", "Файл не найден или уже удалён")
     if media.expires_at is not None and media.expires_at <= utcnow():

@@ -88,10 +88,11 @@ def ingest_config(slot_id: str) -> tuple[RuntimeSettings, SlotSnapshot]:
 
 
 def _read_slot(slot_id: str) -> SlotSnapshot:
-    # Templates and their media rows are joined into this one SELECT.
-    slot = db.session.get(
-        Slot, slot_id, options=[joinedload(Slot.templates).joinedload(SlotTemplateMedia.media)]
-    )
+    # Templates and their media rows are joined into this one SELECT; a NUL would be PostgreSQL's 500.
+    slot = None
+    if "\x00" not in slot_id:
+        options = [joinedload(Slot.templates).joinedload(SlotTemplateMedia.media)]
+        slot = db.session.get(Slot, slot_id, options=options)
     if slot is None:
         raise ApiError("slot_not_found", f"Слот {slot_id} не найден")
     return SlotSnapshot.of(slot)

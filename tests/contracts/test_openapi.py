@@ -1,20 +1,28 @@
 """spec/contracts/openapi.yaml: valid, served, covering every route, and true of the live server.
 
-The schemathesis run is bounded (a few dozen examples per operation, no hypothesis
-deadline) so the suite stays fast; it fails on any 5xx and on any answer whose status,
-content type, headers or body the document does not allow.
+Every operation is fuzzed against gunicorn: the admin API once with a bearer token and
+once with the cookie session and its CSRF header, and half the generated requests carry
+real ids (a job from an ingest, media from a register, a slot's current gallery token,
+a provider-media link a Turbotext job published) so the operations' own logic runs, not
+only their 404. A stateful run then follows the document's links. The run fails on any
+5xx and on any answer whose status, content type, headers or body the document does not
+allow. Bounded and derandomized by default; see docs/contract-fuzzing.md for a deeper run.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+import requests
 import schemathesis
-import yaml
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -23,14 +31,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import INGEST_PASSWORD, dispose_app, make_app, make_env
+from photochanger.settings.edit import update_schema as settings_update_schema
+from photochanger.slots.edit import update_schema as slot_update_schema
+from tests.contracts.contract import SPEC, Admin, spec
+from tests.support.app import INGEST_PASSWORD, dispose_app, make_app, make_env
+from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
 from tests.support.live_server import ROOT, LiveServer
+from tests.support.mock_turbotext import MockTurbotext
+from tests.support.setup import configure_slot
 
-SPEC = os.path.join(ROOT, "spec", "contracts", "openapi.yaml")
 VERSION = os.path.join(ROOT, "spec", "contracts", "VERSION.json")
-#: Operations fuzzed against the live server (admin ones need a session and change state).
-FUZZED_TAGS = ("ingest", "public", "ops")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -38,18 +49,42 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+#: Examples per operation: small for ``make test``, larger for a deep run.
+EXAMPLES = int(os.environ.get("CONTRACT_FUZZ_EXAMPLES", "6"))
+#: Unset: derandomized (the same cases every run); a number or ``random`` for other cases.
+SEED = os.environ.get("CONTRACT_FUZZ_SEED", "")
+TT_KEY = "tt-contract"
+#: The slot whose Turbotext job publishes a provider-media link.
+TT_SLOT = "slot-015"
+#: What a fuzzed PUT may leave changed, put back so later operations still get past it.
+SLOT_DEFAULTS = {"provider": "local", "operation": "filter", "is_active": True, "size_limit_mb": None}
+_PHOTO = jpeg_bytes(64, 48)
+ALL_SLOTS = {f"slot-{n:03d}" for n in range(1, 16)}
 
 
-def _spec():
-    with open(SPEC, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+def _hypothesis_settings(examples: int) -> Any:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=not SEED,
+    )
+
+
+def _seeded(test: Callable[..., Any]) -> Callable[..., Any]:
+    """``CONTRACT_FUZZ_SEED=<n>`` replays a run; ``random`` draws new cases each time."""
+    return seed(int(SEED))(test) if SEED.isdigit() else test
+
+
+# -- the document ------------------------------------------------------------------
 
 
 def test_version_file_is_semver_and_matches_the_document():
     with open(VERSION, encoding="utf-8") as fh:
         version = json.load(fh)["version"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)
-    assert _spec()["info"]["version"] == version
+    assert spec()["info"]["version"] == version
 
 
 def test_document_is_served(client):
@@ -66,7 +101,7 @@ def _openapi_path(rule: str) -> str:
 
 def test_every_json_route_is_documented(app):
     """Each route of the app (HTML admin pages and static files aside) is in the document."""
-    documented = {(path, method.upper()) for path, ops in _spec()["paths"].items() for method in ops}
+    documented = {(path, method.upper()) for path, ops in spec()["paths"].items() for method in ops}
     missing = []
     for rule in app.url_map.iter_rules():
         path = _openapi_path(rule.rule)
@@ -78,42 +113,209 @@ def test_every_json_route_is_documented(app):
     assert missing == []
 
 
+def _as_openapi_30(schema: Any) -> Any:
+    """The server's JSON Schema (2020-12) spelled as OpenAPI 3.0 writes it (``nullable``)."""
+    if isinstance(schema, dict):
+        out = {k: _as_openapi_30(v) for k, v in schema.items()}
+        kinds = out.get("type")
+        if isinstance(kinds, list) and "null" in kinds:
+            (out["type"],) = [k for k in kinds if k != "null"]
+            out["nullable"] = True
+        return out
+    if isinstance(schema, list):
+        return [_as_openapi_30(v) for v in schema]
+    return schema
+
+
+def _strip_docs(schema: Any, components: dict[str, Any]) -> Any:
+    """``schema`` with references resolved and descriptions dropped, to compare with the server's."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _strip_docs(components[schema["$ref"].rsplit("/", 1)[-1]], components)
+        kept = {k: v for k, v in schema.items() if k not in ("description", "example")}
+        return {k: _strip_docs(v, components) for k, v in kept.items()}
+    if isinstance(schema, list):
+        return [_strip_docs(v, components) for v in schema]
+    return schema
+
+
+@pytest.mark.parametrize(
+    "name,server_schema",
+    [("SlotUpdate", slot_update_schema), ("SettingsUpdate", settings_update_schema)],
+)
+def test_admin_update_bodies_are_the_schemas_the_server_validates(app, name, server_schema):
+    """A client generated from the document sends only what the server's own check accepts."""
+    from photochanger.runtime import services
+
+    with app.app_context():
+        drivers = services().drivers
+        expected = _as_openapi_30(server_schema(drivers))
+    components = spec()["components"]["schemas"]
+    published = _strip_docs(components[name], components)
+    if name == "SlotUpdate":  # the server checks it against the provider's; the document lists them all
+        operations = {op for driver in drivers.values() for op in driver.operations}
+        assert set(published["properties"].pop("operation")["enum"]) == operations
+        expected["properties"].pop("operation")
+    assert published == expected
+
+
+# -- the live deployment -----------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    """The fuzzed server, an admin logged in both ways, and ids that really exist."""
+
+    server: LiveServer
+    admin: Admin
+    ids: dict[str, str] = field(default_factory=dict)
+    turn: Iterator[int] = field(default_factory=itertools.count)
+    password_changes: Iterator[int] = field(default_factory=itertools.count)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def admin_call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.admin.request(method, self.url + path, "bearer", **kwargs)
+
+    def gallery_token(self, slot_id: str) -> str:
+        """The slot's current token: fuzzed rotations change it."""
+        return str(self.admin_call("GET", f"/api/slots/{slot_id}").json().get("gallery_token", ""))
+
+    def restore(self, case: Any) -> None:
+        """Put back what a fuzzed PUT may have changed: the ingest password, the slot's provider."""
+        body = case.body if isinstance(case.body, dict) else {}
+        if "ingest_password" in body:  # only then: hashing a password takes most of a second
+            self.admin_call("PUT", "/api/settings", json={"ingest_password": INGEST_PASSWORD})
+        slot_id = (case.path_parameters or {}).get("slot_id")
+        if case.path == "/api/slots/{slot_id}" and slot_id in ALL_SLOTS and slot_id != TT_SLOT:
+            self.admin_call("PUT", f"/api/slots/{slot_id}", json={**SLOT_DEFAULTS, "settings": {}})
+
+
 @pytest.fixture(scope="module")
-def contract_server(database_factory, tmp_path_factory):
-    """One gunicorn for all fuzzed operations (a fresh database, seeded like the app fixture)."""
-    env = make_env(tmp_path_factory.mktemp("contract") / "instance", database_factory())
-    with pytest.MonkeyPatch.context() as mp:
-        dispose_app(make_app(env, mp))
-    server = LiveServer(env, workers=1)
-    yield server
-    server.stop()
+def deployment(
+    database_factory: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    env = make_env(tmp_path_factory.mktemp("contract-fuzz") / "instance", database_factory())
+    with MockTurbotext(api_key=TT_KEY) as turbotext, pytest.MonkeyPatch.context() as mp:
+        app = make_app(env, mp)
+        configure_slot(
+            app, TT_SLOT, provider="turbotext", operation="image_edit", settings_json={"prompt": "мульт"}
+        )
+        dispose_app(app)
+        server_env = {
+            **env,
+            "TURBOTEXT_API_BASE": turbotext.url,
+            "TURBOTEXT_API_KEY": TT_KEY,
+            "TURBOTEXT_POLL_INTERVAL": "0.1",
+        }
+        server = LiveServer(server_env, workers=1)
+        try:
+            yield _with_real_ids(Deployment(server, Admin(server.url)), turbotext)
+        finally:
+            server.stop()
 
 
-schema = schemathesis.openapi.from_path(SPEC).include(tag=list(FUZZED_TAGS))
-_PHOTO = jpeg_bytes(320, 240)
+def _with_real_ids(dep: Deployment, turbotext: MockTurbotext) -> Deployment:
+    ingest = post_photo(dep.url, _PHOTO)
+    assert ingest.status_code == 200, ingest.text
+    dep.ids["job_id"] = ingest.headers["X-Job-Id"]
+    files = {"file": ("photo.jpg", _PHOTO, "image/jpeg")}
+    dep.ids["media_id"] = dep.admin_call("POST", "/api/media/register", files=files).json()["id"]
+    form = {"slot_id": "slot-002", "media_kind": "style"}
+    template = dep.admin_call("POST", "/api/template-media/register", files=files, data=form)
+    dep.ids["template_id"] = template.json()["id"]
+    assert post_photo(dep.url, _PHOTO, slot_id=TT_SLOT).status_code == 200
+    published = [f.url for f in turbotext.fetches if "/public/provider-media/" in f.url]
+    dep.ids["provider_media_id"] = published[-1].rsplit("/", 1)[-1]
+    return dep
+
+
+def _real_ids(case: Any, dep: Deployment) -> None:
+    """Point the case at resources that exist: its slot and the ids made at start-up."""
+    path = case.path_parameters or {}
+    if "slot_id" in path:
+        path["slot_id"] = "slot-001"
+    if "job_id" in path:
+        path["job_id"] = dep.ids["job_id"]
+    if "media_id" in path:
+        kind = "template_id" if "template-media" in case.path else "media_id"
+        path["media_id"] = dep.ids["provider_media_id" if "provider-media" in case.path else kind]
+    if case.operation.definition.raw.get("operationId") == "slotGallery":
+        case.query = {**(case.query or {}), "token": dep.gallery_token("slot-001")}
+    body = case.body
+    if isinstance(body, dict):
+        if "ingest" in case.path:
+            body.update(password=INGEST_PASSWORD, fileToUpload=_PHOTO)
+        for name in ("file", "test_image"):
+            if name in body:
+                body[name] = _PHOTO
+        if "media_id" in body and "test-run" in case.path:
+            body["media_id"] = dep.ids["media_id"]
+        if "slot_id" in body:
+            body["slot_id"] = "slot-002"
+
+
+def _few_password_changes(case: Any, dep: Deployment) -> None:
+    """Hashing a new ingest password takes most of a second: a few fuzzed changes cover it."""
+    if isinstance(case.body, dict) and "ingest_password" in case.body and next(dep.password_changes) >= 3:
+        del case.body["ingest_password"]
+
+
+def _authenticate(case: Any, dep: Deployment, auth: str) -> None:
+    headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in ("authorization", "cookie")}
+    if "admin" in case.operation.tags:
+        headers.update(dep.admin.headers(auth))
+    case.headers = headers
+    case.cookies = {}
+
+
+schema = schemathesis.openapi.from_path(SPEC)
+
+
+@pytest.fixture(params=["bearer", "cookie"])
+def auth(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-)
-def test_live_server_honours_the_contract(case, contract_server):
-    if "ingest" in case.path and isinstance(case.body, dict):
-        # Half the generated requests carry the right password and a real photo, so the
-        # pipeline itself (not only the password check) is exercised.
-        if len(case.body) % 2 == 0:
-            case.body["password"] = INGEST_PASSWORD
-            case.body["fileToUpload"] = _PHOTO
-    case.call_and_validate(base_url=contract_server.url, checks=CHECKS, timeout=60)
+@_seeded
+@_hypothesis_settings(EXAMPLES)
+def test_live_server_honours_the_contract(case, deployment, auth):
+    if auth == "cookie" and "admin" not in case.operation.tags:
+        pytest.skip("only the admin API has a cookie session")
+    if next(deployment.turn) % 2 == 0:
+        _real_ids(case, deployment)
+    _few_password_changes(case, deployment)
+    _authenticate(case, deployment, auth)
+    try:
+        case.call_and_validate(base_url=deployment.url, checks=CHECKS, timeout=60)
+    finally:
+        if case.method.upper() == "PUT":
+            deployment.restore(case)
 
 
-def test_fuzzed_selection_covers_the_booth_and_guest_operations():
-    """Guard: a filter typo must not silently fuzz nothing."""
-    operations = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
-    assert ("POST", "/ingest/{slot_id}") in operations
-    assert ("POST", "/api/ingest/{slot_id}") in operations
-    assert ("GET", "/public/results/{job_id}") in operations
-    assert ("GET", "/healthz") in operations
+def test_links_reach_real_resources(deployment):
+    """Stateful: ids flow along the document's links (register → get, test-run → job → result …)."""
+    Workflow = schema.as_state_machine()
+
+    class Linked(Workflow):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            _few_password_changes(case, deployment)
+            _authenticate(case, deployment, "bearer")
+            return {"base_url": deployment.url, "timeout": 60}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS)
+            if case.method.upper() == "PUT":
+                deployment.restore(case)
+
+    Linked.run(settings=settings(_hypothesis_settings(max(4, EXAMPLES // 2)), stateful_step_count=6))
+
+
+def test_every_operation_is_fuzzed():
+    """Guard: a filter or a parse problem must not silently drop operations."""
+    fuzzed = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
+    documented = {(m.upper(), p) for p, ops in spec()["paths"].items() for m in ops if m != "parameters"}
+    assert fuzzed == documented

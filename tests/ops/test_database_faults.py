@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 
-from tests.conftest import _migrate, make_app, make_env
+from tests.support.app import make_app, make_env
+from tests.support.app import migrate as _migrate
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
 from tests.support.live_server import LiveServer
