@@ -22,7 +22,7 @@ from photochanger.providers.base import (
     ProviderResult,
     slot_settings_schema,
 )
-from photochanger.providers.transport import HttpDriver, as_dict, checked_image, parse_seconds, send
+from photochanger.providers.transport import HttpDriver, as_dict, download, parse_seconds, poll, send
 
 DEFAULT_BASE_URL = "https://www.turbotext.ru"
 #: operation id -> Turbotext method name
@@ -40,9 +40,6 @@ TRANSIENT_WORDS = (
     "busy",
     "занят",
 )
-#: Transient failures tolerated while polling: the queued job is already paid for.
-MAX_POLL_FAILURES = 3
-
 _PROMPT = {"type": "string", "title": "Промпт"}
 
 
@@ -129,7 +126,7 @@ class TurbotextDriver(HttpDriver):
         if not created.get("success") or queue_id in (None, ""):
             raise self._failure(created, "create_queue")
         result = self._poll(ctx, url, headers, queue_id)
-        return self._download(ctx, self._result_url(result))
+        return download(ctx, self._result_url(result), "turbotext")
 
     def build_fields(self, job: ProviderJob) -> dict[str, str]:
         """Form fields of the method; note mix_images and deepfake_photo swap the URL roles."""
@@ -194,22 +191,13 @@ class TurbotextDriver(HttpDriver):
 
     def _poll(self, ctx: CallContext, url: str, headers: Mapping[str, str], queue_id: Any) -> dict[str, Any]:
         """Ask for the result every ``poll_interval`` until it is final or time runs out."""
-        failures = 0
-        while True:
-            # Sleep through ctx.sleep (gevent-friendly) and never past the deadline.
-            ctx.sleep(min(self.config.poll_interval, ctx.time_left()))
-            ctx.check_time()
-            try:
-                answer = self._call(ctx, url, headers, {"do": "get_result", "queueid": queue_id})
-            except ProviderError as exc:
-                failures += 1
-                if not exc.retryable or failures >= MAX_POLL_FAILURES:
-                    raise
-                continue
-            failures = 0
-            if answer.get("action") == "reconnect":  # still working, with or without success:false
-                continue
-            return answer
+
+        def probe() -> dict[str, Any] | None:
+            answer = self._call(ctx, url, headers, {"do": "get_result", "queueid": queue_id})
+            # "still working", with or without success:false
+            return None if answer.get("action") == "reconnect" else answer
+
+        return poll(ctx, self.config.poll_interval, probe)
 
     def _result_url(self, answer: Mapping[str, Any]) -> str:
         data = as_dict(answer.get("data"))
@@ -228,16 +216,6 @@ class TurbotextDriver(HttpDriver):
                 # data.image[0] may be relative to the site.
                 return urljoin(self.base_url + "/", candidate.strip())
         raise ProviderError(FailureKind.BAD_RESPONSE, "turbotext: finished without a result URL")
-
-    def _download(self, ctx: CallContext, url: str) -> ProviderResult:
-        resp = send(ctx, "GET", url)
-        if resp.status_code != 200:
-            raise ProviderError(
-                FailureKind.BAD_RESPONSE if resp.status_code < 500 else FailureKind.PROVIDER_5XX,
-                f"turbotext: result download answered HTTP {resp.status_code}",
-                retryable=True,
-            )
-        return checked_image(resp.content, "turbotext")
 
     # -- errors ----------------------------------------------------------------
 
