@@ -161,6 +161,9 @@ class ProviderDriver:
     #: settings property names that hold secrets (masked in forms)
     secret_fields: ClassVar[tuple[str, ...]] = ()
     needs_api_key: ClassVar[bool] = False
+    #: True when the provider also works without a key (a self-hosted server);
+    #: a key saved for it is still sent when there is one
+    key_optional: ClassVar[bool] = False
     #: True when the provider fetches inputs by public URL (Turbotext, FAL)
     input_urls: ClassVar[bool] = False
     #: max template images the driver sends (None = unlimited)
