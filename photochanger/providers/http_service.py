@@ -186,7 +186,7 @@ class HttpServiceDriver(HttpDriver):
         settings = job.settings
         field = str(settings.get("field_name") or "image")
         template_field = str(settings.get("template_field") or "")
-        prompt_field = str(settings.get("prompt_field") or "")
+        prompt_field = str(settings.get("prompt_field", "prompt") or "")
         prompt = job.prompt if prompt_field and job.prompt.strip() else ""
         how = str(settings.get("request_format") or "multipart")
         if how == "binary":
