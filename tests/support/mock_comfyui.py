@@ -116,6 +116,12 @@ class MockComfyUI(MockServer):
         self._numbers = itertools.count(1)
         super().__init__(default=default, hang_seconds=hang_seconds)
 
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self.runs.clear()
+            self.uploads.clear()
+
     def handle(self, request: RecordedRequest) -> Reply | str:
         if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
             return Reply(401, b"401: Unauthorized", "text/plain")

@@ -117,6 +117,13 @@ class MockFal(MockServer):
         self._ids = itertools.count(1)
         super().__init__(default=default, hang_seconds=hang_seconds)
 
+    def reset(self) -> None:
+        super().reset()
+        self.cdn.reset()
+        with self.lock:
+            self.jobs.clear()
+            self.fetches.clear()
+
     def stop(self) -> None:
         self.cdn.stop()
         super().stop()

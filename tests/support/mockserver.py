@@ -260,6 +260,12 @@ class MockServer:
         with self.lock:
             return self._queue.popleft() if self._queue else self._default
 
+    def reset(self) -> None:
+        """Forget scripted steps and recorded requests (a module-wide mock between tests)."""
+        with self.lock:
+            self._queue.clear()
+            self.requests.clear()
+
     def hang(self, seconds: float | None = None) -> bool:
         """Block like a stuck provider; returns early (True) when the mock stops."""
         return self._stopping.wait(self.hang_seconds if seconds is None else seconds)
