@@ -164,6 +164,9 @@ class ProviderDriver:
     #: True when the provider also works without a key (a self-hosted server);
     #: a key saved for it is still sent when there is one
     key_optional: ClassVar[bool] = False
+    #: settings property holding the endpoint when each slot names its own
+    #: (the HTTP-service driver) instead of a deployment ``{NAME}_API_BASE``
+    url_setting: ClassVar[str | None] = None
     #: True when the provider fetches inputs by public URL (Turbotext, FAL)
     input_urls: ClassVar[bool] = False
     #: max template images the driver sends (None = unlimited)

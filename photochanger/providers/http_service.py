@@ -80,6 +80,7 @@ class HttpServiceDriver(HttpDriver):
     title = "Свой HTTP-сервис (фото → фото)"
     operations: ClassVar[Mapping[str, str]] = {"image_edit": "Обработка фото сервисом студии"}
     default_base_url = ""
+    url_setting = "url"
     key_optional = True
     max_templates = 4
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {

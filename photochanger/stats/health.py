@@ -1,7 +1,8 @@
 """``GET /healthz``: database, media folders and providers, each check named.
 
 Answers 200 when every required check passes, else 503 with the failing
-checks listed. Provider probes are TCP connects to the configured base URL,
+checks listed. Provider probes are TCP connects to the configured base URL
+(for the HTTP-service driver, to every URL its active slots configure),
 cached per worker, so a load balancer polling every few seconds costs nothing.
 Only providers that an active slot uses are required; the others are listed
 as ``unused``. A missing API key is reported, never a failure by itself.
@@ -93,15 +94,23 @@ def _check_media() -> dict[str, Any]:
 
 
 def _check_providers(db_ok: bool) -> dict[str, Any]:
-    used: set[str] = set()
+    # provider -> the endpoint URLs its active slots configure (for per-slot URL drivers)
+    used: dict[str, set[str]] = {}
+    drivers = services().drivers
     if db_ok:
         try:
-            used = set(db.session.execute(select(Slot.provider).where(Slot.is_active)).scalars())
+            rows = db.session.execute(select(Slot.provider, Slot.settings_json).where(Slot.is_active)).all()
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the database check already reports it
             db.session.rollback()
+            rows = []
+        for provider, settings in rows:
+            field = drivers[provider].url_setting if provider in drivers else None
+            urls = used.setdefault(provider, set())
+            if field and isinstance(settings, dict):
+                urls.add(str(settings.get(field) or ""))
     out: dict[str, Any] = {}
-    for name in sorted(services().drivers):
+    for name in sorted(drivers):
         required = name in used
         entry: dict[str, Any] = {"required": required}
         if name in OFFLINE_PROVIDERS:
@@ -111,11 +120,12 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
             if not required:
                 entry["status"] = "unused"
             else:
-                base = str(current_app.config.get(f"{name.upper()}_API_BASE") or "")
-                probe = probe_url(base)
-                entry["status"] = "ok" if probe.ok else "fail"
-                if not probe.ok:
-                    entry["detail"] = probe.detail
+                urls = used[name] if drivers[name].url_setting else set()
+                bases = sorted(urls) or [str(current_app.config.get(f"{name.upper()}_API_BASE") or "")]
+                failed = [probe for probe in map(probe_url, bases) if not probe.ok]
+                entry["status"] = "fail" if failed else "ok"
+                if failed:
+                    entry["detail"] = failed[0].detail
         out[name] = entry
     return out
 
