@@ -20,7 +20,6 @@ import requests
 from photochanger.providers.base import (
     CallContext,
     FailureKind,
-    ImageInput,
     ProviderError,
     ProviderJob,
     ProviderResult,
@@ -35,6 +34,7 @@ from photochanger.providers.transport import (
     json_of,
     parse_seconds,
     poll,
+    public_url,
     send,
 )
 
@@ -79,12 +79,6 @@ TEXT_MODELS = ["fal-ai/imagen4/preview"]
 
 _PROMPT = {"type": "string", "minLength": 1, "title": "Промпт"}
 _SEED = {"type": "integer", "minimum": 0, "title": "Зерно (seed)", "description": "Пусто — случайное"}
-
-
-def _url(image: ImageInput) -> str:
-    if not image.url:
-        raise ProviderError(FailureKind.NOT_CONFIGURED, f"fal: no public URL for the {image.role} image")
-    return image.url
 
 
 class FalDriver(HttpDriver):
@@ -195,10 +189,10 @@ class FalDriver(HttpDriver):
             raise ProviderError(FailureKind.NOT_CONFIGURED, "fal: the slot has no prompt")
         body: dict[str, Any] = {"prompt": job.prompt}
         if spec.images == "list":
-            body["image_urls"] = [_url(image) for image in (job.photo, *job.templates)]
+            body["image_urls"] = [public_url(image, "fal") for image in (job.photo, *job.templates)]
             body["num_images"] = 1
         elif spec.images == "one":
-            body["image_url"] = _url(job.photo)
+            body["image_url"] = public_url(job.photo, "fal")
         else:
             body["num_images"] = 1
             if settings.get("negative_prompt"):

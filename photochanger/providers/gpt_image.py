@@ -29,8 +29,8 @@ from photochanger.providers.transport import (
     as_list,
     checked_image,
     json_of,
-    parse_seconds,
     send,
+    status_failure,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -173,19 +173,8 @@ class GptImageDriver(HttpDriver):
         if code in BILLING_CODES or kind == "insufficient_quota":
             # Billing: no retry within a deadline can help.
             return ProviderError(FailureKind.QUOTA, what)
-        if status == 429:
-            # rate_limit_exceeded: the next minute's budget will do.
-            return ProviderError(
-                FailureKind.QUOTA,
-                what,
-                retryable=True,
-                retry_after=parse_seconds(resp.headers.get("retry-after")),
-            )
-        if status in (401, 403):
-            # 401 invalid_api_key; 403 e.g. an organisation not verified for the model.
-            return ProviderError(FailureKind.NOT_CONFIGURED, what)
         if status == 404:
             return ProviderError(FailureKind.BAD_RESPONSE, f"{what} — choose another model")
-        if status >= 500:
-            return ProviderError(FailureKind.PROVIDER_5XX, what, retryable=True)
-        return ProviderError(FailureKind.BAD_RESPONSE, what)
+        # 429 rate_limit_exceeded (retried after retry-after); 401 invalid_api_key;
+        # 403 e.g. an organisation not verified for the model; 5xx.
+        return status_failure(resp, "gpt_image", f"{code or kind}: {message}")

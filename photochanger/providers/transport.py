@@ -17,6 +17,7 @@ from photochanger.media.images import sniff_mime, verify_image
 from photochanger.providers.base import (
     CallContext,
     FailureKind,
+    ImageInput,
     ProviderDriver,
     ProviderError,
     ProviderJob,
@@ -54,6 +55,13 @@ class HttpDriver(ProviderDriver):
     def optional_api_key(self, job: ProviderJob) -> str | None:
         """The key to send if there is one (drivers with :attr:`key_optional`)."""
         return job.api_key or self.config.default_api_key or None
+
+
+def public_url(image: ImageInput, where: str) -> str:
+    """The short-lived public link of an input (drivers with ``input_urls``)."""
+    if not image.url:
+        raise ProviderError(FailureKind.NOT_CONFIGURED, f"{where}: no public URL for the {image.role} image")
+    return image.url
 
 
 def as_dict(value: Any) -> dict[str, Any]:

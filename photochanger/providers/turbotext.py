@@ -16,13 +16,20 @@ import requests
 from photochanger.providers.base import (
     CallContext,
     FailureKind,
-    ImageInput,
     ProviderError,
     ProviderJob,
     ProviderResult,
     slot_settings_schema,
 )
-from photochanger.providers.transport import HttpDriver, as_dict, download, parse_seconds, poll, send
+from photochanger.providers.transport import (
+    HttpDriver,
+    as_dict,
+    download,
+    parse_seconds,
+    poll,
+    public_url,
+    send,
+)
 
 DEFAULT_BASE_URL = "https://www.turbotext.ru"
 #: operation id -> Turbotext method name
@@ -41,15 +48,6 @@ TRANSIENT_WORDS = (
     "занят",
 )
 _PROMPT = {"type": "string", "title": "Промпт"}
-
-
-def _url(image: ImageInput) -> str:
-    if not image.url:
-        raise ProviderError(
-            FailureKind.NOT_CONFIGURED,
-            f"turbotext: no public URL for the {image.role} image",
-        )
-    return image.url
 
 
 class TurbotextDriver(HttpDriver):
@@ -131,7 +129,7 @@ class TurbotextDriver(HttpDriver):
     def build_fields(self, job: ProviderJob) -> dict[str, str]:
         """Form fields of the method; note mix_images and deepfake_photo swap the URL roles."""
         settings = job.settings
-        photo = _url(job.photo)
+        photo = public_url(job.photo, "turbotext")
         if job.operation == "image_edit":
             if not job.prompt.strip():
                 raise ProviderError(FailureKind.NOT_CONFIGURED, "turbotext: the slot has no prompt")
@@ -153,7 +151,7 @@ class TurbotextDriver(HttpDriver):
                 FailureKind.NOT_CONFIGURED,
                 f"turbotext: {self.operations[job.operation]} needs a template image in the slot",
             )
-        template = _url(job.templates[0])
+        template = public_url(job.templates[0], "turbotext")
         if job.operation == "style_transfer":
             # The guest photo is processed; the template lends its style.
             fields = {"url_image_target": photo, "url": template}

@@ -12,7 +12,7 @@ from photochanger.providers.base import CallContext, DriverConfig, FailureKind, 
 from photochanger.providers.fal import FalDriver
 from tests.support.drivers import color, ctx, failure, image_input, make_job
 from tests.support.mock_fal import MockFal
-from tests.support.mockserver import FileHost, step
+from tests.support.mockserver import step
 
 KEY = "fal-key-42"
 
@@ -24,26 +24,8 @@ def fal() -> Iterator[MockFal]:
 
 
 @pytest.fixture
-def files() -> Iterator[FileHost]:
-    with FileHost() as host:
-        yield host
-
-
-@pytest.fixture
 def driver(fal: MockFal) -> FalDriver:
     return FalDriver(DriverConfig(base_url=fal.url, poll_interval=0.05))
-
-
-@pytest.fixture
-def photo(files: FileHost) -> ImageInput:
-    image = image_input("photo", (200, 10, 10))
-    return ImageInput(image.data, image.mime, "photo", url=files.add("photo.jpg", image.data, image.mime))
-
-
-@pytest.fixture
-def template(files: FileHost) -> ImageInput:
-    image = image_input("style", (10, 10, 200))
-    return ImageInput(image.data, image.mime, "style", url=files.add("style.jpg", image.data, image.mime))
 
 
 def edit(photo, templates=(), api_key=KEY, **settings):
@@ -68,7 +50,7 @@ def test_nano_banana_edit_gets_every_image_link_and_the_result_comes_from_the_cd
     assert job.polls == 5  # two IN_QUEUE, two IN_PROGRESS, then COMPLETED
     assert [f.ok for f in fal.fetches] == [True, True]
     assert color(result.data) == (1, 2, 250)
-    queue_calls = [r for r in fal.requests]
+    queue_calls = list(fal.requests)
     assert all(r.headers["authorization"] == f"Key {KEY}" for r in queue_calls)
     # The status/result URLs drop the "/edit" subpath: used as returned, never rebuilt.
     assert {r.path for r in queue_calls if r.method == "GET"} == {

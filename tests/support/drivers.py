@@ -11,6 +11,7 @@ import requests
 from PIL import Image
 
 from photochanger.providers.base import CallContext, ImageInput, ProviderDriver, ProviderError, ProviderJob
+from tests.support.mockserver import FileHost
 
 
 def jpeg(color: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes:
@@ -21,6 +22,12 @@ def jpeg(color: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes
 
 def image_input(role: str, color: tuple[int, int, int], url: str | None = None) -> ImageInput:
     return ImageInput(jpeg(color), "image/jpeg", role, url=url)
+
+
+def linked_input(host: FileHost, name: str, role: str, color: tuple[int, int, int]) -> ImageInput:
+    """A JPEG input also served by ``host``, as a provider-media link."""
+    data = jpeg(color)
+    return ImageInput(data, "image/jpeg", role, url=host.add(name, data, "image/jpeg"))
 
 
 def make_job(

@@ -33,12 +33,17 @@ Behaviours (one per valid request; options in brackets):
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any, ClassVar
 
-from PIL import Image
-
-from .mockserver import DISCONNECT, RESET, MockServer, RecordedRequest, Reply, Step, image_ok, json_reply
+from .mockserver import (
+    MockServer,
+    RecordedRequest,
+    Reply,
+    Step,
+    image_bytes,
+    image_ok,
+    json_reply,
+)
 
 MODELS = ("gpt-image-1", "gpt-image-1.5", "gpt-image-1-mini")
 CHOICES = {
@@ -213,22 +218,17 @@ class MockGptImage(MockServer):
         if name in ("bad_base64", "not_an_image"):
             encoded = "!!!" if name == "bad_base64" else base64.b64encode(b"not a png").decode()
             return json_reply(200, {"created": 1713833628, "data": [{"b64_json": encoded}]})
-        if name == "reset":
-            return RESET
-        if name == "disconnect":
-            return DISCONNECT
-        if name == "hang":
-            self.hang(opts.get("seconds"))
-            return self._reply("success", opts)
-        raise AssertionError(name)
+        answer = self.connection_answer(name, opts, lambda: self._reply("success", opts))
+        if answer is None:
+            raise AssertionError(name)
+        return answer
 
     @staticmethod
     def _success(opts: dict[str, Any]) -> dict[str, Any]:
-        out = io.BytesIO()
         fmt = {"jpeg": "JPEG", "webp": "WEBP"}.get(str(opts.get("format")), "PNG")
         width, height = opts.get("size", (64, 48))
         red, green, blue = opts.get("color", (200, 120, 0))
-        Image.new("RGB", (int(width), int(height)), (int(red), int(green), int(blue))).save(out, fmt)
+        data = image_bytes((int(width), int(height)), (int(red), int(green), int(blue)), fmt)
         usage = {
             "input_tokens": 50,
             "output_tokens": 272,
@@ -237,6 +237,6 @@ class MockGptImage(MockServer):
         }
         return {
             "created": 1713833628,
-            "data": [{"b64_json": base64.b64encode(out.getvalue()).decode()}],
+            "data": [{"b64_json": base64.b64encode(data).decode()}],
             "usage": usage,
         }

@@ -35,7 +35,7 @@ import binascii
 import itertools
 from typing import Any, ClassVar
 
-from .mockserver import RESET, MockServer, RecordedRequest, Reply, Step, image_ok, json_reply, png_bytes
+from .mockserver import MockServer, RecordedRequest, Reply, Step, image_ok, json_reply, png_bytes
 
 PATH = "/segment"
 
@@ -156,9 +156,7 @@ class MockHttpService(MockServer):
             return json_reply(500, {"error": "CUDA error: device-side assert triggered"})
         if name == "not_an_image":
             return Reply(200, b"<html>maintenance</html>", "text/html")
-        if name == "reset":
-            return RESET
-        if name == "hang":
-            self.hang(opts.get("seconds"))
-            return self._reply("image", opts)
-        raise AssertionError(name)
+        answer = self.connection_answer(name, opts, lambda: self._reply("image", opts))
+        if answer is None:
+            raise AssertionError(name)
+        return answer

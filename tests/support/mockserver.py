@@ -26,6 +26,7 @@ import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,7 +87,8 @@ def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], lis
     files: list[Upload] = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition") or ""
-        data = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
         filename = part.get_filename()
         if filename is None:
             fields[str(name)] = data.decode()
@@ -112,11 +114,17 @@ RESET = "reset"  # TCP RST after reading the request (ConnectionResetError)
 DISCONNECT = "disconnect"  # close without a response (RemoteDisconnected)
 
 
-def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (0, 160, 90)) -> bytes:
-    """A real solid-colour PNG, so drivers' image checks pass."""
+def image_bytes(
+    size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (0, 160, 90), fmt: str = "PNG"
+) -> bytes:
+    """A real solid-colour image (``fmt`` as Pillow names it), so drivers' image checks pass."""
     out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
+    Image.new("RGB", size, color).save(out, fmt)
     return out.getvalue()
+
+
+def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (0, 160, 90)) -> bytes:
+    return image_bytes(size, color, "PNG")
 
 
 @dataclass(frozen=True)
@@ -272,6 +280,19 @@ class MockServer:
 
     def handle(self, request: RecordedRequest) -> Reply | str:
         raise NotImplementedError
+
+    def connection_answer(
+        self, name: str, opts: dict[str, Any], then: Callable[[], Reply | str]
+    ) -> Reply | str | None:
+        """The shared behaviours ``reset``, ``disconnect`` and ``hang`` (then ``then()``); else ``None``."""
+        if name == "reset":
+            return RESET
+        if name == "disconnect":
+            return DISCONNECT
+        if name == "hang":
+            self.hang(opts.get("seconds"))
+            return then()
+        return None
 
     def stop(self) -> None:
         self._stopping.set()  # releases hanging handlers first
