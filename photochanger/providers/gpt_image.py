@@ -30,6 +30,7 @@ from photochanger.providers.transport import (
     checked_image,
     json_of,
     send,
+    shrink_inputs,
     status_failure,
 )
 
@@ -85,6 +86,13 @@ class GptImageDriver(HttpDriver):
             required=["prompt"],
         )
     }
+
+    def photo_box(self, settings: Mapping[str, Any]) -> tuple[int, int]:
+        """Results are at most 1536 px: a bigger photo only costs upload time."""
+        return self.config.max_input_side, min(self.config.min_input_side, self.config.max_input_side)
+
+    def prepare(self, job: ProviderJob) -> ProviderJob:
+        return shrink_inputs(job, *self.photo_box(job.settings), "gpt_image")
 
     def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
         key = self.api_key(job)

@@ -7,13 +7,14 @@ leave here only as typed :class:`ProviderError` values.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import requests
 
-from photochanger.media.images import sniff_mime, verify_image
+from photochanger.media.images import downscale, sniff_mime, verify_image
 from photochanger.providers.base import (
     CallContext,
     FailureKind,
@@ -55,6 +56,26 @@ class HttpDriver(ProviderDriver):
     def optional_api_key(self, job: ProviderJob) -> str | None:
         """The key to send if there is one (drivers with :attr:`key_optional`)."""
         return job.api_key or self.config.default_api_key or None
+
+
+def shrunk(image: ImageInput, max_side: int, min_side: int, where: str) -> tuple[bytes, str]:
+    """``(data, mime)`` of ``image`` shrunk into ``[min_side, max_side]`` (unchanged when it fits)."""
+    try:
+        return downscale(image.data, image.mime, max_side, min_side)
+    except OSError as exc:  # Pillow cannot read it: the slot's template is broken
+        raise ProviderError(
+            FailureKind.NOT_CONFIGURED, f"{where}: {image.role} image is unreadable: {exc}"
+        ) from exc
+
+
+def shrink_inputs(job: ProviderJob, max_side: int, min_side: int, where: str) -> ProviderJob:
+    """``job`` with the photo and templates shrunk by :func:`shrunk` (a driver's ``prepare``)."""
+
+    def one(image: ImageInput) -> ImageInput:
+        data, mime = shrunk(image, max_side, min_side, where)
+        return image if data is image.data else dataclasses.replace(image, data=data, mime=mime)
+
+    return dataclasses.replace(job, photo=one(job.photo), templates=tuple(one(t) for t in job.templates))
 
 
 def public_url(image: ImageInput, where: str) -> str:

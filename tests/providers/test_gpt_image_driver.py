@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 
-from photochanger.providers.base import DriverConfig, FailureKind
+from photochanger.providers.base import DriverConfig, FailureKind, ImageInput
 from photochanger.providers.gpt_image import GptImageDriver
-from tests.support.drivers import color, ctx, failure, image_input, make_job
+from tests.support.drivers import color, ctx, failure, image_input, jpeg, make_job
 from tests.support.mock_gpt_image import MockGptImage
 from tests.support.mockserver import step
 
@@ -137,3 +139,11 @@ def test_a_wrong_saved_key_is_rejected_as_not_configured(
 def test_slow_edit_ends_at_the_deadline(openai: MockGptImage, driver: GptImageDriver) -> None:
     openai.enqueue(step("hang", seconds=5))
     assert failure(driver, job(), seconds=0.8).kind is FailureKind.TIMEOUT
+
+
+def test_a_big_photo_is_shrunk_before_the_upload(openai: MockGptImage, driver: GptImageDriver) -> None:
+    big = ImageInput(jpeg((1, 2, 3), (4000, 3000)), "image/jpeg", "photo")
+    driver.process(driver.prepare(make_job("image_edit", big, (), KEY, prompt="x")), ctx())
+    sent = openai.edit_requests[-1].files[0]
+    with Image.open(io.BytesIO(sent.data)) as im:
+        assert 1024 <= max(im.size) <= 2048 and sent.content_type == "image/jpeg"
