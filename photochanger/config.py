@@ -55,6 +55,16 @@ class Config:
         self.GEMINI_API_BASE = _env("GEMINI_API_BASE", "https://generativelanguage.googleapis.com")
         self.TURBOTEXT_API_BASE = _env("TURBOTEXT_API_BASE", "https://www.turbotext.ru")
         self.TURBOTEXT_POLL_INTERVAL = float(_env("TURBOTEXT_POLL_INTERVAL", "2.5") or 2.5)
+        # The providers' own SDK variable names (OPENAI_API_KEY, FAL_KEY) work as well.
+        self.GPT_IMAGE_API_KEY = _env("GPT_IMAGE_API_KEY") or _env("OPENAI_API_KEY")
+        self.GPT_IMAGE_API_BASE = _env("GPT_IMAGE_API_BASE", "https://api.openai.com")
+        self.FAL_API_KEY = _env("FAL_API_KEY") or _env("FAL_KEY")
+        self.FAL_API_BASE = _env("FAL_API_BASE", "https://queue.fal.run")
+        self.FAL_POLL_INTERVAL = float(_env("FAL_POLL_INTERVAL", "1.0") or 1.0)
+        self.COMFYUI_API_KEY = _env("COMFYUI_API_KEY")
+        self.COMFYUI_API_BASE = _env("COMFYUI_API_BASE", "http://127.0.0.1:8188")
+        self.COMFYUI_POLL_INTERVAL = float(_env("COMFYUI_POLL_INTERVAL", "1.0") or 1.0)
+        self.HTTP_SERVICE_API_KEY = _env("HTTP_SERVICE_API_KEY")
         self.PROVIDER_MAX_INPUT_SIDE = int(_env("PROVIDER_MAX_INPUT_SIDE", "2048") or 2048)
         # Smallest longest side worth sending for a 1K result (providers/gemini.py):
         # between this and the maximum, a photo is shrunk without a resampling pass.

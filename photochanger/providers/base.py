@@ -165,6 +165,12 @@ class ProviderDriver:
     #: settings property names that hold secrets (masked in forms)
     secret_fields: ClassVar[tuple[str, ...]] = ()
     needs_api_key: ClassVar[bool] = False
+    #: True when the provider also works without a key (a self-hosted server);
+    #: a key saved for it is still sent when there is one
+    key_optional: ClassVar[bool] = False
+    #: settings property holding the endpoint when each slot names its own
+    #: (the HTTP-service driver) instead of a deployment ``{NAME}_API_BASE``
+    url_setting: ClassVar[str | None] = None
     #: True when the provider fetches inputs by public URL (Turbotext, FAL)
     input_urls: ClassVar[bool] = False
     #: max template images the driver sends (None = unlimited)

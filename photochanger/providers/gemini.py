@@ -8,7 +8,6 @@ network) within the deadline is the ingest service's job.
 from __future__ import annotations
 
 import binascii
-import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -17,7 +16,6 @@ import orjson
 import pybase64
 import requests
 
-from photochanger.media.images import downscale
 from photochanger.providers.base import (
     CallContext,
     FailureKind,
@@ -27,7 +25,16 @@ from photochanger.providers.base import (
     ProviderResult,
     slot_settings_schema,
 )
-from photochanger.providers.transport import HttpDriver, as_dict, as_list, checked_image, parse_seconds, send
+from photochanger.providers.transport import (
+    HttpDriver,
+    as_dict,
+    as_list,
+    checked_image,
+    parse_seconds,
+    send,
+    shrink_inputs,
+    shrunk,
+)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 MODELS = [
@@ -129,14 +136,7 @@ class GeminiDriver(HttpDriver):
         header read.
         """
         side, floor = self.photo_box(job.settings)
-
-        def shrink(image: ImageInput) -> ImageInput:
-            data, mime = self._shrunk(image, side, floor)
-            return image if data is image.data else dataclasses.replace(image, data=data, mime=mime)
-
-        return dataclasses.replace(
-            job, photo=shrink(job.photo), templates=tuple(shrink(t) for t in job.templates)
-        )
+        return shrink_inputs(job, side, floor, "gemini")
 
     @staticmethod
     def model(job: ProviderJob) -> str:
@@ -242,18 +242,8 @@ class GeminiDriver(HttpDriver):
     @classmethod
     def _inline(cls, image: ImageInput, max_side: int, min_side: int) -> tuple[str, bytes]:
         """``(mime, base64 bytes)`` of one image, shrunk for the request."""
-        data, mime = cls._shrunk(image, max_side, min_side)
+        data, mime = shrunk(image, max_side, min_side, "gemini")
         return mime, pybase64.b64encode(data)
-
-    @staticmethod
-    def _shrunk(image: ImageInput, max_side: int, min_side: int) -> tuple[bytes, str]:
-        try:
-            return downscale(image.data, image.mime, max_side, min_side)
-        except OSError as exc:  # Pillow cannot read it: the slot's template is broken
-            raise ProviderError(
-                FailureKind.NOT_CONFIGURED,
-                f"gemini: {image.role} image is unreadable: {exc}",
-            ) from exc
 
     @staticmethod
     def _generation_config(settings: Mapping[str, Any], model: str) -> dict[str, Any]:

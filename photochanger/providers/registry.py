@@ -6,7 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from photochanger.providers.base import DriverConfig, ProviderDriver
+from photochanger.providers.comfyui import ComfyUIDriver
+from photochanger.providers.fal import FalDriver
 from photochanger.providers.gemini import GeminiDriver
+from photochanger.providers.gpt_image import GptImageDriver
+from photochanger.providers.http_service import HttpServiceDriver
 from photochanger.providers.local import LocalDriver
 from photochanger.providers.turbotext import TurbotextDriver
 
@@ -14,6 +18,10 @@ DRIVER_CLASSES: dict[str, type[ProviderDriver]] = {
     LocalDriver.name: LocalDriver,
     GeminiDriver.name: GeminiDriver,
     TurbotextDriver.name: TurbotextDriver,
+    GptImageDriver.name: GptImageDriver,
+    FalDriver.name: FalDriver,
+    ComfyUIDriver.name: ComfyUIDriver,
+    HttpServiceDriver.name: HttpServiceDriver,
 }
 
 

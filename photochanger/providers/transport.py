@@ -7,20 +7,25 @@ leave here only as typed :class:`ProviderError` values.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import requests
 
-from photochanger.media.images import sniff_mime, verify_image
+from photochanger.media.images import downscale, sniff_mime, verify_image
 from photochanger.providers.base import (
     CallContext,
     FailureKind,
+    ImageInput,
     ProviderDriver,
     ProviderError,
     ProviderJob,
     ProviderResult,
 )
+
+T = TypeVar("T")
 
 #: Below this many seconds left a reset connection is not retried: the second
 #: attempt could not finish anyway and would only turn NETWORK into TIMEOUT.
@@ -47,10 +52,41 @@ class HttpDriver(ProviderDriver):
 
     def api_key(self, job: ProviderJob) -> str:
         """The key saved in the settings (``job.api_key``) wins over the environment default."""
-        key = job.api_key or self.config.default_api_key
+        key = self.optional_api_key(job)
         if not key:
             raise ProviderError(FailureKind.NOT_CONFIGURED, f"{self.name}: no API key configured")
         return key
+
+    def optional_api_key(self, job: ProviderJob) -> str | None:
+        """The key to send if there is one (drivers with :attr:`key_optional`)."""
+        return job.api_key or self.config.default_api_key or None
+
+
+def shrunk(image: ImageInput, max_side: int, min_side: int, where: str) -> tuple[bytes, str]:
+    """``(data, mime)`` of ``image`` shrunk into ``[min_side, max_side]`` (unchanged when it fits)."""
+    try:
+        return downscale(image.data, image.mime, max_side, min_side)
+    except OSError as exc:  # Pillow cannot read it: the slot's template is broken
+        raise ProviderError(
+            FailureKind.NOT_CONFIGURED, f"{where}: {image.role} image is unreadable: {exc}"
+        ) from exc
+
+
+def shrink_inputs(job: ProviderJob, max_side: int, min_side: int, where: str) -> ProviderJob:
+    """``job`` with the photo and templates shrunk by :func:`shrunk` (a driver's ``prepare``)."""
+
+    def one(image: ImageInput) -> ImageInput:
+        data, mime = shrunk(image, max_side, min_side, where)
+        return image if data is image.data else dataclasses.replace(image, data=data, mime=mime)
+
+    return dataclasses.replace(job, photo=one(job.photo), templates=tuple(one(t) for t in job.templates))
+
+
+def public_url(image: ImageInput, where: str) -> str:
+    """The short-lived public link of an input (drivers with ``input_urls``)."""
+    if not image.url:
+        raise ProviderError(FailureKind.NOT_CONFIGURED, f"{where}: no public URL for the {image.role} image")
+    return image.url
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -161,3 +197,77 @@ def checked_image(data: bytes, where: str) -> ProviderResult:
             retryable=True,
         )
     return ProviderResult(data, mime)
+
+
+#: Transient failures tolerated while polling: the queued job is already paid for.
+MAX_POLL_FAILURES = 3
+
+
+def json_of(resp: requests.Response, where: str) -> Any:
+    """The JSON body of a 2xx answer; a non-JSON one is a retryable bad answer."""
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise ProviderError(
+            FailureKind.BAD_RESPONSE,
+            f"{where}: HTTP {resp.status_code} with a non-JSON body",
+            retryable=True,
+        ) from exc
+
+
+def status_failure(resp: requests.Response, where: str, detail: str = "") -> ProviderError:
+    """The plain HTTP mapping: 401/403 key rejected, 429 quota, 5xx transient, other 4xx bad request."""
+    status = resp.status_code
+    what = f"{where}: HTTP {status}: {detail or resp.text[:200]}"
+    if status in (401, 403):
+        return ProviderError(FailureKind.NOT_CONFIGURED, what)
+    if status == 429:
+        return ProviderError(
+            FailureKind.QUOTA,
+            what,
+            retryable=True,
+            retry_after=parse_seconds(resp.headers.get("Retry-After")),
+        )
+    if status >= 500:
+        return ProviderError(FailureKind.PROVIDER_5XX, what, retryable=True)
+    return ProviderError(FailureKind.BAD_RESPONSE, what)
+
+
+def download(
+    ctx: CallContext,
+    url: str,
+    where: str,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> ProviderResult:
+    """GET a result image by URL; a failed download is retryable (the next attempt makes a new one)."""
+    resp = send(ctx, "GET", url, headers=headers or {}, max_bytes=max_bytes)
+    if resp.status_code != 200:
+        raise ProviderError(
+            FailureKind.BAD_RESPONSE if resp.status_code < 500 else FailureKind.PROVIDER_5XX,
+            f"{where}: result download answered HTTP {resp.status_code}",
+            retryable=True,
+        )
+    return checked_image(resp.content, where)
+
+
+def poll(ctx: CallContext, interval: float, probe: Callable[[], T | None]) -> T:
+    """Call ``probe`` every ``interval`` seconds until it returns a value, within the deadline.
+
+    Sleeps through ``ctx.sleep`` (gevent-friendly) and never past the deadline;
+    up to :data:`MAX_POLL_FAILURES` retryable failures in a row are tolerated.
+    """
+    failures = 0
+    while True:
+        ctx.sleep(min(interval, ctx.time_left()))
+        ctx.check_time()
+        try:
+            found = probe()
+        except ProviderError as exc:
+            failures += 1
+            if not exc.retryable or failures >= MAX_POLL_FAILURES:
+                raise
+            continue
+        failures = 0
+        if found is not None:
+            return found

@@ -16,13 +16,20 @@ import requests
 from photochanger.providers.base import (
     CallContext,
     FailureKind,
-    ImageInput,
     ProviderError,
     ProviderJob,
     ProviderResult,
     slot_settings_schema,
 )
-from photochanger.providers.transport import HttpDriver, as_dict, checked_image, parse_seconds, send
+from photochanger.providers.transport import (
+    HttpDriver,
+    as_dict,
+    download,
+    parse_seconds,
+    poll,
+    public_url,
+    send,
+)
 
 DEFAULT_BASE_URL = "https://www.turbotext.ru"
 #: operation id -> Turbotext method name
@@ -40,19 +47,7 @@ TRANSIENT_WORDS = (
     "busy",
     "занят",
 )
-#: Transient failures tolerated while polling: the queued job is already paid for.
-MAX_POLL_FAILURES = 3
-
 _PROMPT = {"type": "string", "title": "Промпт"}
-
-
-def _url(image: ImageInput) -> str:
-    if not image.url:
-        raise ProviderError(
-            FailureKind.NOT_CONFIGURED,
-            f"turbotext: no public URL for the {image.role} image",
-        )
-    return image.url
 
 
 class TurbotextDriver(HttpDriver):
@@ -129,12 +124,12 @@ class TurbotextDriver(HttpDriver):
         if not created.get("success") or queue_id in (None, ""):
             raise self._failure(created, "create_queue")
         result = self._poll(ctx, url, headers, queue_id)
-        return self._download(ctx, self._result_url(result))
+        return download(ctx, self._result_url(result), "turbotext", max_bytes=self.config.max_answer_bytes)
 
     def build_fields(self, job: ProviderJob) -> dict[str, str]:
         """Form fields of the method; note mix_images and deepfake_photo swap the URL roles."""
         settings = job.settings
-        photo = _url(job.photo)
+        photo = public_url(job.photo, "turbotext")
         if job.operation == "image_edit":
             if not job.prompt.strip():
                 raise ProviderError(FailureKind.NOT_CONFIGURED, "turbotext: the slot has no prompt")
@@ -156,7 +151,7 @@ class TurbotextDriver(HttpDriver):
                 FailureKind.NOT_CONFIGURED,
                 f"turbotext: {self.operations[job.operation]} needs a template image in the slot",
             )
-        template = _url(job.templates[0])
+        template = public_url(job.templates[0], "turbotext")
         if job.operation == "style_transfer":
             # The guest photo is processed; the template lends its style.
             fields = {"url_image_target": photo, "url": template}
@@ -196,22 +191,13 @@ class TurbotextDriver(HttpDriver):
 
     def _poll(self, ctx: CallContext, url: str, headers: Mapping[str, str], queue_id: Any) -> dict[str, Any]:
         """Ask for the result every ``poll_interval`` until it is final or time runs out."""
-        failures = 0
-        while True:
-            # Sleep through ctx.sleep (gevent-friendly) and never past the deadline.
-            ctx.sleep(min(self.config.poll_interval, ctx.time_left()))
-            ctx.check_time()
-            try:
-                answer = self._call(ctx, url, headers, {"do": "get_result", "queueid": queue_id})
-            except ProviderError as exc:
-                failures += 1
-                if not exc.retryable or failures >= MAX_POLL_FAILURES:
-                    raise
-                continue
-            failures = 0
-            if answer.get("action") == "reconnect":  # still working, with or without success:false
-                continue
-            return answer
+
+        def probe() -> dict[str, Any] | None:
+            answer = self._call(ctx, url, headers, {"do": "get_result", "queueid": queue_id})
+            # "still working", with or without success:false
+            return None if answer.get("action") == "reconnect" else answer
+
+        return poll(ctx, self.config.poll_interval, probe)
 
     def _result_url(self, answer: Mapping[str, Any]) -> str:
         data = as_dict(answer.get("data"))
@@ -242,16 +228,6 @@ class TurbotextDriver(HttpDriver):
                 f"turbotext: result URL on a host not allowed ({parts.hostname!r}): {url[:200]}",
             )
         return url
-
-    def _download(self, ctx: CallContext, url: str) -> ProviderResult:
-        resp = send(ctx, "GET", url, max_bytes=self.config.max_answer_bytes)
-        if resp.status_code != 200:
-            raise ProviderError(
-                FailureKind.BAD_RESPONSE if resp.status_code < 500 else FailureKind.PROVIDER_5XX,
-                f"turbotext: result download answered HTTP {resp.status_code}",
-                retryable=True,
-            )
-        return checked_image(resp.content, "turbotext")
 
     # -- errors ----------------------------------------------------------------
 

@@ -99,6 +99,7 @@ def driver_view(driver: ProviderDriver) -> dict[str, Any]:
     return {
         "title": driver.title,
         "needs_api_key": driver.needs_api_key,
+        "key_optional": driver.key_optional,
         "input_urls": driver.input_urls,
         "max_templates": driver.max_templates,
         "secret_fields": list(driver.secret_fields),

@@ -2,7 +2,8 @@
 
 Answers 200 when every required check passes, else 503 with the failing
 checks listed. The media check also wants free space on the media disk
-(``HEALTH_MIN_FREE_MB``). Provider probes are TCP connects to the configured base URL,
+(``HEALTH_MIN_FREE_MB``). Provider probes are TCP connects to the configured base URL
+(for the HTTP-service driver, to every URL its active slots configure),
 cached per worker, so a load balancer polling every few seconds costs nothing.
 Only providers that an active slot uses are required; the others are listed
 as ``unused``. A missing API key is reported, never a failure by itself.
@@ -112,17 +113,28 @@ def _free_mb(path: str) -> int | None:
 
 def _check_providers(db_ok: bool) -> dict[str, Any]:
     """Probe the providers active slots use; without the database, what is known without it."""
-    used: set[str] = set()
+    # provider -> the endpoint URLs its active slots configure (for per-slot URL drivers)
+    used: dict[str, set[str]] = {}
     keys: dict[str, bool] = {}
+    drivers = services().drivers
+    rows: list[Any] = []
     if db_ok:
         try:
-            used = set(db.session.execute(select(Slot.provider).where(Slot.is_active)).scalars())
-            keys = {name: bool(provider_api_key(name)) for name in services().drivers}
+            rows = list(
+                db.session.execute(select(Slot.provider, Slot.settings_json).where(Slot.is_active)).all()
+            )
+            keys = {name: bool(provider_api_key(name)) for name in drivers}
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the database check already reports it
             quiet_rollback()
+            rows = []
+    for provider, settings in rows:
+        field = drivers[provider].url_setting if provider in drivers else None
+        urls = used.setdefault(provider, set())
+        if field and isinstance(settings, dict):
+            urls.add(str(settings.get(field) or ""))
     out: dict[str, Any] = {}
-    for name in sorted(services().drivers):
+    for name in sorted(drivers):
         required = name in used
         entry: dict[str, Any] = {"required": required}
         if name in OFFLINE_PROVIDERS:
@@ -133,11 +145,12 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
             if not required:
                 entry["status"] = "unused"
             else:
-                base = str(current_app.config.get(f"{name.upper()}_API_BASE") or "")
-                probe = probe_url(base)
-                entry["status"] = "ok" if probe.ok else "fail"
-                if not probe.ok:
-                    entry["detail"] = probe.detail
+                urls = used[name] if drivers[name].url_setting else set()
+                bases = sorted(urls) or [str(current_app.config.get(f"{name.upper()}_API_BASE") or "")]
+                failed = [probe for probe in map(probe_url, bases) if not probe.ok]
+                entry["status"] = "fail" if failed else "ok"
+                if failed:
+                    entry["detail"] = failed[0].detail
         out[name] = entry
     return out
 

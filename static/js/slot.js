@@ -20,12 +20,16 @@
     sepia: "Сепия", vintage: "Винтаж", auto: "Авто", jpeg: "JPEG", png: "PNG", webp: "WEBP",
     stretch: "Растянуть на всё фото", contain: "Вписать с сохранением пропорций",
     ru: "Русский", en: "Английский",
+    multipart: "Файл в форме (multipart)", binary: "Фото как тело запроса", json_base64: "JSON с base64",
+    image: "Картинка (image/*)", json_url: "JSON со ссылкой", plain: "Только ключ",
   };
   /** Which template role an operation expects. */
   const KIND_BY_OPERATION = {
     overlay: "overlay", style_transfer: "style", identity_transfer: "face", filter: "reference",
   };
-  const NEEDS_TEMPLATE = { "local:overlay": 1, "turbotext:style_transfer": 1, "turbotext:identity_transfer": 1 };
+  const NEEDS_TEMPLATE = {
+    "local:overlay": 1, "turbotext:style_transfer": 1, "turbotext:identity_transfer": 1, "comfyui:identity_transfer": 1,
+  };
 
   const state = {
     slot: null, providers: {}, version: null, dirty: false, saving: false,
@@ -96,7 +100,7 @@
     const p = state.providers[providerSel.value] || {};
     const hint = document.getElementById("key-hint");
     const key = state.keys ? state.keys[providerSel.value] : null;
-    hint.hidden = !p.needs_api_key || !!(key && key.configured);
+    hint.hidden = !p.needs_api_key || !!p.key_optional || !!(key && key.configured);
     hint.textContent = "";
     hint.append(
       "Ключ API для «" + (p.title || providerSel.value) + "» не задан — фото не обработаются, пока его не указать в ",

@@ -33,10 +33,9 @@ class TestRead:
         assert body["result_ttl_hours"] == 72
         assert body["ingest_password_rotated_by"] == "tests"
         assert body["ingest_password_rotated_at"].endswith("Z")
-        assert body["provider_keys"] == {
-            "gemini": {"configured": False, "updated_at": None, "source": None},
-            "turbotext": {"configured": False, "updated_at": None, "source": None},
-        }
+        unset = {"configured": False, "updated_at": None, "source": None}
+        keyed = ["comfyui", "fal", "gemini", "gpt_image", "http_service", "turbotext"]
+        assert body["provider_keys"] == dict.fromkeys(keyed, unset)
         assert "ingest_password_hash" not in json.dumps(body)
 
 

@@ -86,7 +86,16 @@ class TestRead:
         assert body["settings"]["filter"] == "vivid"
         assert body["sync_response_seconds"] == 48
         assert body["gallery_url"].endswith(f"/public/slots/slot-001?token={body['gallery_token']}")
-        assert set(body["providers"]) == {"local", "gemini", "turbotext"}
+        assert set(body["providers"]) == {
+            "local",
+            "gemini",
+            "turbotext",
+            "gpt_image",
+            "fal",
+            "comfyui",
+            "http_service",
+        }
+        assert body["providers"]["comfyui"]["key_optional"] is True
         gemini = body["providers"]["gemini"]
         assert gemini["needs_api_key"] is True
         assert gemini["settings_schema"]["image_edit"]["required"] == ["prompt"]

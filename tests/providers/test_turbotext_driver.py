@@ -6,14 +6,12 @@ tests also prove the URL roles reach the provider as working image links.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from PIL import Image
 
 from photochanger.providers.base import (
     CallContext,
@@ -25,16 +23,12 @@ from photochanger.providers.base import (
     ProviderResult,
 )
 from photochanger.providers.turbotext import TurbotextDriver
+from tests.support.drivers import color, ctx, failure, jpeg
+from tests.support.drivers import make_job as provider_job
 from tests.support.mock_turbotext import MockTurbotext
 from tests.support.mockserver import FileHost, step
 
 KEY = "tt-key-42"
-
-
-def jpeg(color: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), color).save(out, "JPEG")
-    return out.getvalue()
 
 
 @pytest.fixture
@@ -44,26 +38,8 @@ def turbotext() -> Iterator[MockTurbotext]:
 
 
 @pytest.fixture
-def files() -> Iterator[FileHost]:
-    with FileHost() as host:
-        yield host
-
-
-@pytest.fixture
 def driver(turbotext: MockTurbotext) -> TurbotextDriver:
     return TurbotextDriver(DriverConfig(base_url=turbotext.url, poll_interval=0.05))
-
-
-@pytest.fixture
-def photo(files: FileHost) -> ImageInput:
-    data = jpeg((200, 10, 10))
-    return ImageInput(data, "image/jpeg", "photo", url=files.add("photo.jpg", data, "image/jpeg"))
-
-
-@pytest.fixture
-def template(files: FileHost) -> ImageInput:
-    data = jpeg((10, 10, 200))
-    return ImageInput(data, "image/jpeg", "template", url=files.add("tpl.jpg", data, "image/jpeg"))
 
 
 def make_job(
@@ -73,34 +49,11 @@ def make_job(
     api_key: str | None = KEY,
     **settings: Any,
 ) -> ProviderJob:
-    return ProviderJob(
-        job_id="job-7",
-        slot_id="slot-002",
-        operation=operation,
-        settings=settings,
-        photo=photo,
-        templates=templates,
-        api_key=api_key,
-    )
-
-
-def ctx(seconds: float = 10.0) -> CallContext:
-    return CallContext(deadline=time.monotonic() + seconds, session=requests.Session())
+    return provider_job(operation, photo, templates, api_key, **settings)
 
 
 def run(driver: TurbotextDriver, job: ProviderJob, seconds: float = 10.0) -> ProviderResult:
     return driver.process(job, ctx(seconds))
-
-
-def failure(driver: TurbotextDriver, job: ProviderJob, seconds: float = 10.0) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        run(driver, job, seconds)
-    return info.value
-
-
-def color(data: bytes) -> Any:
-    with Image.open(io.BytesIO(data)) as im:
-        return im.convert("RGB").getpixel((0, 0))
 
 
 # -- operations: method and URL roles ------------------------------------------------

@@ -11,7 +11,7 @@ from photochanger.extensions import db
 from photochanger.runtime import services
 from photochanger.stats import health
 from tests.support.net import free_port
-from tests.support.setup import gemini_slot
+from tests.support.setup import configure_slot, gemini_slot
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +94,24 @@ def test_probe_cache_expires(monkeypatch):
     assert health.probe_url(f"http://127.0.0.1:{port}", now=1000.0 + health.PROBE_TTL - 1) is first
     assert health.probe_url(f"http://127.0.0.1:{port}", now=1000.0 + health.PROBE_TTL + 1) is not first
     assert health.probe_url("", now=0).detail == "base URL not set"
+
+
+def test_http_service_is_probed_at_the_url_each_active_slot_names(app, client):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        up = f"http://127.0.0.1:{listener.getsockname()[1]}/segment"
+        down = f"http://127.0.0.1:{free_port()}/segment"
+        configure_slot(
+            app, "slot-004", provider="http_service", operation="image_edit", settings_json={"url": up}
+        )
+        assert client.get("/healthz").get_json()["checks"]["providers"]["http_service"]["status"] == "ok"
+        configure_slot(
+            app, "slot-005", provider="http_service", operation="image_edit", settings_json={"url": down}
+        )
+        body = client.get("/healthz").get_json()
+        assert body["failing"] == ["provider:http_service"]
+        assert down.split("/")[2] in body["checks"]["providers"]["http_service"]["detail"]
+    finally:
+        listener.close()

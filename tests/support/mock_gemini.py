@@ -58,8 +58,6 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from .mockserver import (
-    DISCONNECT,
-    RESET,
     MockServer,
     RecordedRequest,
     Reply,
@@ -485,14 +483,10 @@ class MockGemini(MockServer):
                     **meta,
                 },
             )
-        if name == "reset":
-            return RESET
-        if name == "disconnect":
-            return DISCONNECT
-        if name == "hang":
-            self.hang(opts.get("seconds"))
-            return self._reply("success", opts)
-        raise AssertionError(name)
+        answer = self.connection_answer(name, opts, lambda: self._reply("success", opts))
+        if answer is None:
+            raise AssertionError(name)
+        return answer
 
     @staticmethod
     def _success_candidate(opts: dict[str, Any]) -> dict[str, Any]:

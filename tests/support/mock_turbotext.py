@@ -46,22 +46,20 @@ Behaviours (options in brackets):
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import requests
-from PIL import Image
-
 from .mockserver import (
     RESET,
+    Fetch,
     MockServer,
     RecordedRequest,
     Reply,
     Step,
+    fetch_image,
     json_reply,
     png_bytes,
 )
@@ -75,17 +73,6 @@ METHODS: dict[str, tuple[str, ...]] = {
 URL_FIELDS = ("url", "url_image_target")
 
 
-@dataclass(frozen=True)
-class Fetch:
-    """The mock's GET of an input link: did it give a real image?"""
-
-    field: str
-    url: str
-    status: int | None
-    ok: bool
-    error: str = ""
-
-
 @dataclass
 class QueuedJob:
     queueid: int
@@ -94,19 +81,6 @@ class QueuedJob:
     step: Step
     polls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
-def _fetch(name: str, url: str, timeout: float) -> Fetch:
-    try:
-        resp = requests.get(url, timeout=timeout)
-    except requests.RequestException as exc:
-        return Fetch(name, url, None, False, str(exc))
-    try:
-        with Image.open(io.BytesIO(resp.content)) as im:
-            im.verify()
-    except Exception as exc:
-        return Fetch(name, url, resp.status_code, False, f"not an image: {exc}")
-    return Fetch(name, url, resp.status_code, resp.status_code == 200)
 
 
 class MockTurbotext(MockServer):
@@ -168,7 +142,9 @@ class MockTurbotext(MockServer):
         if missing:
             return json_reply(200, {"success": False, "error": f"Не заполнено поле {missing[0]}"})
         if self.fetch_inputs:
-            fetched = [_fetch(name, form[name], self.fetch_timeout) for name in URL_FIELDS if form.get(name)]
+            fetched = [
+                fetch_image(name, form[name], self.fetch_timeout) for name in URL_FIELDS if form.get(name)
+            ]
             with self.lock:
                 self.fetches += fetched
             if not all(f.ok for f in fetched):

@@ -19,17 +19,21 @@ An unknown behaviour name raises ``ValueError`` at ``enqueue`` time, not mid-tes
 
 from __future__ import annotations
 
+import email.policy
 import io
 import json
 import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 from PIL import Image
 
 
@@ -46,9 +50,23 @@ def step(name: str, **options: Any) -> Step:
     return Step(name, options)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """One file part of a multipart request."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
 @dataclass
 class RecordedRequest:
-    """What the mock received; ``headers`` keys are lower-case."""
+    """What the mock received; ``headers`` keys are lower-case.
+
+    ``form`` holds urlencoded or multipart text fields (the last value of a
+    repeated name), ``files`` the multipart file parts in order.
+    """
 
     method: str
     path: str
@@ -57,6 +75,26 @@ class RecordedRequest:
     body: bytes
     json: Any = None
     form: dict[str, str] | None = None
+    files: list[Upload] = field(default_factory=list)
+
+
+def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], list[Upload]]:
+    """Text fields and file parts of a ``multipart/form-data`` body."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    fields: dict[str, str] = {}
+    files: list[Upload] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition") or ""
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            fields[str(name)] = data.decode()
+        else:
+            files.append(Upload(str(name), filename, part.get_content_type(), data))
+    return fields, files
 
 
 @dataclass(frozen=True)
@@ -76,11 +114,49 @@ RESET = "reset"  # TCP RST after reading the request (ConnectionResetError)
 DISCONNECT = "disconnect"  # close without a response (RemoteDisconnected)
 
 
-def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (0, 160, 90)) -> bytes:
-    """A real solid-colour PNG, so drivers' image checks pass."""
+def image_bytes(
+    size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (0, 160, 90), fmt: str = "PNG"
+) -> bytes:
+    """A real solid-colour image (``fmt`` as Pillow names it), so drivers' image checks pass."""
     out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
+    Image.new("RGB", size, color).save(out, fmt)
     return out.getvalue()
+
+
+def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (0, 160, 90)) -> bytes:
+    return image_bytes(size, color, "PNG")
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """The mock's GET of an input link: did it give a real image?"""
+
+    field: str
+    url: str
+    status: int | None
+    ok: bool
+    error: str = ""
+
+
+def fetch_image(name: str, url: str, timeout: float) -> Fetch:
+    """GET an input link as a provider does; did it give a real image?"""
+    try:
+        resp = requests.get(url, timeout=timeout)
+    except requests.RequestException as exc:
+        return Fetch(name, url, None, False, str(exc))
+    if not image_ok(resp.content):
+        return Fetch(name, url, resp.status_code, False, "not an image")
+    return Fetch(name, url, resp.status_code, resp.status_code == 200)
+
+
+def image_ok(data: bytes) -> bool:
+    """True when Pillow reads ``data`` as an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+    except Exception:
+        return False
+    return True
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -98,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
         self._serve()
 
     def _serve(self) -> None:
@@ -118,6 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
                 request.json = json.loads(body)
             except ValueError:
                 request.json = None
+        elif ctype.startswith("multipart/form-data"):
+            request.form, request.files = parse_multipart(body, ctype)
         elif "x-www-form-urlencoded" in ctype:
             request.form = {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
         with mock.lock:
@@ -187,12 +268,31 @@ class MockServer:
         with self.lock:
             return self._queue.popleft() if self._queue else self._default
 
+    def reset(self) -> None:
+        """Forget scripted steps and recorded requests (a module-wide mock between tests)."""
+        with self.lock:
+            self._queue.clear()
+            self.requests.clear()
+
     def hang(self, seconds: float | None = None) -> bool:
         """Block like a stuck provider; returns early (True) when the mock stops."""
         return self._stopping.wait(self.hang_seconds if seconds is None else seconds)
 
     def handle(self, request: RecordedRequest) -> Reply | str:
         raise NotImplementedError
+
+    def connection_answer(
+        self, name: str, opts: dict[str, Any], then: Callable[[], Reply | str]
+    ) -> Reply | str | None:
+        """The shared behaviours ``reset``, ``disconnect`` and ``hang`` (then ``then()``); else ``None``."""
+        if name == "reset":
+            return RESET
+        if name == "disconnect":
+            return DISCONNECT
+        if name == "hang":
+            self.hang(opts.get("seconds"))
+            return then()
+        return None
 
     def stop(self) -> None:
         self._stopping.set()  # releases hanging handlers first
