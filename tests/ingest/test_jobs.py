@@ -6,12 +6,15 @@ import datetime as dt
 import os
 import socket
 
+import pytest
 import requests
 
 from photochanger.extensions import db
 from photochanger.models import JobHistory, utcnow
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
+
+pytestmark = pytest.mark.db
 
 
 def _running_job(app, job_id: str, host: str, started: dt.datetime) -> None:

@@ -7,6 +7,8 @@ import os
 import threading
 import uuid
 
+import pytest
+
 from photochanger.extensions import db
 from photochanger.media.cleanup import STALE_SPOOL_AFTER, claim, cleanup_media
 from photochanger.media.spool import InputSpool
@@ -21,6 +23,8 @@ from photochanger.media.storage import (
 from photochanger.models import JobStatus, MediaKind, MediaObject, utcnow
 from photochanger.services.runtime import services
 from tests.support.jobs import job_row
+
+pytestmark = pytest.mark.db
 
 HOUR = dt.timedelta(hours=1)
 

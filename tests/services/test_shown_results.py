@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
+
 from photochanger.extensions import db
 from photochanger.models import JobStatus, utcnow
 from photochanger.services.shown_results import GALLERY_SIZE, RECENT_RESULTS, is_shown
 from tests.support.jobs import job_row
+
+pytestmark = pytest.mark.db
 
 MINUTE = dt.timedelta(minutes=1)
 
