@@ -183,6 +183,12 @@ class MockServer:
         with self.lock:
             self._queue.extend(self._as_step(s) for s in steps)
 
+    def reset(self) -> None:
+        """Forget the script and the recorded requests, as a fresh mock would."""
+        with self.lock:
+            self._queue.clear()
+            self.requests.clear()
+
     def next_step(self) -> Step:
         with self.lock:
             return self._queue.popleft() if self._queue else self._default
