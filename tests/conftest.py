@@ -26,7 +26,7 @@ from photochanger.services.settings import save_setting
 from photochanger.services.slots import seed_slots
 from tests.support.live_server import LiveServer
 from tests.support.mock_gemini import MockGemini
-from tests.support.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster, TemplateClones
 from tests.support.stack import GEMINI_TEST_KEY, Stack
 
 INGEST_PASSWORD = "123456"
@@ -69,7 +69,7 @@ def database_factory(
         template = cluster.create_database()
         _migrate(cluster.url(template), scratch)
         try:
-            yield lambda: cluster.url(cluster.create_database(template=template))
+            yield TemplateClones(cluster, template)
         finally:
             cluster.stop()
     else:
@@ -120,10 +120,17 @@ def dispose_app(app: Flask) -> None:
         db.engine.dispose()
 
 
+def _drop(database_factory: Callable[[], str], url: str) -> None:
+    if isinstance(database_factory, TemplateClones):
+        database_factory.drop(url)  # megabytes each: the cluster keeps only the databases in use
+
+
 @pytest.fixture
-def app_env(database_factory: Callable[[], str], tmp_path: Any) -> dict[str, str]:
+def app_env(database_factory: Callable[[], str], tmp_path: Any) -> Iterator[dict[str, str]]:
     """Environment shared by the in-process app and a live gunicorn server."""
-    return make_env(tmp_path / "instance", database_factory())
+    url = database_factory()
+    yield make_env(tmp_path / "instance", url)
+    _drop(database_factory, url)
 
 
 @pytest.fixture
@@ -166,8 +173,9 @@ def stack(database_factory: Callable[[], str], tmp_path_factory: pytest.TempPath
     Starting gunicorn costs seconds; modules of many HTTP tests share one and
     call :meth:`Stack.reset` (the ``shared`` fixture) between tests.
     """
+    url = database_factory()
     with pytest.MonkeyPatch.context() as mp:
-        env = make_env(tmp_path_factory.mktemp("stack") / "instance", database_factory())
+        env = make_env(tmp_path_factory.mktemp("stack") / "instance", url)
         app = make_app(env, mp)
         with MockGemini(api_key=GEMINI_TEST_KEY) as gemini:
             server_env = {**env, "GEMINI_API_BASE": gemini.url, "GEMINI_API_KEY": GEMINI_TEST_KEY}
@@ -177,6 +185,7 @@ def stack(database_factory: Callable[[], str], tmp_path_factory: pytest.TempPath
             finally:
                 server.stop()
                 dispose_app(app)
+    _drop(database_factory, url)
 
 
 @pytest.fixture
