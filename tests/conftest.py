@@ -64,7 +64,7 @@ def database_factory(
     engine = request.config.getoption("--db")
     scratch = str(tmp_path_factory.mktemp("dbtemplate"))
     if engine == "postgresql":
-        cluster = PostgresCluster()
+        cluster = PostgresCluster(in_ram=True)
         cluster.start()
         template = cluster.create_database()
         _migrate(cluster.url(template), scratch)
