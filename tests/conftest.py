@@ -21,7 +21,7 @@ from tests.support.app import dispose_app, make_app, make_env
 from tests.support.app import migrate as _migrate
 from tests.support.live_server import LiveServer
 from tests.support.mock_gemini import MockGemini
-from tests.support.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster, TemplateClones
 from tests.support.redis import redis_server  # noqa: F401 - a fixture for the whole suite
 from tests.support.stack import GEMINI_TEST_KEY, Stack
 
@@ -43,12 +43,12 @@ def database_factory(
     engine = request.config.getoption("--db")
     scratch = str(tmp_path_factory.mktemp("dbtemplate"))
     if engine == "postgresql":
-        cluster = PostgresCluster()
+        cluster = PostgresCluster(in_ram=True)
         cluster.start()
         template = cluster.create_database()
         _migrate(cluster.url(template), scratch)
         try:
-            yield lambda: cluster.url(cluster.create_database(template=template))
+            yield TemplateClones(cluster, template)
         finally:
             cluster.stop()
     else:
@@ -64,10 +64,17 @@ def database_factory(
         yield make
 
 
+def _drop(database_factory: Callable[[], str], url: str) -> None:
+    if isinstance(database_factory, TemplateClones):
+        database_factory.drop(url)  # megabytes each: the cluster keeps only the databases in use
+
+
 @pytest.fixture
-def app_env(database_factory: Callable[[], str], tmp_path: Any) -> dict[str, str]:
+def app_env(database_factory: Callable[[], str], tmp_path: Any) -> Iterator[dict[str, str]]:
     """Environment shared by the in-process app and a live gunicorn server."""
-    return make_env(tmp_path / "instance", database_factory())
+    url = database_factory()
+    yield make_env(tmp_path / "instance", url)
+    _drop(database_factory, url)
 
 
 @pytest.fixture
@@ -110,8 +117,9 @@ def stack(database_factory: Callable[[], str], tmp_path_factory: pytest.TempPath
     Starting gunicorn costs seconds; modules of many HTTP tests share one and
     call :meth:`Stack.reset` (the ``shared`` fixture) between tests.
     """
+    url = database_factory()
     with pytest.MonkeyPatch.context() as mp:
-        env = make_env(tmp_path_factory.mktemp("stack") / "instance", database_factory())
+        env = make_env(tmp_path_factory.mktemp("stack") / "instance", url)
         app = make_app(env, mp)
         with MockGemini(api_key=GEMINI_TEST_KEY) as gemini:
             server_env = {**env, "GEMINI_API_BASE": gemini.url, "GEMINI_API_KEY": GEMINI_TEST_KEY}
@@ -121,6 +129,7 @@ def stack(database_factory: Callable[[], str], tmp_path_factory: pytest.TempPath
             finally:
                 server.stop()
                 dispose_app(app)
+    _drop(database_factory, url)
 
 
 @pytest.fixture

@@ -6,12 +6,15 @@ import datetime as dt
 import io
 import zipfile
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from photochanger.extensions import db
 from photochanger.models import GalleryShare
 from tests.support.jobs import job_row, stored_result
+
+pytestmark = pytest.mark.db
 
 
 def _live(slot_id: str, **kw) -> object:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -12,6 +13,8 @@ from photochanger.models import MediaKind, MediaObject
 from photochanger.runtime import services
 from tests.support.images import jpeg_bytes
 from tests.support.jobs import job_row
+
+pytestmark = pytest.mark.db
 
 
 def _seed(app: Flask, *jobs) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -12,6 +13,8 @@ from photochanger.extensions import db
 from photochanger.models import MediaObject
 from photochanger.runtime import services
 from tests.support.images import jpeg_bytes, png_bytes
+
+pytestmark = pytest.mark.db
 
 
 def _register(client: FlaskClient, auth: dict[str, str], data: bytes | None = None, **fields: str):

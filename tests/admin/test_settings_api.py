@@ -19,6 +19,8 @@ from tests.support.mock_gemini import MockGemini
 
 from .conftest import ADMIN_PASSWORD, ADMIN_USER
 
+pytestmark = pytest.mark.db
+
 SECRET_KEY_VALUE = "AIza-test-key-do-not-leak-123"
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import threading
 
+import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,6 +22,8 @@ from photochanger.runtime import services
 from tests.support.jobs import HOUR, expire_row, job_with_files
 
 from .conftest import ADMIN_PASSWORD, ADMIN_USER
+
+pytestmark = pytest.mark.db
 
 #: Enough expired jobs that overlapping runs meet on the same rows.
 RACE_JOBS = 150

@@ -19,6 +19,8 @@ from tests.support.images import jpeg_bytes, png_bytes
 
 from .conftest import ADMIN_USER
 
+pytestmark = pytest.mark.db
+
 
 def _put(client: FlaskClient, auth: dict[str, str], body: Any, slot_id: str = "slot-001"):
     return client.put(f"/api/slots/{slot_id}", headers=auth, json=body)

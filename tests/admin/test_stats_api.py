@@ -15,6 +15,8 @@ from photochanger.models import JobHistory
 from tests.support.images import jpeg_bytes
 from tests.support.jobs import job_row
 
+pytestmark = pytest.mark.db
+
 BRIEF_SYSTEM_KEYS = {
     "jobs_total",
     "jobs_last_window",

@@ -6,10 +6,13 @@ good for its whole 12 hours.
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.auth.guessing import admin_login, login
 from tests.support.app import ADMIN_PASSWORD, ADMIN_USERNAME
+
+pytestmark = pytest.mark.db
 
 
 def _me(url: str, **kw: object) -> requests.Response:

@@ -6,6 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -21,8 +24,17 @@ def _run_smoke(out: str, *args: str) -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
 
-def test_bench_smoke_run_reports_every_section(tmp_path):
-    _run_smoke(str(tmp_path))
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One smoke run of every section, read by the tests of each one (a run costs seconds)."""
+    out = tmp_path_factory.mktemp("bench-smoke")
+    _run_smoke(str(out))
+    return out
+
+
+@pytest.mark.nginx  # section 4 downloads through nginx
+def test_bench_smoke_run_reports_every_section(full_run):
+    tmp_path = full_run
     [report] = [f for f in os.listdir(tmp_path) if f.endswith(".md")]
     text = open(tmp_path / report, encoding="utf-8").read()
     for title in (
@@ -45,9 +57,10 @@ def test_bench_smoke_run_reports_every_section(tmp_path):
         assert downloads[path]["booth_beside_p95"] > 0, downloads
 
 
-def test_bench_smoke_throughput_answers_every_target(tmp_path):
+@pytest.mark.nginx
+def test_bench_smoke_throughput_answers_every_target(full_run):
     """PhotoChanger, the store-and-forward floor and the echo each answered without errors."""
-    _run_smoke(str(tmp_path), "--only", "2")
+    tmp_path = full_run
     [report] = [f for f in os.listdir(tmp_path) if f.endswith(".json")]
     data = json.load(open(tmp_path / report, encoding="utf-8"))["2. Throughput"]
     [cell] = [value for key, value in data.items() if key.endswith(" x2")]
@@ -56,9 +69,10 @@ def test_bench_smoke_throughput_answers_every_target(tmp_path):
         assert cell[target]["rps"] > 0, cell
 
 
-def test_bench_smoke_overhead_over_a_paced_link_answers_every_target(tmp_path):
+@pytest.mark.nginx
+def test_bench_smoke_overhead_over_a_paced_link_answers_every_target(full_run):
     """Section 1 times each target on loopback and over a booth's paced link, without errors."""
-    _run_smoke(str(tmp_path), "--only", "1")
+    tmp_path = full_run
     [report] = [f for f in os.listdir(tmp_path) if f.endswith(".json")]
     data = json.load(open(tmp_path / report, encoding="utf-8"))["1. Platform overhead"]
     for key in ("40 KB", "40 KB over the link"):

@@ -101,18 +101,22 @@ def phone_page(browser: Any, server: Any) -> Iterator[Any]:
 @pytest.fixture
 def shots(tmp_path: Path) -> Callable[[Any, str], None]:
     """Saves full-page screenshots: into $PHOTOCHANGER_SCREENSHOTS (docs/screenshots) when set."""
-    target = Path(os.environ.get("PHOTOCHANGER_SCREENSHOTS") or tmp_path / "screenshots")
+    for_docs = os.environ.get("PHOTOCHANGER_SCREENSHOTS")
+    target = Path(for_docs or tmp_path / "screenshots")
     target.mkdir(parents=True, exist_ok=True)
 
     def take(pg: Any, name: str) -> None:
         # Full-page shots from the top, without transient toasts, once images are decoded.
-        pg.wait_for_timeout(700)  # smooth scrolling to a field error ends
+        # Only the docs' pictures wait for the page to settle: no test reads the suite's own.
+        if for_docs:
+            pg.wait_for_timeout(700)  # smooth scrolling to a field error ends
         pg.evaluate(
             "document.querySelectorAll('.toast').forEach(t => t.remove());"
             "window.scrollTo({top: 0, behavior: 'instant'})"
         )
         wait_until(pg, "Array.from(document.images).every(i => i.complete)")
-        pg.wait_for_timeout(150)
+        if for_docs:
+            pg.wait_for_timeout(150)
         pg.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
     return take

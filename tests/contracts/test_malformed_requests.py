@@ -17,6 +17,8 @@ import requests
 from tests.contracts.contract import Admin, documented_statuses, error_problems, logged_in
 from tests.support.live_server import LiveServer
 
+pytestmark = pytest.mark.db
+
 #: (method, path) of every operation that reads a request body.
 BODY_OPERATIONS = [
     ("POST", "/api/login"),

@@ -41,6 +41,8 @@ from tests.support.live_server import ROOT, LiveServer
 from tests.support.mock_turbotext import MockTurbotext
 from tests.support.setup import configure_slot
 
+pytestmark = pytest.mark.db
+
 VERSION = os.path.join(ROOT, "spec", "contracts", "VERSION.json")
 CHECKS = [
     not_a_server_error,

@@ -9,6 +9,8 @@ from photochanger.extensions import db
 from photochanger.infra.autocommit import autocommit
 from photochanger.models import Slot
 
+pytestmark = pytest.mark.db
+
 
 def _rename(name: str) -> None:
     db.session.execute(text("UPDATE slot SET display_name = :name WHERE id = 'slot-001'"), {"name": name})

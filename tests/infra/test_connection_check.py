@@ -18,6 +18,8 @@ from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
 from tests.support.postgres import psycopg2_url
 
+pytestmark = pytest.mark.db
+
 
 @pytest.fixture
 def observer(app) -> Iterator[psycopg2.extensions.connection]:

@@ -33,6 +33,8 @@ from tests.support.setup import configure_slot
 from tests.support.statements import record_statements
 from tests.support.templates import add_template
 
+pytestmark = pytest.mark.db
+
 #: the config generation (settings and slot come from the worker's copy), duplicate
 #: check, job insert | input media, processing | result media, done. Commits are not
 #: statements. On PostgreSQL each media row and status change is one statement: 5.

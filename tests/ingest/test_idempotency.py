@@ -11,6 +11,8 @@ from tests.support.images import jpeg_bytes
 from tests.support.mockserver import step
 from tests.support.setup import configure_slot, gemini_slot
 
+pytestmark = pytest.mark.db
+
 
 @pytest.fixture
 def app(shared):

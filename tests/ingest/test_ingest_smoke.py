@@ -2,8 +2,12 @@
 
 import hashlib
 
+import pytest
+
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image
+
+pytestmark = pytest.mark.db
 
 
 def test_ingest_returns_processed_jpeg_with_headers(client):

@@ -13,6 +13,7 @@ from photochanger.extensions import db
 from photochanger.models import JobHistory, MediaKind, MediaObject
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes, open_image, png_bytes
+from tests.support.live_server import LiveServer
 from tests.support.mock_gemini import inline_images, part_kinds
 from tests.support.mock_turbotext import MockTurbotext
 from tests.support.mockserver import step
@@ -27,18 +28,40 @@ def app(shared):
     return shared.app
 
 
-@pytest.fixture
-def turbotext():
+@pytest.fixture(scope="module")
+def turbotext_mock():
     with MockTurbotext(api_key=TT_KEY) as mock:
         yield mock
 
 
+@pytest.fixture(scope="module")
+def turbotext_server(stack, turbotext_mock):
+    """One gunicorn on the module's database that talks to the Turbotext mock."""
+    server = LiveServer(
+        {
+            **stack.env,
+            "TURBOTEXT_API_BASE": turbotext_mock.url,
+            "TURBOTEXT_API_KEY": TT_KEY,
+            "TURBOTEXT_POLL_INTERVAL": "0.1",
+        }
+    )
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def tt_server(shared, turbotext):
-    return start_tt_server(shared, turbotext)
+def turbotext(turbotext_mock):
+    turbotext_mock.reset()
+    return turbotext_mock
+
+
+@pytest.fixture
+def tt_server(shared, turbotext, turbotext_server):
+    return turbotext_server
 
 
 def start_tt_server(shared, turbotext, **env: str):
+    """A gunicorn of its own, for a test that needs settings the module's server lacks."""
     return shared.start_server(
         TURBOTEXT_API_BASE=turbotext.url, TURBOTEXT_API_KEY=TT_KEY, TURBOTEXT_POLL_INTERVAL="0.1", **env
     )

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import socket
 
+import pytest
 import requests
 
 from photochanger.clock import utcnow
@@ -13,6 +14,8 @@ from photochanger.extensions import db
 from photochanger.models import JobHistory
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
+
+pytestmark = pytest.mark.db
 
 
 def _running_job(app, job_id: str, host: str, started: dt.datetime) -> None:

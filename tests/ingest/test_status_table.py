@@ -53,6 +53,7 @@ def server(shared):
 # -- 200 ---------------------------------------------------------------------
 
 
+@pytest.mark.db
 @pytest.mark.parametrize("path", ["/ingest", "/api/ingest"])
 def test_200_processed_image_with_headers_and_downloadable_result(app, server, path):
     photo = jpeg_bytes(800, 600)
@@ -105,6 +106,7 @@ def test_200_slot_may_ask_for_jpeg_for_printing(app, server, gemini):
     assert resp.content.startswith(b"\xff\xd8\xff")
 
 
+@pytest.mark.db
 def test_hash_mismatch_is_only_logged_by_default(app, server):
     resp = post_photo(server.url, jpeg_bytes(), hash_value="7b6c683e1d3fd29c8701791c54e3c12a236f5a5b")
     assert resp.status_code == 200
@@ -203,6 +205,7 @@ def test_415_not_an_image_by_its_bytes_whatever_it_claims(server, payload):
     error_of(post_photo(server.url, payload, filename="IMG_0003.JPG"), 415, "unsupported_media_type")
 
 
+@pytest.mark.db
 def test_415_a_photo_cut_short_in_its_pixels_is_refused_before_anything_is_stored(server, app):
     photo = noisy_jpeg(2400, 1600)
     with app.app_context():
@@ -261,6 +264,7 @@ def test_429_provider_limit_across_slots(app, shared, gemini):
 # -- 502 / 503 ---------------------------------------------------------------
 
 
+@pytest.mark.db
 @pytest.mark.parametrize(
     ("behaviour", "status", "reason"),
     [
@@ -309,6 +313,7 @@ def test_503_unreachable_provider_is_network(app, shared):
     error_of(post_photo(server.url, jpeg_bytes()), 503, "network")
 
 
+@pytest.mark.db
 def test_502_no_image_twice_then_success_is_one_job_and_three_calls(app, server, gemini):
     gemini_slot(app)
     gemini.enqueue("no_image", "no_image", "success")
@@ -321,6 +326,7 @@ def test_502_no_image_twice_then_success_is_one_job_and_three_calls(app, server,
 # -- 504 ---------------------------------------------------------------------
 
 
+@pytest.mark.db
 @pytest.mark.slow
 def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server, gemini):
     gemini_slot(app)
@@ -343,6 +349,7 @@ def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server,
 # -- 500 ---------------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_500_a_bug_answers_json_and_fails_the_job(app, server):
     # A slot whose stored settings the driver cannot handle: the code path of a bug.
     configure_slot(app, settings_json={"filter": "no-such-filter"})

@@ -7,6 +7,8 @@ import os
 import threading
 import uuid
 
+import pytest
+
 from photochanger.clock import utcnow
 from photochanger.extensions import db
 from photochanger.jobs.claims import claim
@@ -23,6 +25,8 @@ from photochanger.media.storage import (
 from photochanger.models import JobStatus, MediaKind, MediaObject
 from photochanger.runtime import services
 from tests.support.jobs import HOUR, expire_row, job_with_files, media_of, stored_media
+
+pytestmark = pytest.mark.db
 
 
 def _exists(rel):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
+
 from photochanger.clock import utcnow
 from photochanger.extensions import db
 from photochanger.jobs.shown import GALLERY_SIZE, RECENT_RESULTS, is_shown
 from photochanger.models import JobStatus
 from tests.support.jobs import job_row
+
+pytestmark = pytest.mark.db
 
 MINUTE = dt.timedelta(minutes=1)
 

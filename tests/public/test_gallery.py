@@ -4,11 +4,15 @@ import datetime as dt
 import io
 import json
 
+import pytest
+
 from photochanger.auth.passwords import hash_password
 from photochanger.extensions import db
 from photochanger.models import JobHistory, Slot
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image
+
+pytestmark = pytest.mark.db
 
 
 def _ingest(client, slot_id="slot-001", color=(40, 120, 200)):

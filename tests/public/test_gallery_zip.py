@@ -16,6 +16,8 @@ from photochanger.extensions import db
 from photochanger.models import Slot
 from tests.support.jobs import stored_result
 
+pytestmark = pytest.mark.db
+
 
 def _children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as fh:

@@ -13,6 +13,8 @@ from tests.support.images import png_bytes
 from tests.support.statements import record_statements
 from tests.support.templates import add_template
 
+pytestmark = pytest.mark.db
+
 
 def _config(app, slot_id: str = "slot-001"):
     with app.app_context():

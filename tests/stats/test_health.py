@@ -13,6 +13,8 @@ from photochanger.stats import health
 from tests.support.net import free_port
 from tests.support.setup import configure_slot, gemini_slot
 
+pytestmark = pytest.mark.db
+
 
 @pytest.fixture(autouse=True)
 def _fresh_probe_cache(monkeypatch):

@@ -25,6 +25,8 @@ from photochanger.stats import overview as overview_module
 from photochanger.stats import rollup
 from photochanger.stats.overview import overview
 
+pytestmark = pytest.mark.db
+
 WINDOWS = (1, 60, 1440, 3 * 1440 + 7, 10080)
 STATUSES = ("done", "done", "done", "failed", "timeout", "pending")
 REASONS = {"failed": ("quota", "internal", "provider_5xx"), "timeout": ("timeout",)}

@@ -119,6 +119,13 @@ class MockTurbotext(MockServer):
         self._ids = itertools.count(1001)
         super().__init__(default=default, hang_seconds=hang_seconds)
 
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self.jobs.clear()
+            self.fetches.clear()
+            self.downloads.clear()
+
     def handle(self, request: RecordedRequest) -> Reply | str:
         if request.method == "GET":
             return self._download(request)

@@ -264,15 +264,15 @@ class MockServer:
         with self.lock:
             self._queue.extend(self._as_step(s) for s in steps)
 
-    def next_step(self) -> Step:
-        with self.lock:
-            return self._queue.popleft() if self._queue else self._default
-
     def reset(self) -> None:
-        """Forget scripted steps and recorded requests (a module-wide mock between tests)."""
+        """Forget the script and the recorded requests, as a fresh mock would."""
         with self.lock:
             self._queue.clear()
             self.requests.clear()
+
+    def next_step(self) -> Step:
+        with self.lock:
+            return self._queue.popleft() if self._queue else self._default
 
     def hang(self, seconds: float | None = None) -> bool:
         """Block like a stuck provider; returns early (True) when the mock stops."""

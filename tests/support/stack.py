@@ -48,9 +48,7 @@ class Stack:
                 slot.size_limit_mb = None
                 slot.version += 1
             db.session.commit()
-        with self.gemini.lock:
-            self.gemini._queue.clear()
-            self.gemini.requests.clear()
+        self.gemini.reset()
 
     def start_server(self, workers: int = 1, **env: str) -> LiveServer:
         """Another gunicorn on the same database (e.g. two workers, other provider URLs)."""
