@@ -9,6 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# pg_dump and pg_restore for `flask backup` / `flask restore`: Debian 12's client is
+# PostgreSQL 15, the version docker-compose.yml runs (a client never older than the server).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first (wheels exist for all of them: no compiler in the image),
 # so a code change does not reinstall them.
 COPY setup.cfg pyproject.toml README.md ./

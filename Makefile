@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 0.0.0.0
 export FLASK_APP := photochanger
 
-APT_PACKAGES := postgresql nginx-light chromium fonts-dejavu-core redis-server
+APT_PACKAGES := postgresql nginx-light chromium fonts-dejavu-core redis-server prometheus
 
 .PHONY: install install-dev run test test-sqlite test-postgres lint system-deps clean
 
@@ -39,7 +39,7 @@ run: install
 	  echo "Admin pages: http://$$ip:$(PORT)/admin/"; echo
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-## system-deps: Debian packages the suite needs (PostgreSQL, nginx, Chromium, Redis)
+## system-deps: Debian packages the suite needs (PostgreSQL, nginx, Chromium, Redis, promtool)
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

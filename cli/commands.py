@@ -1,4 +1,4 @@
-"""Thin click wrappers over the services: seeding, passwords, recovery."""
+"""Thin click wrappers over the services: seeding, passwords, recovery, clean-up, backups."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from cli.admin import admin_bootstrap_command, list_admins_command
+from cli.ops import backup_command, restore_command
 from photochanger.auth.passwords import MIN_INGEST_PASSWORD, generate_password, hash_password
 from photochanger.clock import utcnow
 from photochanger.extensions import db
@@ -110,4 +111,6 @@ ALL = [
     list_admins_command,
     cleanup_media_command,
     stats_rollup_command,
+    backup_command,
+    restore_command,
 ]

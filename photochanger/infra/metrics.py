@@ -14,6 +14,7 @@ import functools
 import hmac
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -100,6 +101,20 @@ MEDIA_BYTES = Gauge(
     multiprocess_mode="mostrecent",
     registry=None,
 )
+# Free space of the disk under MEDIA_ROOT, read at every scrape (one statvfs):
+# the alert rules need no node_exporter to see the media disk filling.
+MEDIA_DISK_FREE = Gauge(
+    "photochanger_media_disk_free_bytes",
+    "Bytes the app may still write on the filesystem holding MEDIA_ROOT",
+    multiprocess_mode="mostrecent",
+    registry=None,
+)
+MEDIA_DISK_SIZE = Gauge(
+    "photochanger_media_disk_size_bytes",
+    "Size in bytes of the filesystem holding MEDIA_ROOT",
+    multiprocess_mode="mostrecent",
+    registry=None,
+)
 
 _OWN_METRICS = (
     INGEST_DURATION,
@@ -112,6 +127,8 @@ _OWN_METRICS = (
     PROVIDER_RETRIES,
     EARLY_SHRINK,
     MEDIA_BYTES,
+    MEDIA_DISK_FREE,
+    MEDIA_DISK_SIZE,
 )
 
 
@@ -198,9 +215,19 @@ def _guarded_endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
                 return resp
         current_app.extensions[_EXT_KEY]["media"].refresh()
+        _refresh_media_disk(current_app.config["MEDIA_ROOT"])
         return view(*args, **kwargs)
 
     return metrics_view
+
+
+def _refresh_media_disk(media_root: str) -> None:
+    try:
+        usage = shutil.disk_usage(media_root)
+    except OSError:
+        return  # no media folder yet: /healthz reports it, the series keeps its last value
+    MEDIA_DISK_FREE.set(usage.free)
+    MEDIA_DISK_SIZE.set(usage.total)
 
 
 def _is_ingest() -> bool:

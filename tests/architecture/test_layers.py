@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"models", "errors"},
     {"infra"},
     {"media", "providers"},
-    {"validation", "links", "runtime"},
+    {"validation", "links", "runtime", "ops"},
     {"auth"},
     {"settings"},
     {"jobs"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -73,6 +74,10 @@ def test_ingest_metrics_in_process(app, client):
     # media bytes: the stored input and result of both jobs
     assert sample(text, "photochanger_media_bytes", kind="result") > 0
     assert sample(text, "photochanger_media_bytes", kind="input") > 0
+    # the disk under MEDIA_ROOT, for the disk-filling alerts (prometheus/photochanger-alerts.yml)
+    usage = shutil.disk_usage(app.config["MEDIA_ROOT"])
+    assert 0 < sample(text, "photochanger_media_disk_free_bytes") <= usage.total
+    assert sample(text, "photochanger_media_disk_size_bytes") == usage.total
     # the exporter's per-route HTTP metrics, by route and never by job id
     assert 'url_rule="/ingest/<slot_id>"' in text
 
@@ -185,4 +190,6 @@ def test_multiprocess_metrics_under_two_gunicorn_workers(app, app_env, live_serv
         )
         assert sample(text, "photochanger_ingest_in_flight") == 0
         assert "photochanger_ingest_in_flight{" not in text  # livesum: one series, no pid label
+        assert sample(text, "photochanger_media_disk_size_bytes") > 0
+        assert "photochanger_media_disk_free_bytes{" not in text  # mostrecent: one series
     assert any(name.endswith(".db") for name in os.listdir(multiproc))

@@ -169,3 +169,9 @@ def test_entrypoint_stops_at_the_first_failing_step(tmp_path):
     )
     assert result.returncode != 0
     assert "SHOULD-NOT-RUN" not in result.stdout
+
+
+def test_compose_rotates_every_container_log():
+    for name, service in _compose()["services"].items():
+        options = service.get("logging", {}).get("options", {})
+        assert options.get("max-size") and options.get("max-file"), name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import time
 from collections.abc import Callable
@@ -102,3 +103,14 @@ def bytes_arriving(media_root: str) -> int:
     folder = os.path.join(media_root, SPOOL_DIR)
     names = os.listdir(folder) if os.path.isdir(folder) else []
     return sum(os.path.getsize(os.path.join(folder, name)) for name in names)
+
+
+def ingest_in_process(client: Any, photo: bytes, slot_id: str = "slot-001") -> Any:
+    """The booth's post through Flask's test client; asserts a 200 and returns the response."""
+    resp = client.post(
+        f"/ingest/{slot_id}",
+        data={"fileToUpload": (io.BytesIO(photo), "IMG_0003.JPG"), "password": INGEST_PASSWORD},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 200, resp.get_json()
+    return resp
