@@ -21,6 +21,8 @@ from tests.support.app import dispose_app, make_env
 from tests.support.booth import ingest_in_process
 from tests.support.images import jpeg_bytes
 
+pytestmark = pytest.mark.db  # the round trip runs on each engine the suite runs on
+
 
 def _ingest(client, count: int, first_color: int = 0) -> dict[str, bytes]:
     """``count`` photos through the local provider: {job id: result bytes}, once their
