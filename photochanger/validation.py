@@ -32,6 +32,18 @@ def json_body(schema: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def query_int(name: str, default: int, minimum: int, maximum: int, unit: str = "") -> int:
+    """An integer query argument within bounds, else 400 naming it (``unit``: e.g. «минут»)."""
+    raw = request.args.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise field_error(name, f"ожидается целое число {unit}".rstrip()) from None
+    if not minimum <= value <= maximum:
+        raise field_error(name, f"допустимо от {minimum} до {maximum} {unit}".rstrip())
+    return value
+
+
 def check(schema: Mapping[str, Any], data: Any, prefix: str = "") -> None:
     """Raise :func:`field_error` for the first (by path) violation of ``schema``."""
     found = problems(schema, data, prefix)

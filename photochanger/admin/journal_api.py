@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from photochanger.admin.files import media_file
 from photochanger.auth.session import require_admin
 from photochanger.errors import ApiError
 from photochanger.jobs.journal import MAX_PAGE_SIZE, PAGE_SIZE, STATUSES, Cursor, journal_page, kept_input
 from photochanger.links import path_for, public_base_url, public_url
-from photochanger.runtime import services
 from photochanger.slots.edit import get_slot
-from photochanger.validation import field_error
+from photochanger.validation import field_error, query_int
 
 bp = Blueprint("journal_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -23,7 +23,7 @@ def slot_jobs(slot_id: str) -> Response:
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
         raise field_error("status", "недопустимое значение; допустимы: " + ", ".join(STATUSES))
-    limit = _limit()
+    limit = query_int("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     after = None
     if raw := request.args.get("cursor"):
         try:
@@ -51,24 +51,8 @@ def slot_jobs(slot_id: str) -> Response:
 @bp.get("/slots/<slot_id>/jobs/<job_id>/input")
 def job_input(slot_id: str, job_id: str) -> Response:
     """The photo a booth sent for this job, while it is still kept."""
+    missing = "Исходное фото не найдено или уже удалено"
     media = kept_input(slot_id, job_id) if len(job_id) <= 32 else None
     if media is None:
-        raise ApiError("not_found", "Исходное фото не найдено или уже удалено")
-    try:
-        data = services().store.read(media.path)
-    except OSError:
-        raise ApiError("not_found", "Исходное фото не найдено или уже удалено") from None
-    resp = Response(data, mimetype=media.mime)
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
-
-
-def _limit() -> int:
-    raw = request.args.get("limit", str(PAGE_SIZE))
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise field_error("limit", "ожидается целое число") from None
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise field_error("limit", f"допустимо от 1 до {MAX_PAGE_SIZE}")
-    return limit
+        raise ApiError("not_found", missing)
+    return media_file(media, "private, no-store", missing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from photochanger.admin.files import media_file
 from photochanger.admin.uploads import form_file, required_image
 from photochanger.auth.session import current_admin, require_admin
 from photochanger.errors import ApiError
@@ -95,12 +96,5 @@ def download_media(media_id: str) -> Response:
 
 
 def _file(media_id: str, kind: str) -> Response:
-    media = get_media(media_id, kind)
-    try:
-        data = services().store.read(media.path)
-    except OSError:
-        raise ApiError("not_found", "Файл не найден или уже удалён") from None
-    resp = Response(data, mimetype=media.mime)
     # Admin-only content: browsers may cache it, shared caches must not.
-    resp.headers["Cache-Control"] = "private, max-age=300"
-    return resp
+    return media_file(get_media(media_id, kind), "private, max-age=300", "Файл не найден или уже удалён")

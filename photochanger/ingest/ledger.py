@@ -192,21 +192,11 @@ class Ledger:
         """Drop whatever the failed step had begun."""
         self.session.rollback()
 
-    def duplicates(
-        self,
-        slot_id: str,
-        since: dt.datetime,
-        *,
-        idempotency_key: str | None,
-        sha256: str,
-        version: int,
-        source: str,
-    ) -> Sequence[MatchRow]:
-        """The slot's recent jobs that the same request (key) or the same photo already made."""
+    def duplicates(self, slot_id: str, since: dt.datetime, **match: Any) -> Sequence[MatchRow]:
+        """The slot's recent jobs that the same request (key) or the same photo already made
+        (``match``: see :func:`_recent_matches`)."""
         autocommit()
-        return _recent_matches(
-            slot_id, since, idempotency_key=idempotency_key, sha256=sha256, version=version, source=source
-        )
+        return _recent_matches(slot_id, since, **match)
 
     def claim(self, **values: Any) -> None:
         """The new job's row, committed at once: a replay of the request now finds it."""

@@ -51,7 +51,7 @@ def slot_gallery(slot_id: str) -> Any:
     """The slot's last live results; 404 without the slot's current share token."""
     slot = _gallery_slot(slot_id)
     if slot is None:
-        return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+        return _no_gallery()
     jobs = db.session.execute(gallery_query(slot.id, utcnow())).scalars().all()
     resp = Response(render_template("public/gallery.html", slot=slot, jobs=jobs, token=request.args["token"]))
     resp.headers["Cache-Control"] = "private, no-store"
@@ -64,7 +64,7 @@ def slot_gallery_zip(slot_id: str) -> Any:
     """Every live result of the slot as one ZIP («Скачать все»), with the gallery's token."""
     slot = _gallery_slot(slot_id)
     if slot is None:
-        return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+        return _no_gallery()
     return zip_response(services().store, [slot.id], f"{slot.id}.zip")
 
 
@@ -73,7 +73,7 @@ def shared_galleries_zip(token: str) -> Any:
     """Every live result of every slot as one ZIP, while the share link is valid."""
     share, ended = share_by_token(token)
     if share is None:
-        return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+        return _no_gallery()
     if ended:
         return _page("public/message.html", 410, title="Ссылка больше не действует", text=_SHARE_ENDED)
     return zip_response(services().store, all_slot_ids(), "photos.zip")
@@ -84,7 +84,7 @@ def shared_galleries(token: str) -> Any:
     """All slots' galleries behind an admin's time-limited share link."""
     share, ended = share_by_token(token)
     if share is None:
-        return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+        return _no_gallery()
     if ended:
         return _page("public/message.html", 410, title="Ссылка больше не действует", text=_SHARE_ENDED)
     resp = Response(render_template("public/galleries.html", share=share, galleries=all_galleries()))
@@ -126,6 +126,10 @@ _GALLERY_404 = "Ссылка на галерею неверна или уста�
 _SHARE_ENDED = "Срок действия ссылки на галерею закончился или администратор её отозвал."
 _EXPIRED = "Фотография больше недоступна: срок её хранения закончился."
 _NOT_FOUND = "Такой фотографии нет. Проверьте ссылку или отсканируйте QR-код ещё раз."
+
+
+def _no_gallery() -> Response:
+    return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
 
 
 def _page(template: str, status: int, **context: Any) -> Response:

@@ -14,7 +14,7 @@ from photochanger.models import Slot
 from photochanger.stats.overview import DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, overview
 from photochanger.stats.providers import provider_stats
 from photochanger.stats.reset import load_resets, reset_counters
-from photochanger.validation import field_error
+from photochanger.validation import query_int
 
 bp = Blueprint("stats_api", __name__, url_prefix="/api/stats")
 bp.before_request(require_admin)
@@ -50,14 +50,7 @@ def stats_reset() -> Response:
 
 
 def _window() -> int:
-    raw = request.args.get("window_minutes", str(DEFAULT_WINDOW_MINUTES))
-    try:
-        window = int(raw)
-    except ValueError:
-        raise field_error("window_minutes", "ожидается целое число минут") from None
-    if not 1 <= window <= MAX_WINDOW_MINUTES:
-        raise field_error("window_minutes", f"допустимо от 1 до {MAX_WINDOW_MINUTES} минут")
-    return window
+    return query_int("window_minutes", DEFAULT_WINDOW_MINUTES, 1, MAX_WINDOW_MINUTES, "минут")
 
 
 def _slot_filter() -> str | None:
