@@ -85,7 +85,7 @@ class _RawReads(io.RawIOBase):
 
     Gunicorn returns a read only once it holds every byte asked for. Reads of
     a whole buffer suit a body that is all there (loopback, a wired LAN), but
-    over a booth's Wi-Fi a 1 MiB read waits 200 ms for its last byte and the
+    over a booth's Wi-Fi a 1 MiB read waits for its last byte and the
     hashes, the spool and the early shrink get nothing meanwhile: the last
     megabyte of a photo was processed after its last byte arrived. So each
     read asks for what the previous one saw arrive in :data:`READ_WAIT`,
@@ -145,7 +145,7 @@ class StrictRequest(Request):
             return stream
         # Werkzeug's parser reads 64 KiB at a time. Gunicorn serves each such
         # read out of its last recv() of up to 1 MiB by copying the rest of
-        # that buffer twice, so a 1.5 MB part cost ~20 MB of copies. Reading
+        # that buffer twice, many times the part's own size in copies. Reading
         # through a 1 MiB buffer asks the server for whole buffers instead.
         return io.BufferedReader(_RawReads(stream), PARSE_BUFFER)
 

@@ -1,9 +1,8 @@
 """Shrinking the booth's photo for the provider while it is still being uploaded.
 
 A provider such as Gemini gets the photo reduced to ~1–2K px, and decoding a
-multi-megabyte JPEG is the costliest step of an ingest (~25 ms for 5 MB, more
-for 20 MB). The upload itself takes longer than that over a studio's Wi-Fi,
-so the decode starts on the first bytes of the file part, in an OS thread
+multi-megabyte JPEG is the costliest step of an ingest. The upload itself
+takes longer than that over a studio's Wi-Fi, so the decode starts on the first bytes of the file part, in an OS thread
 reading them as they arrive (:class:`~photochanger.infra.arriving.ArrivingBytes`),
 and the provider call finds the photo ready.
 

@@ -8,8 +8,8 @@ module of the ingest package commits or rolls back.
 An ingest reads its duplicates and writes a job, two media rows and two status
 changes. Through the ORM (unit of work, identity map, ``synchronize_session``,
 a fresh statement object and cache key each time) those five small statements
-cost ~3 ms of CPU per ingest; executed as prebuilt Core statements on the
-session's connection they cost ~1 ms. They run on the session's connection, so
+cost several times what prebuilt Core statements on the session's connection
+cost. They run on the session's connection, so
 ``db.session.commit()`` and ``rollback()`` keep their meaning.
 Rarer paths (failures, waiting for a duplicate, admin pages) keep the ORM.
 

@@ -1,8 +1,8 @@
 """The booth's photo written to disk while it arrives.
 
 Over a studio's Wi-Fi a 20 MB photo takes seconds to upload, and writing it
-to disk once it has all arrived took 40–55 ms on this project's machine (a
-page cache growing into fresh memory), all of it between the photo's last
+to disk once it has all arrived took measurable time (a page cache growing
+into fresh memory), all of it between the photo's last
 byte and the provider call. Written chunk by chunk as the upload is parsed,
 the photo is on disk when its last byte arrives, and storing it is a rename.
 

@@ -154,8 +154,8 @@ def _read_capped(resp: requests.Response, max_bytes: int, what: str) -> bytes:
     declared = resp.headers.get("Content-Length", "")
     if not (declared.isdigit() and int(declared) > max_bytes):
         if declared.isdigit() and not resp.headers.get("Content-Encoding"):
-            # requests reads a body in 10 KiB steps through urllib3 (~170 of them
-            # for a 1.7 MB Gemini answer, 7 % of an ingest's CPU); with stream=True
+            # requests reads a body in 10 KiB steps through urllib3 (a visible share
+            # of an ingest's CPU for a megabyte-sized answer); with stream=True
             # and no chunk size, urllib3 reads it in one call, never past the
             # declared length. Read errors map to the same requests exceptions.
             return b"".join(resp.iter_content(None))

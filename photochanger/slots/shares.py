@@ -114,6 +114,7 @@ def mark_result(slot_id: str, job_id: str, hidden: bool | None, pinned: bool | N
 def share_view(share: GalleryShare, url: str) -> dict[str, Any]:
     return {
         "id": share.id,
+        "token": share.token,
         "label": share.label,
         "url": url,
         "created_at": iso_z(share.created_at),
