@@ -3,8 +3,9 @@
 A provider such as Gemini gets the photo reduced to ~1–2K px, and decoding a
 multi-megabyte JPEG is the costliest step of an ingest. The upload itself
 takes longer than that over a studio's Wi-Fi, so the decode starts on the
-first bytes of the file part, in an OS thread reading them as they arrive (:class:`~photochanger.infra.arriving.ArrivingBytes`),
-and the provider call finds the photo ready.
+first bytes of the file part, in an OS thread reading them as they arrive
+(:class:`~photochanger.infra.arriving.ArrivingBytes`), and the provider call
+finds the photo ready.
 
 It is only a head start: the stored input is always the upload as received,
 and any doubt (no free thread, another file part, a decoder error, a rejected
