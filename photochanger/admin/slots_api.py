@@ -74,7 +74,7 @@ def test_run(slot_id: str) -> Response:
     settings = load_settings()
     slot = slot_edit.get_slot(slot_id)
     limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
-    upload = _test_photo(limit_mb)
+    upload = _test_photo(limit_mb, settings.max_photo_megapixels)
     req = IngestRequest(
         slot_id=slot.id,
         upload=upload,
@@ -86,10 +86,10 @@ def test_run(slot_id: str) -> Response:
     return image_response(service.run(SlotSnapshot.of(slot), req))
 
 
-def _test_photo(limit_mb: int) -> Upload:
+def _test_photo(limit_mb: int, max_megapixels: int) -> Upload:
     file = form_file("test_image")
     if file is not None:
-        return read_upload(file.stream, file.filename, limit_mb)
+        return read_upload(file.stream, file.filename, limit_mb, max_megapixels)
     body = request.get_json(silent=True)
     media_id = request.form.get("media_id") or (body.get("media_id") if isinstance(body, dict) else None)
     if not isinstance(media_id, str) or not media_id:
@@ -99,7 +99,7 @@ def _test_photo(limit_mb: int) -> Upload:
         data = services().store.read(media.path)
     except OSError:
         raise ApiError("not_found", "Файл не найден или уже удалён", extra={"field": "media_id"}) from None
-    return read_upload(io.BytesIO(data), None, limit_mb)
+    return read_upload(io.BytesIO(data), None, limit_mb, max_megapixels)
 
 
 @bp.post("/slots/<slot_id>/cleanup")

@@ -73,11 +73,12 @@ class EarlyShrink:
     thread that prepares the provider job.
     """
 
-    def __init__(self, max_side: int, min_side: int) -> None:
+    def __init__(self, max_side: int, min_side: int, max_megapixels: int | None = None) -> None:
         self.max_side = max_side
         self.min_side = min_side
+        self.max_pixels = None if max_megapixels is None else max_megapixels * 1_000_000
         self.source: ArrivingBytes | None = None
-        #: how it ended, for the metric: busy, used, as_is, failed, unused
+        #: how it ended, for the metric: busy, used, as_is, too_large, failed, unused
         self.outcome = "unused"
         self._done: Any = _queue.SimpleQueue()
         self._result: tuple[bytes, str] | BaseException | None = None
@@ -86,17 +87,21 @@ class EarlyShrink:
 
     @classmethod
     def for_upload(
-        cls, driver: ProviderDriver | None, settings: dict[str, Any], content_length: int | None
+        cls,
+        driver: ProviderDriver | None,
+        settings: dict[str, Any],
+        content_length: int | None,
+        max_megapixels: int | None = None,
     ) -> EarlyShrink | None:
         """A head start for this slot's driver, or ``None`` when it would not help."""
         if driver is None or (content_length or 0) < MIN_BYTES:
             return None
         box = driver.photo_box(settings)
-        return None if box is None else cls(*box)
+        return None if box is None else cls(*box, max_megapixels)
 
     def attach(self, source: ArrivingBytes) -> None:
         """Follow the request's first file part; the thread starts once its size is known."""
-        if self.source is not None or self.outcome in ("busy", "as_is"):
+        if self.source is not None or self.outcome in ("busy", "as_is", "too_large"):
             return
         self.source = source
         source.on_feed = self._arrived
@@ -113,6 +118,10 @@ class EarlyShrink:
         source.on_feed = None
         if size is not None and max(size) <= self.max_side:
             self.outcome, self.source = "as_is", None
+            return
+        if size is not None and self.max_pixels is not None and size[0] * size[1] > self.max_pixels:
+            # Over the pixel cap: the upload is refused once parsed, so nothing is decoded.
+            self.outcome, self.source = "too_large", None
             return
         if not _reserve():
             self.outcome, self.source = "busy", None

@@ -65,7 +65,9 @@ class Intake:
             raise ApiError("payload_too_large", f"Файл больше допустимого размера: предел {self.limit_mb} МБ")
         Ledger().release()  # before the body is read: an upload over Wi-Fi takes seconds
         driver = self._svc.drivers.get(self.slot.provider)
-        self.early = EarlyShrink.for_upload(driver, self.slot.settings, declared)
+        self.early = EarlyShrink.for_upload(
+            driver, self.slot.settings, declared, self.settings.max_photo_megapixels
+        )
         self.request.on_file_part = self._follow_part
         return self
 
@@ -89,7 +91,7 @@ class Intake:
         file = next((files[name] for name in FILE_FIELDS if name in files), None)
         if file is None:
             raise ApiError("bad_request", "Не передан файл: поле fileToUpload")
-        upload = read_upload(file.stream, file.filename, self.limit_mb)
+        upload = read_upload(file.stream, file.filename, self.limit_mb, self.settings.max_photo_megapixels)
         hash_field, hash_matched = self._check_hash(form, upload)
         return IngestRequest(
             slot_id=self.slot.id,

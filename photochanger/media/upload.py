@@ -10,11 +10,13 @@ from typing import IO
 from photochanger.config import MB
 from photochanger.errors import ApiError
 from photochanger.infra.request import HashingUpload
-from photochanger.media.images import sniff_mime, verify_image
+from photochanger.media.images import size_from_head, sniff_mime, verify_image
 
 #: Form field names accepted for the photo, in order of preference.
 FILE_FIELDS = ("fileToUpload", "image", "file")
 _CHUNK = 1024 * 1024
+#: Enough of a file for its header (JPEG markers, PNG IHDR, WEBP chunks) in nearly every photo.
+HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,9 @@ class Upload:
         return len(self.data)
 
 
-def read_upload(stream: IO[bytes], filename: str | None, limit_mb: int) -> Upload:
+def read_upload(
+    stream: IO[bytes], filename: str | None, limit_mb: int, max_megapixels: int | None = None
+) -> Upload:
     """Take a photo in one pass and check it; reject oversize and non-images.
 
     A part parsed by :class:`~photochanger.infra.request.StrictRequest` arrives
@@ -53,6 +57,8 @@ def read_upload(stream: IO[bytes], filename: str | None, limit_mb: int) -> Uploa
         raise ApiError("bad_request", "Файл пустой")
     if sniff_mime(data[:16]) is None:
         raise ApiError("unsupported_media_type")
+    if max_megapixels is not None:
+        check_pixels(data, max_megapixels)
     mime = verify_image(data)
     if mime is None:
         raise ApiError(
@@ -60,6 +66,21 @@ def read_upload(stream: IO[bytes], filename: str | None, limit_mb: int) -> Uploa
             "Файл повреждён или не является изображением JPEG, PNG или WEBP",
         )
     return Upload(data, mime, sha1.hexdigest(), sha256.hexdigest(), filename)
+
+
+def check_pixels(data: bytes, max_megapixels: int) -> None:
+    """413 ``image_too_large`` when the header declares more pixels than allowed.
+
+    Read from the header alone, before any decode: a few hundred bytes can
+    declare a picture whose decode takes gigabytes and seconds of CPU.
+    """
+    size = size_from_head(data[:HEAD_BYTES]) or size_from_head(data)
+    if size is not None and size[0] * size[1] > max_megapixels * 1_000_000:
+        megapixels = size[0] * size[1] / 1_000_000
+        raise ApiError(
+            "image_too_large",
+            f"Фото слишком большое: {size[0]}×{size[1]} ({megapixels:.0f} Мп), предел {max_megapixels} Мп",
+        )
 
 
 def _read_hashing(stream: IO[bytes], limit: int, limit_mb: int) -> tuple[bytes, hashlib._Hash, hashlib._Hash]:

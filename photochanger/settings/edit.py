@@ -25,6 +25,8 @@ EDITABLE: dict[str, dict[str, Any]] = {
     "concurrency_per_slot": {"type": "integer", "minimum": 1, "maximum": 1000},
     "concurrency_per_provider": {"type": "integer", "minimum": 1, "maximum": 1000},
     "ingest_hash_mode": {"type": "string", "enum": ["log_only", "strict"]},
+    # Pillow's own bomb guard stops at ~179 MP; a photobooth's camera makes at most ~60.
+    "max_photo_megapixels": {"type": "integer", "minimum": 1, "maximum": 179},
 }
 #: bcrypt looks at 72 bytes at most; longer passwords would silently be truncated.
 PASSWORD_SCHEMA = {"type": "string", "minLength": MIN_INGEST_PASSWORD, "maxLength": 72}

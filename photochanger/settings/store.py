@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "concurrency_per_slot": 4,
     "concurrency_per_provider": 16,
     "ingest_hash_mode": "log_only",
+    "max_photo_megapixels": 64,
     "ingest_password_hash": None,
 }
 
@@ -38,6 +39,7 @@ class RuntimeSettings:
     concurrency_per_slot: int
     concurrency_per_provider: int
     ingest_hash_mode: str
+    max_photo_megapixels: int
     ingest_password_hash: str | None
     ingest_password_rotated_at: dt.datetime | None
     ingest_password_rotated_by: str | None
@@ -66,6 +68,7 @@ def load_settings() -> RuntimeSettings:
         concurrency_per_slot=int(values["concurrency_per_slot"]),
         concurrency_per_provider=int(values["concurrency_per_provider"]),
         ingest_hash_mode=str(values["ingest_hash_mode"]),
+        max_photo_megapixels=int(values["max_photo_megapixels"]),
         ingest_password_hash=values["ingest_password_hash"],
         ingest_password_rotated_at=pw_row.updated_at if pw_row else None,
         ingest_password_rotated_by=pw_row.updated_by if pw_row else None,
