@@ -27,11 +27,14 @@ def test_a_logged_out_bearer_token_is_refused_by_every_worker(live_server):
     assert _me(server.url, headers=bearer).status_code == 200
 
     assert requests.post(f"{server.url}/api/logout", headers=bearer, timeout=10).status_code == 200
+    # Fresh connections until both workers have answered (which one accepts is up to the kernel).
     refused = [_me(server.url, headers=bearer) for _ in range(8)]
-    assert [r.status_code for r in refused] == [401] * 8
+    while len(server.pids_that_logged("http.request")) < 2 and len(refused) < 80:
+        refused.append(_me(server.url, headers=bearer))
+    assert len(server.pids_that_logged("http.request")) == 2
+    assert {r.status_code for r in refused} == {401}
     assert refused[0].json()["failure_reason"] == "unauthorized"
     assert "выход" in refused[0].json()["message"]
-    assert len(server.pids_that_logged("http.request")) == 2
     # another session of the same admin stays
     assert _me(server.url, headers={"Authorization": f"Bearer {other}"}).status_code == 200
 
