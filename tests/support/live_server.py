@@ -45,7 +45,7 @@ class LiveServer:
         )
         self._wait_ready(workers)
 
-    def _wait_ready(self, workers: int, timeout: float = 30.0) -> None:
+    def _wait_ready(self, workers: int, timeout: float = 60.0) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
