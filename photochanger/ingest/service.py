@@ -27,11 +27,13 @@ from photochanger.infra.background import in_thread
 from photochanger.infra.permits import HostMutex, Lease, try_acquire
 from photochanger.ingest.duplicates import await_duplicate, find_duplicate, replay
 from photochanger.ingest.early_shrink import prepare_job
+from photochanger.ingest.finishing import finish
 from photochanger.ingest.ledger import Ledger, media_row
 from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure, open_result
 from photochanger.ingest.provider_call import call_provider
 from photochanger.ingest.publishing import Publications
 from photochanger.jobs.shown import is_shown
+from photochanger.links import result_page_url
 from photochanger.media import images
 from photochanger.media.previews import ensure_preview
 from photochanger.media.storage import input_path, result_dir, result_path
@@ -245,7 +247,8 @@ class IngestService:
         ttl_until: dt.datetime,
     ) -> tuple[IngestSuccess, str]:
         """Write the result and its row; the success opened for the answer, and its path."""
-        data, mime = _finalise(result, str(slot.settings.get("output_format", "auto")))
+        page_url = result_page_url(self.base_url, job_id)  # known before the bytes: the QR links to it
+        data, mime = in_thread(finish, result, slot.settings, page_url)()
         out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
         body, size = open_result(self.svc.store.write_atomic(out_rel, data))
         self.ledger.record_result(
@@ -307,17 +310,6 @@ class IngestService:
                 "duration_ms": _elapsed_ms(req.arrival),
             },
         )
-
-
-def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:
-    """Check the provider's bytes are an image and convert when the slot asks."""
-    mime = images.sniff_mime(result.data[:16])
-    if mime is None:
-        raise StepFailure("bad_response", f"provider returned non-image bytes ({result.mime})", 1)
-    target = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(output_format)
-    if target and target != mime:
-        return images.convert(result.data, target), target
-    return result.data, mime
 
 
 def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: str) -> None:

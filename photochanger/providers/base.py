@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import requests
 
+from photochanger.media import qr
+
 
 class FailureKind(enum.StrEnum):
     """Why a provider call failed; each kind has one HTTP answer (DESIGN.md §3)."""
@@ -140,6 +142,7 @@ COMMON_SETTINGS_PROPERTIES: dict[str, Any] = {
         "title": "Формат ответа",
         "description": "auto — как вернул провайдер; jpeg — надёжнее всего для печати",
     },
+    "qr": qr.SETTINGS_SCHEMA,
 }
 
 
