@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import time
+import uuid
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -13,21 +16,22 @@ from photochanger.clock import utcnow
 from photochanger.config import HARD_UPLOAD_CAP_MB
 from photochanger.errors import ApiError
 from photochanger.extensions import db
-from photochanger.infra.background import when_idle
+from photochanger.infra.background import in_thread, when_idle
 from photochanger.infra.lookup import by_url_id
 from photochanger.ingest.responses import ARRIVAL_KEY, image_response
 from photochanger.ingest.service import IngestRequest, IngestService
 from photochanger.jobs.cleanup import cleanup_media
-from photochanger.links import public_base_url
+from photochanger.links import public_base_url, result_page_url
+from photochanger.media import qr
 from photochanger.media.storage import preview_path
 from photochanger.media.upload import Upload, read_upload
-from photochanger.models import JobHistory, JobStatus, MediaKind
+from photochanger.models import JobHistory, JobStatus, MediaKind, Slot
 from photochanger.runtime import services
-from photochanger.settings.store import load_settings
+from photochanger.settings.store import RuntimeSettings, load_settings
 from photochanger.slots import edit as slot_edit
 from photochanger.slots.media import get_media
 from photochanger.slots.snapshot import SlotSnapshot
-from photochanger.validation import json_body
+from photochanger.validation import check, field_error, json_body
 
 bp = Blueprint("slots_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -73,8 +77,7 @@ def test_run(slot_id: str) -> Response:
     arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
     settings = load_settings()
     slot = slot_edit.get_slot(slot_id)
-    limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
-    upload = _test_photo(limit_mb, settings.max_photo_megapixels)
+    upload = _test_photo(slot, settings)
     req = IngestRequest(
         slot_id=slot.id,
         upload=upload,
@@ -86,7 +89,36 @@ def test_run(slot_id: str) -> Response:
     return image_response(service.run(SlotSnapshot.of(slot), req))
 
 
-def _test_photo(limit_mb: int, max_megapixels: int) -> Upload:
+@bp.post("/slots/<slot_id>/qr-preview")
+def qr_preview(slot_id: str) -> Response:
+    """The test photo with the QR code placed as the form's ``qr`` asks (else as saved).
+
+    The code links to a result page of a fresh job id, as long as a real one:
+    the preview has the size and place the booth's print will have.
+    """
+    settings = load_settings()
+    slot = slot_edit.get_slot(slot_id)
+    upload = _test_photo(slot, settings)
+    options = _preview_options(slot.settings_json or {})
+    url = result_page_url(public_base_url(), uuid.uuid4().hex)
+    data = in_thread(qr.stamp, upload.data, upload.mime, url, options)()
+    return _no_store(Response(data, mimetype=upload.mime))
+
+
+def _preview_options(saved: dict[str, Any]) -> qr.QrOptions:
+    raw = request.form.get("qr")
+    try:
+        value = json.loads(raw) if raw is not None else dict(saved.get("qr") or {})
+    except ValueError:
+        raise field_error("qr", "ожидается JSON-объект") from None
+    check(qr.SETTINGS_SCHEMA, value, prefix="qr")
+    return qr.QrOptions.from_values(value)
+
+
+def _test_photo(slot: Slot, settings: RuntimeSettings) -> Upload:
+    """The multipart ``test_image`` or a registered ``media_id``, within the slot's upload limit."""
+    limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
+    max_megapixels = settings.max_photo_megapixels
     file = form_file("test_image")
     if file is not None:
         return read_upload(file.stream, file.filename, limit_mb, max_megapixels)

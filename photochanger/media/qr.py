@@ -88,6 +88,11 @@ class QrOptions:
         raw = settings.get("qr")
         if not isinstance(raw, Mapping) or not raw.get("enabled"):
             return None
+        return cls.from_values(raw)
+
+    @classmethod
+    def from_values(cls, raw: Mapping[str, Any]) -> QrOptions:
+        """Options from a valid ``qr`` object, the defaults filling what it leaves out."""
         values = {**DEFAULTS, **raw}
         return cls(
             corner=str(values["corner"]),

@@ -1,7 +1,8 @@
 /* Slot page: form built from the provider's JSON schema, templates, test run.
  * Data: GET|PUT /api/slots/{id}, POST /api/template-media/register,
  * DELETE /api/template-media/{id}, POST /api/slots/{id}/test-run,
- * POST /api/slots/{id}/gallery-token, POST /api/slots/{id}/cleanup. */
+ * POST /api/slots/{id}/gallery-token, POST /api/slots/{id}/cleanup,
+ * POST /api/slots/{id}/qr-preview. */
 (function () {
   "use strict";
   const el = PC.el;
@@ -153,12 +154,99 @@
     const required = new Set(schema.required || []);
     const secret = new Set(((state.providers[provider] || {}).secret_fields) || []);
     fieldsBox.textContent = "";
-    const names = Object.keys(props).sort((a, b) => order(a, props[a]) - order(b, props[b]));
+    // Object-valued settings (the QR code) have a card of their own.
+    const names = Object.keys(props).filter((n) => props[n].type !== "object")
+      .sort((a, b) => order(a, props[a]) - order(b, props[b]));
     for (const name of names) {
       fieldsBox.append(buildField(name, props[name], required.has(name), secret.has(name), values[name]));
     }
     if (!names.length) fieldsBox.append(el("p", { class: "hint", text: "У этой операции нет настроек." }));
+    fillQr(props.qr, values.qr);
   }
+
+  /* ---------- QR code on the print (settings.qr) ---------- */
+  const QR_INPUTS = { corner: "qr-corner", size_percent: "qr-size", margin_percent: "qr-margin", caption: "qr-caption" };
+
+  function fillQr(schema, value) {
+    const card = document.getElementById("qr-card");
+    card.hidden = !schema;
+    if (!schema) return;
+    const props = schema.properties || {};
+    const current = Object.assign({}, ...Object.entries(props).map(([k, p]) => ({ [k]: p.default })), value || {});
+    document.getElementById("qr-enabled").checked = !!current.enabled;
+    for (const [name, id] of Object.entries(QR_INPUTS)) {
+      const input = document.getElementById(id);
+      const prop = props[name] || {};
+      if (prop.minimum !== undefined) input.min = prop.minimum;
+      if (prop.maximum !== undefined) input.max = prop.maximum;
+      if (prop.maxLength !== undefined) input.maxLength = prop.maxLength;
+      input.value = current[name] !== undefined && current[name] !== null ? String(current[name]) : "";
+    }
+    syncToggle("qr");
+  }
+
+  /** The QR card's values (without ``enabled``); problems go into ``problems`` by field path. */
+  function collectQr(problems) {
+    const schema = (schemaOf(providerSel.value, currentOperation()).properties || {}).qr || { properties: {} };
+    const props = schema.properties || {};
+    const out = {};
+    for (const [name, id] of Object.entries(QR_INPUTS)) {
+      const prop = props[name] || {};
+      const raw = document.getElementById(id).value.trim();
+      const key = "settings.qr." + name;
+      if (prop.type === "integer") {
+        const num = Number(raw);
+        if (!raw || !Number.isInteger(num)) problems[key] = "Нужно целое число";
+        else if (num < prop.minimum) problems[key] = "Не меньше " + prop.minimum;
+        else if (num > prop.maximum) problems[key] = "Не больше " + prop.maximum;
+        out[name] = num;
+      } else {
+        if (prop.maxLength && raw.length > prop.maxLength) problems[key] = "Не длиннее " + prop.maxLength + " символов";
+        out[name] = raw;
+      }
+    }
+    return out;
+  }
+
+  async function previewQr() {
+    const note = document.getElementById("qr-preview-note");
+    if (!state.testFile) {
+      document.getElementById("toggle-test").checked = true;
+      syncToggle("test");
+      note.textContent = "Сначала выберите тестовое фото в блоке «Проверка на тестовом фото».";
+      document.getElementById("test-card").scrollIntoView({ behavior: "smooth", block: "center" });
+      return;
+    }
+    clearErrors();
+    const problems = {};
+    const options = collectQr(problems);
+    if (Object.keys(problems).length) {
+      showErrors(problems);
+      return;
+    }
+    const data = new FormData();
+    data.append("test_image", state.testFile);
+    data.append("qr", JSON.stringify(options));
+    const btn = document.getElementById("qr-preview-run");
+    PC.busy(btn, true);
+    note.textContent = "Готовим предпросмотр…";
+    try {
+      const resp = await PC.api("/api/slots/" + SLOT + "/qr-preview", { method: "POST", form: data, raw: true });
+      const img = document.getElementById("qr-preview");
+      if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+      img.src = URL.createObjectURL(await resp.blob());
+      document.getElementById("qr-preview-frame").hidden = false;
+      note.textContent = "Так код ляжет на фото. Ссылка в нём — пример, у каждого фото своя.";
+    } catch (err) {
+      const fields = {};
+      for (const [field, msg] of Object.entries(err.fields || {})) fields["settings." + field] = msg;
+      const rest = showErrors(fields);
+      note.textContent = "Предпросмотр не получился: " + (rest[0] || cleanMessage(err.message));
+    } finally {
+      PC.busy(btn, false);
+    }
+  }
+  document.getElementById("qr-preview-run").addEventListener("click", previewQr);
 
   function order(name, prop) {
     if (name === "prompt") return 0;
@@ -245,6 +333,7 @@
         values[name] = name.includes("prompt") ? input.value : raw;
       }
     }
+    if (props.qr) values.qr = Object.assign({ enabled: document.getElementById("qr-enabled").checked }, collectQr(problems));
     return [values, problems];
   }
 
@@ -287,7 +376,7 @@
     state.dirty = on;
     document.getElementById("dirty-note").hidden = !on;
   }
-  /** File pickers and section toggles are not slot settings. */
+  /** File pickers and section toggles are not slot settings (the QR toggle is: qr.enabled). */
   function untracked(target) {
     return target.type === "file" || (target.id || "").startsWith("toggle-");
   }
@@ -379,11 +468,15 @@
   }
 
   /* ---------- toggled sections ---------- */
-  function syncToggle(name) {
-    document.getElementById(name + "-body").hidden = !document.getElementById("toggle-" + name).checked;
+  /** A section's switch: the QR one is a setting itself (qr.enabled), the others only show a section. */
+  function toggleOf(name) {
+    return document.getElementById(name === "qr" ? "qr-enabled" : "toggle-" + name);
   }
-  for (const name of ["templates", "test"]) {
-    document.getElementById("toggle-" + name).addEventListener("change", () => syncToggle(name));
+  function syncToggle(name) {
+    document.getElementById(name + "-body").hidden = !toggleOf(name).checked;
+  }
+  for (const name of ["templates", "test", "qr"]) {
+    toggleOf(name).addEventListener("change", () => syncToggle(name));
   }
 
   /* ---------- file picking ---------- */
