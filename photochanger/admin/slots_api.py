@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -73,20 +74,45 @@ def test_run(slot_id: str) -> Response:
     Inactive slots can be tested too: admins check a configuration before
     switching it on. The photo is the multipart ``test_image`` or the
     ``media_id`` of a photo registered with ``POST /api/media/register``.
+    A text-to-image slot takes no photo: its prompt, or this run's ``prompt``,
+    makes the picture.
     """
     arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
     settings = load_settings()
     slot = slot_edit.get_slot(slot_id)
-    upload = _test_photo(slot, settings)
-    req = IngestRequest(
-        slot_id=slot.id,
-        upload=upload,
-        arrival=arrival,
-        source="ui_test",
-        metadata={"requested_by": current_admin()},
-    )
+    snapshot = SlotSnapshot.of(slot)
+    metadata: dict[str, Any] = {"requested_by": current_admin()}
+    prompt = _run_prompt()
+    driver = services().drivers.get(slot.provider)
+    if driver is not None and driver.supports_text_to_image(slot.operation):
+        upload = None
+        if prompt is not None:
+            snapshot = dataclasses.replace(snapshot, settings={**snapshot.settings, "prompt": prompt})
+            metadata["prompt"] = prompt
+    elif prompt is not None:
+        raise field_error("prompt", "промпт на один тест задаётся только для операции «Картинка по промпту»")
+    else:
+        upload = _test_photo(slot, settings)
+    req = IngestRequest(slot_id=slot.id, upload=upload, arrival=arrival, source="ui_test", metadata=metadata)
     service = IngestService(services(), settings, public_base_url(), when_idle)
-    return image_response(service.run(SlotSnapshot.of(slot), req))
+    return image_response(service.run(snapshot, req))
+
+
+#: Longest prompt of one text-to-image test run.
+MAX_RUN_PROMPT = 4000
+
+
+def _run_prompt() -> str | None:
+    """This run's ``prompt`` (form field or JSON), or ``None`` when the request has none."""
+    body = request.get_json(silent=True)
+    value = request.form.get("prompt", body.get("prompt") if isinstance(body, dict) else None)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise field_error("prompt", "ожидается непустая строка")
+    if len(value) > MAX_RUN_PROMPT:
+        raise field_error("prompt", f"не длиннее {MAX_RUN_PROMPT} символов")
+    return value
 
 
 @bp.post("/slots/<slot_id>/qr-preview")

@@ -149,6 +149,7 @@
   }
 
   function renderSettings(provider, operation, values) {
+    state.rendered = { provider, operation };
     const schema = schemaOf(provider, operation);
     const props = schema.properties || {};
     const required = new Set(schema.required || []);
@@ -162,6 +163,7 @@
     }
     if (!names.length) fieldsBox.append(el("p", { class: "hint", text: "У этой операции нет настроек." }));
     fillQr(props.qr, values.qr);
+    renderTestMode();
   }
 
   /* ---------- QR code on the print (settings.qr) ---------- */
@@ -397,17 +399,33 @@
     }
   });
 
+  /** Values carried to another provider or operation: one left at the old default takes the new default
+   * (a shipped ComfyUI workflow is replaced by the new operation's one, an edited one is kept). */
+  function carried(values, provider, operation) {
+    const from = state.rendered || {};
+    const before = schemaOf(from.provider, from.operation).properties || {};
+    const after = schemaOf(provider, operation).properties || {};
+    const same = (a, b) => (typeof a === "string" && typeof b === "string" ? a.trim() === b.trim() : a === b);
+    const out = {};
+    for (const [name, value] of Object.entries(values)) {
+      const old = (before[name] || {}).default;
+      if (old !== undefined && same(value, old) && (after[name] || {}).default !== undefined) continue;
+      out[name] = value;
+    }
+    return out;
+  }
+
   providerSel.addEventListener("change", () => {
     const [values] = collectSettings();
     renderOperations(providerSel.value, null);
-    renderSettings(providerSel.value, currentOperation(), values);
+    renderSettings(providerSel.value, currentOperation(), carried(values, providerSel.value, currentOperation()));
     document.getElementById("model-title").textContent = (state.providers[providerSel.value] || {}).title || providerSel.value;
     updateKeyHint();
     renderTemplates();
   });
   opsBox.addEventListener("change", () => {
     const [values] = collectSettings();
-    renderSettings(providerSel.value, currentOperation(), values);
+    renderSettings(providerSel.value, currentOperation(), carried(values, providerSel.value, currentOperation()));
     renderTemplates();
   });
 
@@ -627,6 +645,22 @@
   const runBtn = document.getElementById("run-test");
   let resultUrl = null;
 
+  /** Whether the chosen operation makes pictures from the prompt alone (no test photo). */
+  function isTextToImage() {
+    const ops = (state.providers[providerSel.value] || {}).text_to_image_operations || [];
+    return ops.includes(currentOperation());
+  }
+
+  function renderTestMode() {
+    const t2i = isTextToImage();
+    document.getElementById("test-t2i-note").hidden = !t2i;
+    document.querySelector('[data-field="test_image"]').hidden = t2i;
+    document.getElementById("test-original-figure").hidden = t2i;
+    if (t2i) document.getElementById("compare").hidden = false;
+    else if (!state.testFile) document.getElementById("compare").hidden = true;
+    runBtn.disabled = !t2i && !state.testFile;
+  }
+
   bindDrop("test-drop", "test-file", (file) => {
     state.testFile = file;
     const img = document.getElementById("test-original");
@@ -651,7 +685,8 @@
   }
 
   async function runTest() {
-    if (!state.testFile) return;
+    const t2i = isTextToImage();
+    if (!t2i && !state.testFile) return;
     if (state.dirty) {
       const go = await PC.confirm({
         title: "Сохранить изменения?",
@@ -662,7 +697,7 @@
       if (!go || !(await save())) return;
     }
     const data = new FormData();
-    data.append("test_image", state.testFile);
+    if (!t2i) data.append("test_image", state.testFile);
     PC.busy(runBtn, true);
     const started = Date.now();
     setResult("running", "Обработка…");
