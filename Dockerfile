@@ -11,8 +11,9 @@ WORKDIR /app
 
 # pg_dump and pg_restore for `flask backup` / `flask restore`: Debian 12's client is
 # PostgreSQL 15, the version docker-compose.yml runs (a client never older than the server).
+# DejaVu: a font with Cyrillic for the caption under the QR code printed on results.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-client \
+    && apt-get install -y --no-install-recommends postgresql-client fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first (wheels exist for all of them: no compiler in the image),

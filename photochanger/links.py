@@ -30,6 +30,11 @@ def result_url(base_url: str, job_id: str) -> str:
     return public_url(base_url, "public.download_result", job_id=job_id)
 
 
+def result_page_url(base_url: str, job_id: str) -> str:
+    """A result's phone page (the link in the QR code printed on the photo)."""
+    return public_url(base_url, "public_gallery.result_view", job_id=job_id)
+
+
 def provider_media_url(base_url: str, media_id: str) -> str:
     """A short-lived input link for providers that fetch their inputs."""
     return public_url(base_url, "public.provider_media", media_id=media_id)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import time
+import uuid
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -13,21 +17,22 @@ from photochanger.clock import utcnow
 from photochanger.config import HARD_UPLOAD_CAP_MB
 from photochanger.errors import ApiError
 from photochanger.extensions import db
-from photochanger.infra.background import when_idle
+from photochanger.infra.background import in_thread, when_idle
 from photochanger.infra.lookup import by_url_id
 from photochanger.ingest.responses import ARRIVAL_KEY, image_response
 from photochanger.ingest.service import IngestRequest, IngestService
 from photochanger.jobs.cleanup import cleanup_media
-from photochanger.links import public_base_url
+from photochanger.links import public_base_url, result_page_url
+from photochanger.media import qr
 from photochanger.media.storage import preview_path
 from photochanger.media.upload import Upload, read_upload
-from photochanger.models import JobHistory, JobStatus, MediaKind
+from photochanger.models import JobHistory, JobStatus, MediaKind, Slot
 from photochanger.runtime import services
-from photochanger.settings.store import load_settings
+from photochanger.settings.store import RuntimeSettings, load_settings
 from photochanger.slots import edit as slot_edit
 from photochanger.slots.media import get_media
 from photochanger.slots.snapshot import SlotSnapshot
-from photochanger.validation import json_body
+from photochanger.validation import check, field_error, json_body
 
 bp = Blueprint("slots_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -69,24 +74,77 @@ def test_run(slot_id: str) -> Response:
     Inactive slots can be tested too: admins check a configuration before
     switching it on. The photo is the multipart ``test_image`` or the
     ``media_id`` of a photo registered with ``POST /api/media/register``.
+    A text-to-image slot takes no photo: its prompt, or this run's ``prompt``,
+    makes the picture.
     """
     arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
     settings = load_settings()
     slot = slot_edit.get_slot(slot_id)
-    limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
-    upload = _test_photo(limit_mb, settings.max_photo_megapixels)
-    req = IngestRequest(
-        slot_id=slot.id,
-        upload=upload,
-        arrival=arrival,
-        source="ui_test",
-        metadata={"requested_by": current_admin()},
-    )
+    snapshot = SlotSnapshot.of(slot)
+    metadata: dict[str, Any] = {"requested_by": current_admin()}
+    prompt = _run_prompt()
+    driver = services().drivers.get(slot.provider)
+    if driver is not None and driver.supports_text_to_image(slot.operation):
+        upload = None
+        if prompt is not None:
+            snapshot = dataclasses.replace(snapshot, settings={**snapshot.settings, "prompt": prompt})
+            metadata["prompt"] = prompt
+    elif prompt is not None:
+        raise field_error("prompt", "промпт на один тест задаётся только для операции «Картинка по промпту»")
+    else:
+        upload = _test_photo(slot, settings)
+    req = IngestRequest(slot_id=slot.id, upload=upload, arrival=arrival, source="ui_test", metadata=metadata)
     service = IngestService(services(), settings, public_base_url(), when_idle)
-    return image_response(service.run(SlotSnapshot.of(slot), req))
+    return image_response(service.run(snapshot, req))
 
 
-def _test_photo(limit_mb: int, max_megapixels: int) -> Upload:
+#: Longest prompt of one text-to-image test run.
+MAX_RUN_PROMPT = 4000
+
+
+def _run_prompt() -> str | None:
+    """This run's ``prompt`` (form field or JSON), or ``None`` when the request has none."""
+    body = request.get_json(silent=True)
+    value = request.form.get("prompt", body.get("prompt") if isinstance(body, dict) else None)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise field_error("prompt", "ожидается непустая строка")
+    if len(value) > MAX_RUN_PROMPT:
+        raise field_error("prompt", f"не длиннее {MAX_RUN_PROMPT} символов")
+    return value
+
+
+@bp.post("/slots/<slot_id>/qr-preview")
+def qr_preview(slot_id: str) -> Response:
+    """The test photo with the QR code placed as the form's ``qr`` asks (else as saved).
+
+    The code links to a result page of a fresh job id, as long as a real one:
+    the preview has the size and place the booth's print will have.
+    """
+    settings = load_settings()
+    slot = slot_edit.get_slot(slot_id)
+    upload = _test_photo(slot, settings)
+    options = _preview_options(slot.settings_json or {})
+    url = result_page_url(public_base_url(), uuid.uuid4().hex)
+    data = in_thread(qr.stamp, upload.data, upload.mime, url, options)()
+    return _no_store(Response(data, mimetype=upload.mime))
+
+
+def _preview_options(saved: dict[str, Any]) -> qr.QrOptions:
+    raw = request.form.get("qr")
+    try:
+        value = json.loads(raw) if raw is not None else dict(saved.get("qr") or {})
+    except ValueError:
+        raise field_error("qr", "ожидается JSON-объект") from None
+    check(qr.SETTINGS_SCHEMA, value, prefix="qr")
+    return qr.QrOptions.from_values(value)
+
+
+def _test_photo(slot: Slot, settings: RuntimeSettings) -> Upload:
+    """The multipart ``test_image`` or a registered ``media_id``, within the slot's upload limit."""
+    limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
+    max_megapixels = settings.max_photo_megapixels
     file = form_file("test_image")
     if file is not None:
         return read_upload(file.stream, file.filename, limit_mb, max_megapixels)

@@ -38,13 +38,19 @@ class _DoneJob(Protocol):
 def find_duplicate(
     ledger: Ledger, ttl: dt.timedelta, slot: SlotSnapshot, req: IngestRequest
 ) -> MatchRow | None:
-    """A done job whose result still lives, or one still running within its deadline."""
+    """A done job whose result still lives, or one still running within its deadline.
+
+    A request without a photo or a key (a text-to-image test run) is never a repeat:
+    each one asks for a new picture.
+    """
+    if req.upload is None and req.idempotency_key is None:
+        return None
     now = utcnow()
     matches = ledger.duplicates(
         slot.id,
         now - ttl,
         idempotency_key=req.idempotency_key,
-        sha256=req.upload.sha256,
+        sha256=req.upload.sha256 if req.upload is not None else None,
         version=slot.version,
         source=req.source,
     )

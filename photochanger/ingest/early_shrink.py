@@ -190,7 +190,7 @@ class EarlyShrink:
 def prepare_job(driver: ProviderDriver, job: ProviderJob, early: EarlyShrink | None) -> ProviderJob:
     """:meth:`ProviderDriver.prepare`, starting from the photo ``early`` already shrank."""
     shrunk = early.take() if early is not None else None
-    if shrunk is not None:
+    if shrunk is not None and job.photo is not None:
         data, mime = shrunk
         job = dataclasses.replace(job, photo=ImageInput(data, mime, job.photo.role))
     return driver.prepare(job)

@@ -65,6 +65,8 @@ class Intake:
             raise ApiError("payload_too_large", f"Файл больше допустимого размера: предел {self.limit_mb} МБ")
         Ledger().release()  # before the body is read: an upload over Wi-Fi takes seconds
         driver = self._svc.drivers.get(self.slot.provider)
+        if driver is not None and not driver.uses_photo(self.slot.operation):
+            driver = None  # text-to-image: the photo is stored, never sent, so never shrunk
         self.early = EarlyShrink.for_upload(
             driver, self.slot.settings, declared, self.settings.max_photo_megapixels
         )

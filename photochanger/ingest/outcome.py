@@ -14,10 +14,13 @@ from photochanger.media.upload import Upload
 
 @dataclass(frozen=True)
 class IngestRequest:
-    """A checked upload, ready for the pipeline (made by the Intake or the admin test-run)."""
+    """A checked upload, ready for the pipeline (made by the Intake or the admin test-run).
+
+    ``upload`` is ``None`` only for an admin's text-to-image test run without a photo.
+    """
 
     slot_id: str
-    upload: Upload
+    upload: Upload | None
     arrival: float
     source: str = "ingest"
     hash_field: str | None = None

@@ -36,12 +36,14 @@ class Publications:
         self,
         job_id: str,
         slot: SlotSnapshot,
-        in_rel: str,
-        photo: ImageInput,
+        in_rel: str | None,
+        photo: ImageInput | None,
         templates: tuple[ImageInput, ...],
         deadline: float,
-    ) -> tuple[ImageInput, tuple[ImageInput, ...]]:
+    ) -> tuple[ImageInput | None, tuple[ImageInput, ...]]:
         """The photo and templates with their URLs, their rows committed before a provider may fetch them.
+
+        No photo (``in_rel`` ``None``: text-to-image) publishes the templates only.
 
         Each link is remembered as soon as its file exists, so :meth:`retire`
         removes it however this ends.
@@ -60,11 +62,12 @@ class Publications:
             )
             return ImageInput(image.data, image.mime, image.role, provider_media_url(self.base_url, media_id))
 
-        new_photo = one(in_rel, photo)
+        new_photo = one(in_rel, photo) if in_rel is not None and photo is not None else None
         new_templates = tuple(
             one(rel, tpl) for (_, rel, _), tpl in zip(slot.templates, templates, strict=True)
         )
-        self.ledger.record_published(rows)
+        if rows:
+            self.ledger.record_published(rows)
         return new_photo, new_templates
 
     def retire(self) -> None:

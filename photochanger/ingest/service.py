@@ -27,11 +27,13 @@ from photochanger.infra.background import in_thread
 from photochanger.infra.permits import HostMutex, Lease, try_acquire
 from photochanger.ingest.duplicates import await_duplicate, find_duplicate, replay
 from photochanger.ingest.early_shrink import prepare_job
+from photochanger.ingest.finishing import finish
 from photochanger.ingest.ledger import Ledger, media_row
 from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure, open_result
 from photochanger.ingest.provider_call import call_provider
 from photochanger.ingest.publishing import Publications
 from photochanger.jobs.shown import is_shown
+from photochanger.links import result_page_url
 from photochanger.media import images
 from photochanger.media.previews import ensure_preview
 from photochanger.media.storage import input_path, result_dir, result_path
@@ -141,9 +143,9 @@ class IngestService:
             "provider_id": slot.provider,
             "operation": slot.operation,
             "slot_version": slot.version,
-            "input_sha256": req.upload.sha256,
-            "input_mime": req.upload.mime,
-            "input_size": req.upload.size,
+            "input_sha256": req.upload.sha256 if req.upload else None,
+            "input_mime": req.upload.mime if req.upload else None,
+            "input_size": req.upload.size if req.upload else None,
             "idempotency_key": req.idempotency_key,
             "hash_provided": req.hash_field is not None,
             "hash_matched": req.hash_matched,
@@ -198,14 +200,20 @@ class IngestService:
         ttl_until: dt.datetime,
         links: Publications,
     ) -> Callable[[], ProviderJob]:
-        """Store the photo with its row and start the driver's preparation; what waits for the job."""
+        """Store the photo with its row and start the driver's preparation; what waits for the job.
+
+        A text-to-image operation gets no photo (one a booth sent is still stored, as every input is).
+        """
         upload = req.upload
+        sends_photo = upload is not None and driver.uses_photo(slot.operation)
         pjob = ProviderJob(
             job_id=job_id,
             slot_id=slot.id,
             operation=slot.operation,
             settings=slot.settings,
-            photo=ImageInput(upload.data, upload.mime, "photo"),
+            photo=ImageInput(upload.data, upload.mime, "photo")
+            if upload is not None and sends_photo
+            else None,
             templates=self._templates(slot),
             # From the settings loaded with this request: no SELECT, so no transaction
             # pins a pooled connection for the whole provider call.
@@ -213,16 +221,22 @@ class IngestService:
         )
         # The driver's CPU work (downscaling) runs in a thread while the photo is
         # stored and the job recorded; it may have begun while the photo arrived.
-        prepared = in_thread(prepare_job, driver, pjob, req.early) if not driver.input_urls else None
-        in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
-        if req.spool is None or not req.spool.keep(in_rel, upload.size):
-            self.svc.store.write_atomic(in_rel, upload.data)
-        # Recorded at once, so the stored photo is never without its row.
-        row = media_row(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
-        self.ledger.record_input(job_id, row)
+        early = req.early if sends_photo else None
+        prepared = in_thread(prepare_job, driver, pjob, early) if not driver.input_urls else None
+        in_rel = None
+        if upload is None:
+            self.ledger.record_started(job_id)
+        else:
+            in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
+            if req.spool is None or not req.spool.keep(in_rel, upload.size):
+                self.svc.store.write_atomic(in_rel, upload.data)
+            # Recorded at once, so the stored photo is never without its row.
+            row = media_row(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
+            self.ledger.record_input(job_id, row)
         if prepared is not None:
             return prepared
-        photo, templates = links.publish(job_id, slot, in_rel, pjob.photo, pjob.templates, deadline)
+        sent_rel = in_rel if sends_photo else None
+        photo, templates = links.publish(job_id, slot, sent_rel, pjob.photo, pjob.templates, deadline)
         published = dataclasses.replace(pjob, photo=photo, templates=templates)
         return lambda: published
 
@@ -245,7 +259,8 @@ class IngestService:
         ttl_until: dt.datetime,
     ) -> tuple[IngestSuccess, str]:
         """Write the result and its row; the success opened for the answer, and its path."""
-        data, mime = _finalise(result, str(slot.settings.get("output_format", "auto")))
+        page_url = result_page_url(self.base_url, job_id)  # known before the bytes: the QR links to it
+        data, mime = in_thread(finish, result, slot.settings, page_url)()
         out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
         body, size = open_result(self.svc.store.write_atomic(out_rel, data))
         self.ledger.record_result(
@@ -307,17 +322,6 @@ class IngestService:
                 "duration_ms": _elapsed_ms(req.arrival),
             },
         )
-
-
-def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:
-    """Check the provider's bytes are an image and convert when the slot asks."""
-    mime = images.sniff_mime(result.data[:16])
-    if mime is None:
-        raise StepFailure("bad_response", f"provider returned non-image bytes ({result.mime})", 1)
-    target = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(output_format)
-    if target and target != mime:
-        return images.convert(result.data, target), target
-    return result.data, mime
 
 
 def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: str) -> None:

@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import requests
 
+from photochanger.media import qr
+
 
 class FailureKind(enum.StrEnum):
     """Why a provider call failed; each kind has one HTTP answer (DESIGN.md §3)."""
@@ -66,21 +68,42 @@ class ImageInput:
     url: str | None = None
 
 
+#: The operation id of making an image from the prompt alone (no guest photo).
+TEXT_TO_IMAGE = "text_to_image"
+
+
 @dataclass(frozen=True)
 class ProviderJob:
-    """Everything a driver needs for one call; never mutated."""
+    """Everything a driver needs for one call; never mutated.
+
+    ``photo`` is ``None`` for a text-to-image operation: the prompt (and any
+    slot templates) make the picture.
+    """
 
     job_id: str
     slot_id: str
     operation: str
     settings: Mapping[str, Any]
-    photo: ImageInput
+    photo: ImageInput | None
     templates: tuple[ImageInput, ...] = ()
     api_key: str | None = None
 
     @property
     def prompt(self) -> str:
         return str(self.settings.get("prompt") or "")
+
+    @property
+    def images(self) -> tuple[ImageInput, ...]:
+        """The photo (when there is one), then the templates in slot order."""
+        return self.templates if self.photo is None else (self.photo, *self.templates)
+
+    def guest_photo(self, where: str) -> ImageInput:
+        """The photo of an operation that needs it; ``not_configured`` without one."""
+        if self.photo is None:
+            raise ProviderError(
+                FailureKind.NOT_CONFIGURED, f"{where}: operation {self.operation!r} needs the guest's photo"
+            )
+        return self.photo
 
 
 @dataclass(frozen=True)
@@ -140,6 +163,7 @@ COMMON_SETTINGS_PROPERTIES: dict[str, Any] = {
         "title": "Формат ответа",
         "description": "auto — как вернул провайдер; jpeg — надёжнее всего для печати",
     },
+    "qr": qr.SETTINGS_SCHEMA,
 }
 
 
@@ -175,12 +199,26 @@ class ProviderDriver:
     input_urls: ClassVar[bool] = False
     #: max template images the driver sends (None = unlimited)
     max_templates: ClassVar[int | None] = None
+    #: operations that make an image from the prompt alone: no guest photo is sent or needed
+    text_to_image_operations: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: DriverConfig | None = None) -> None:
         self.config = config or DriverConfig()
 
     def settings_schema(self, operation: str) -> Mapping[str, Any]:
         return self.settings_schemas[operation]
+
+    @classmethod
+    def supports_text_to_image(cls, operation: str | None = None) -> bool:
+        """Whether the driver (or its ``operation``) makes images from a prompt without a photo."""
+        if operation is None:
+            return bool(cls.text_to_image_operations)
+        return operation in cls.text_to_image_operations
+
+    @classmethod
+    def uses_photo(cls, operation: str) -> bool:
+        """Whether ``operation`` sends the guest's photo (every operation but text-to-image)."""
+        return operation not in cls.text_to_image_operations
 
     def default_settings(self, operation: str) -> dict[str, Any]:
         """Defaults declared in the schema for a fresh slot."""

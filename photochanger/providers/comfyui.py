@@ -8,7 +8,8 @@ workflow (JSON text) with placeholders the driver fills in:
 - ``{{prompt}}`` — the slot prompt; ``{{seed}}`` — the slot seed, or a random
   one per call (a value that is exactly ``"{{seed}}"`` becomes a number).
 
-The shipped examples are ``workflows/face_swap.json`` (ReActor) and ``workflows/img2img.json``.
+The shipped examples are ``workflows/face_swap.json`` (ReActor), ``workflows/img2img.json``
+and, for text-to-image (no ``{{photo}}``), ``workflows/flux_text_to_image.json`` (FLUX.1 dev).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import requests
 
 from photochanger.media.images import EXT_BY_MIME
 from photochanger.providers.base import (
+    TEXT_TO_IMAGE,
     CallContext,
     FailureKind,
     ImageInput,
@@ -96,7 +98,9 @@ class ComfyUIDriver(HttpDriver):
     operations: ClassVar[Mapping[str, str]] = {
         "identity_transfer": "Замена лица (workflow ComfyUI)",
         "image_edit": "Изменение фото по промпту (workflow ComfyUI)",
+        TEXT_TO_IMAGE: "Картинка по промпту (workflow ComfyUI, фото гостя не используется)",
     }
+    text_to_image_operations = frozenset({TEXT_TO_IMAGE})
     default_base_url = DEFAULT_BASE_URL
     key_optional = True
     max_templates = 4
@@ -112,6 +116,14 @@ class ComfyUIDriver(HttpDriver):
         "image_edit": slot_settings_schema(
             {
                 "workflow": _workflow_setting("img2img.json"),
+                "prompt": {"type": "string", "minLength": 1, "title": "Промпт"},
+                "seed": _SEED,
+            },
+            required=["workflow", "prompt"],
+        ),
+        TEXT_TO_IMAGE: slot_settings_schema(
+            {
+                "workflow": _workflow_setting("flux_text_to_image.json"),
                 "prompt": {"type": "string", "minLength": 1, "title": "Промпт"},
                 "seed": _SEED,
             },
@@ -165,7 +177,7 @@ class ComfyUIDriver(HttpDriver):
         used: dict[str, ImageInput] = {}
         for match in _IMAGE_PLACEHOLDER.finditer(text):
             if match.group(1) == "photo":
-                used["photo"] = job.photo
+                used["photo"] = job.guest_photo("comfyui")
                 continue
             number = int(match.group(2) or 1)
             if number > len(job.templates):

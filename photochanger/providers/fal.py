@@ -18,6 +18,7 @@ import pybase64
 import requests
 
 from photochanger.providers.base import (
+    TEXT_TO_IMAGE,
     CallContext,
     FailureKind,
     ProviderError,
@@ -88,8 +89,9 @@ class FalDriver(HttpDriver):
     title = "FAL (nano-banana, FLUX Kontext, Imagen 4)"
     operations: ClassVar[Mapping[str, str]] = {
         "image_edit": "Редактирование фото по промпту",
-        "text_to_image": "Картинка по промпту (фото гостя не используется)",
+        TEXT_TO_IMAGE: "Картинка по промпту (фото гостя не используется)",
     }
+    text_to_image_operations = frozenset({TEXT_TO_IMAGE})
     default_base_url = DEFAULT_BASE_URL
     input_urls = True
     #: nano-banana/edit takes several images; FLUX Kontext only the photo
@@ -115,7 +117,7 @@ class FalDriver(HttpDriver):
             },
             required=["prompt"],
         ),
-        "text_to_image": slot_settings_schema(
+        TEXT_TO_IMAGE: slot_settings_schema(
             {
                 "prompt": _PROMPT,
                 "model": {
@@ -189,10 +191,11 @@ class FalDriver(HttpDriver):
             raise ProviderError(FailureKind.NOT_CONFIGURED, "fal: the slot has no prompt")
         body: dict[str, Any] = {"prompt": job.prompt}
         if spec.images == "list":
-            body["image_urls"] = [public_url(image, "fal") for image in (job.photo, *job.templates)]
+            photo = job.guest_photo("fal")
+            body["image_urls"] = [public_url(image, "fal") for image in (photo, *job.templates)]
             body["num_images"] = 1
         elif spec.images == "one":
-            body["image_url"] = public_url(job.photo, "fal")
+            body["image_url"] = public_url(job.guest_photo("fal"), "fal")
         else:
             body["num_images"] = 1
             if settings.get("negative_prompt"):

@@ -1,4 +1,4 @@
-"""Gemini image models (``generateContent``): prompt + photo + optional template images.
+"""Gemini image models (``generateContent``): prompt + photo + optional template images, or a prompt alone.
 
 Wire facts are in ``reference/providers.md`` §1. One :meth:`GeminiDriver.process`
 call makes one request; retrying retryable failures (``NO_IMAGE``, 5xx,
@@ -17,6 +17,7 @@ import pybase64
 import requests
 
 from photochanger.providers.base import (
+    TEXT_TO_IMAGE,
     CallContext,
     FailureKind,
     ImageInput,
@@ -70,6 +71,15 @@ BLOCKED_REASONS = frozenset(
 )
 
 
+_IMAGE_SIZE = {
+    "type": "string",
+    "enum": IMAGE_SIZES,
+    "default": "1K",
+    "title": "Размер результата",
+    "description": "Только для gemini-3-pro; другим моделям не передаётся",
+}
+
+
 def supports_image_size(model: str) -> bool:
     """``imageSize`` is documented for 3-pro only; sending it to 2.5 answers 400."""
     return model.startswith("gemini-3") and "-pro-" in model
@@ -87,7 +97,11 @@ class GeminiDriver(HttpDriver):
     title = "Google Gemini (генерация изображений)"
     #: 3-pro and 3.1-flash take up to 14 input images, the photo included
     max_templates = 13
-    operations: ClassVar[Mapping[str, str]] = {"image_edit": "Редактирование по промпту"}
+    operations: ClassVar[Mapping[str, str]] = {
+        "image_edit": "Редактирование по промпту",
+        TEXT_TO_IMAGE: "Картинка по промпту (фото гостя не используется)",
+    }
+    text_to_image_operations = frozenset({TEXT_TO_IMAGE})
     default_base_url = DEFAULT_BASE_URL
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "image_edit": slot_settings_schema(
@@ -111,16 +125,30 @@ class GeminiDriver(HttpDriver):
                     "title": "Соотношение сторон",
                     "description": "auto — как у фото гостя",
                 },
-                "image_size": {
-                    "type": "string",
-                    "enum": IMAGE_SIZES,
-                    "default": "1K",
-                    "title": "Размер результата",
-                    "description": "Только для gemini-3-pro; другим моделям не передаётся",
-                },
+                "image_size": _IMAGE_SIZE,
             },
             required=["prompt"],
-        )
+        ),
+        TEXT_TO_IMAGE: slot_settings_schema(
+            {
+                "prompt": {
+                    "type": "string",
+                    "minLength": 1,
+                    "title": "Промпт",
+                    "description": "Шаблоны слота, если есть, — «Изображение №1», №2 … по порядку",
+                },
+                "model": {"type": "string", "enum": MODELS, "default": MODELS[0], "title": "Модель"},
+                "aspect_ratio": {
+                    "type": "string",
+                    "enum": ASPECT_RATIOS,
+                    "default": "2:3",
+                    "title": "Соотношение сторон",
+                    "description": "2:3 — как у печати 10×15",
+                },
+                "image_size": _IMAGE_SIZE,
+            },
+            required=["prompt"],
+        ),
     }
 
     def photo_box(self, settings: Mapping[str, Any]) -> tuple[int, int]:
@@ -184,7 +212,8 @@ class GeminiDriver(HttpDriver):
     def build_request(self, job: ProviderJob, model: str) -> bytes:
         """JSON body: prompt, then the photo, then templates in slot order.
 
-        The order is part of the contract: a prompt may say «Изображение №2».
+        Text-to-image sends no photo: the prompt alone (with the slot's
+        templates, if any). The order is part of the contract: a prompt may say «Изображение №2».
         Images are downscaled into :meth:`photo_box` and, if the request is
         still over Google's 20 MB limit, further until it fits.
 
@@ -194,7 +223,9 @@ class GeminiDriver(HttpDriver):
         other value still goes through ``json.dumps``; the base64 alphabet
         needs no JSON escaping.
         """
-        images = (job.photo, *job.templates)
+        images = (
+            (job.guest_photo("gemini"), *job.templates) if self.uses_photo(job.operation) else job.templates
+        )
         config = json.dumps(self._generation_config(job.settings, model), ensure_ascii=False).encode()
         head = (
             b'{"contents":[{"role":"user","parts":['

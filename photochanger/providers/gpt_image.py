@@ -137,7 +137,7 @@ class GptImageDriver(HttpDriver):
     @staticmethod
     def build_files(job: ProviderJob) -> list[tuple[str, tuple[str, bytes, str]]]:
         """``image[]`` parts: the photo first, then the templates in slot order."""
-        images = (job.photo, *job.templates)
+        images = (job.guest_photo("gpt_image"), *job.templates)
         return [
             (
                 "image[]",

@@ -163,7 +163,7 @@ class HttpServiceDriver(HttpDriver):
         headers = self.headers(job)
         body = self.body(job)
         if isinstance(body.get("data"), bytes):  # the photo is the whole body
-            headers.setdefault("Content-Type", job.photo.mime)
+            headers.setdefault("Content-Type", job.guest_photo("http_service").mime)
         resp = send(ctx, str(settings.get("method") or "POST"), url, headers=headers, **body)
         if resp.status_code != 200:
             raise self._http_error(resp)
@@ -190,18 +190,17 @@ class HttpServiceDriver(HttpDriver):
         prompt_field = str(settings.get("prompt_field", "prompt") or "")
         prompt = job.prompt if prompt_field and job.prompt.strip() else ""
         how = str(settings.get("request_format") or "multipart")
+        photo = job.guest_photo("http_service")
         if how == "binary":
-            return {"data": job.photo.data}
+            return {"data": photo.data}
         if how == "json_base64":
-            body: dict[str, Any] = {field: pybase64.b64encode(job.photo.data).decode()}
+            body: dict[str, Any] = {field: pybase64.b64encode(photo.data).decode()}
             if template_field and job.templates:
                 body[template_field] = [pybase64.b64encode(t.data).decode() for t in job.templates]
             if prompt:
                 body[prompt_field] = prompt
             return {"json": body}
-        images = [(field, job.photo)] + (
-            [(template_field, t) for t in job.templates] if template_field else []
-        )
+        images = [(field, photo)] + ([(template_field, t) for t in job.templates] if template_field else [])
         files = [
             (name, (f"{image.role}-{n}.{EXT_BY_MIME.get(image.mime, 'jpg')}", image.data, image.mime))
             for n, (name, image) in enumerate(images, 1)

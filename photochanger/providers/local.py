@@ -120,7 +120,7 @@ class LocalDriver(ProviderDriver):
     def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
         settings = job.settings
         try:
-            opened = Image.open(io.BytesIO(job.photo.data))
+            opened = Image.open(io.BytesIO(job.guest_photo("local").data))
             photo: Image.Image = ImageOps.exif_transpose(opened) or opened
             out = apply_filter(photo, str(settings.get("filter", "none")))
             if job.operation == "overlay":

@@ -79,7 +79,8 @@ def shrink_inputs(job: ProviderJob, max_side: int, min_side: int, where: str) ->
         data, mime = shrunk(image, max_side, min_side, where)
         return image if data is image.data else dataclasses.replace(image, data=data, mime=mime)
 
-    return dataclasses.replace(job, photo=one(job.photo), templates=tuple(one(t) for t in job.templates))
+    photo = None if job.photo is None else one(job.photo)
+    return dataclasses.replace(job, photo=photo, templates=tuple(one(t) for t in job.templates))
 
 
 def public_url(image: ImageInput, where: str) -> str:

@@ -129,7 +129,7 @@ class TurbotextDriver(HttpDriver):
     def build_fields(self, job: ProviderJob) -> dict[str, str]:
         """Form fields of the method; note mix_images and deepfake_photo swap the URL roles."""
         settings = job.settings
-        photo = public_url(job.photo, "turbotext")
+        photo = public_url(job.guest_photo("turbotext"), "turbotext")
         if job.operation == "image_edit":
             if not job.prompt.strip():
                 raise ProviderError(FailureKind.NOT_CONFIGURED, "turbotext: the slot has no prompt")

@@ -12,6 +12,8 @@ from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.lookup import by_url_id
 from photochanger.jobs.shown import gallery_query
+from photochanger.links import public_base_url, result_page_url
+from photochanger.media import qr
 from photochanger.media.lifecycle import expire_job_result
 from photochanger.media.previews import ensure_preview
 from photochanger.models import JobHistory, Slot
@@ -117,7 +119,9 @@ def result_view(job_id: str) -> Any:
         return _page("public/message.html", 410, title="Срок хранения истёк", text=_EXPIRED)
     if job is None:
         return _page("public/message.html", 404, title="Фото не найдено", text=_NOT_FOUND)
-    resp = Response(render_template("public/result.html", job=job))
+    # The same code the print carries, for passing the photo on from the phone.
+    share_qr = qr.svg(result_page_url(public_base_url(), job.job_id))
+    resp = Response(render_template("public/result.html", job=job, share_qr=share_qr))
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
 

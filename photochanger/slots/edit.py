@@ -104,6 +104,8 @@ def driver_view(driver: ProviderDriver) -> dict[str, Any]:
         "max_templates": driver.max_templates,
         "secret_fields": list(driver.secret_fields),
         "operations": dict(driver.operations),
+        # Test runs of these operations need no photo (the prompt makes the picture).
+        "text_to_image_operations": sorted(driver.text_to_image_operations),
         "settings_schema": {op: driver.settings_schema(op) for op in driver.operations},
     }
 

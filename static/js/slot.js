@@ -1,7 +1,8 @@
 /* Slot page: form built from the provider's JSON schema, templates, test run.
  * Data: GET|PUT /api/slots/{id}, POST /api/template-media/register,
  * DELETE /api/template-media/{id}, POST /api/slots/{id}/test-run,
- * POST /api/slots/{id}/gallery-token, POST /api/slots/{id}/cleanup. */
+ * POST /api/slots/{id}/gallery-token, POST /api/slots/{id}/cleanup,
+ * POST /api/slots/{id}/qr-preview. */
 (function () {
   "use strict";
   const el = PC.el;
@@ -148,17 +149,106 @@
   }
 
   function renderSettings(provider, operation, values) {
+    state.rendered = { provider, operation };
     const schema = schemaOf(provider, operation);
     const props = schema.properties || {};
     const required = new Set(schema.required || []);
     const secret = new Set(((state.providers[provider] || {}).secret_fields) || []);
     fieldsBox.textContent = "";
-    const names = Object.keys(props).sort((a, b) => order(a, props[a]) - order(b, props[b]));
+    // Object-valued settings (the QR code) have a card of their own.
+    const names = Object.keys(props).filter((n) => props[n].type !== "object")
+      .sort((a, b) => order(a, props[a]) - order(b, props[b]));
     for (const name of names) {
       fieldsBox.append(buildField(name, props[name], required.has(name), secret.has(name), values[name]));
     }
     if (!names.length) fieldsBox.append(el("p", { class: "hint", text: "У этой операции нет настроек." }));
+    fillQr(props.qr, values.qr);
+    renderTestMode();
   }
+
+  /* ---------- QR code on the print (settings.qr) ---------- */
+  const QR_INPUTS = { corner: "qr-corner", size_percent: "qr-size", margin_percent: "qr-margin", caption: "qr-caption" };
+
+  function fillQr(schema, value) {
+    const card = document.getElementById("qr-card");
+    card.hidden = !schema;
+    if (!schema) return;
+    const props = schema.properties || {};
+    const current = Object.assign({}, ...Object.entries(props).map(([k, p]) => ({ [k]: p.default })), value || {});
+    document.getElementById("qr-enabled").checked = !!current.enabled;
+    for (const [name, id] of Object.entries(QR_INPUTS)) {
+      const input = document.getElementById(id);
+      const prop = props[name] || {};
+      if (prop.minimum !== undefined) input.min = prop.minimum;
+      if (prop.maximum !== undefined) input.max = prop.maximum;
+      if (prop.maxLength !== undefined) input.maxLength = prop.maxLength;
+      input.value = current[name] !== undefined && current[name] !== null ? String(current[name]) : "";
+    }
+    syncToggle("qr");
+  }
+
+  /** The QR card's values (without ``enabled``); problems go into ``problems`` by field path. */
+  function collectQr(problems) {
+    const schema = (schemaOf(providerSel.value, currentOperation()).properties || {}).qr || { properties: {} };
+    const props = schema.properties || {};
+    const out = {};
+    for (const [name, id] of Object.entries(QR_INPUTS)) {
+      const prop = props[name] || {};
+      const raw = document.getElementById(id).value.trim();
+      const key = "settings.qr." + name;
+      if (prop.type === "integer") {
+        const num = Number(raw);
+        if (!raw || !Number.isInteger(num)) problems[key] = "Нужно целое число";
+        else if (num < prop.minimum) problems[key] = "Не меньше " + prop.minimum;
+        else if (num > prop.maximum) problems[key] = "Не больше " + prop.maximum;
+        out[name] = num;
+      } else {
+        if (prop.maxLength && raw.length > prop.maxLength) problems[key] = "Не длиннее " + prop.maxLength + " символов";
+        out[name] = raw;
+      }
+    }
+    return out;
+  }
+
+  async function previewQr() {
+    const note = document.getElementById("qr-preview-note");
+    if (!state.testFile) {
+      document.getElementById("toggle-test").checked = true;
+      syncToggle("test");
+      note.textContent = "Сначала выберите тестовое фото в блоке «Проверка на тестовом фото».";
+      document.getElementById("test-card").scrollIntoView({ behavior: "smooth", block: "center" });
+      return;
+    }
+    clearErrors();
+    const problems = {};
+    const options = collectQr(problems);
+    if (Object.keys(problems).length) {
+      showErrors(problems);
+      return;
+    }
+    const data = new FormData();
+    data.append("test_image", state.testFile);
+    data.append("qr", JSON.stringify(options));
+    const btn = document.getElementById("qr-preview-run");
+    PC.busy(btn, true);
+    note.textContent = "Готовим предпросмотр…";
+    try {
+      const resp = await PC.api("/api/slots/" + SLOT + "/qr-preview", { method: "POST", form: data, raw: true });
+      const img = document.getElementById("qr-preview");
+      if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+      img.src = URL.createObjectURL(await resp.blob());
+      document.getElementById("qr-preview-frame").hidden = false;
+      note.textContent = "Так код ляжет на фото. Ссылка в нём — пример, у каждого фото своя.";
+    } catch (err) {
+      const fields = {};
+      for (const [field, msg] of Object.entries(err.fields || {})) fields["settings." + field] = msg;
+      const rest = showErrors(fields);
+      note.textContent = "Предпросмотр не получился: " + (rest[0] || cleanMessage(err.message));
+    } finally {
+      PC.busy(btn, false);
+    }
+  }
+  document.getElementById("qr-preview-run").addEventListener("click", previewQr);
 
   function order(name, prop) {
     if (name === "prompt") return 0;
@@ -245,6 +335,7 @@
         values[name] = name.includes("prompt") ? input.value : raw;
       }
     }
+    if (props.qr) values.qr = Object.assign({ enabled: document.getElementById("qr-enabled").checked }, collectQr(problems));
     return [values, problems];
   }
 
@@ -287,7 +378,7 @@
     state.dirty = on;
     document.getElementById("dirty-note").hidden = !on;
   }
-  /** File pickers and section toggles are not slot settings. */
+  /** File pickers and section toggles are not slot settings (the QR toggle is: qr.enabled). */
   function untracked(target) {
     return target.type === "file" || (target.id || "").startsWith("toggle-");
   }
@@ -308,17 +399,33 @@
     }
   });
 
+  /** Values carried to another provider or operation: one left at the old default takes the new default
+   * (a shipped ComfyUI workflow is replaced by the new operation's one, an edited one is kept). */
+  function carried(values, provider, operation) {
+    const from = state.rendered || {};
+    const before = schemaOf(from.provider, from.operation).properties || {};
+    const after = schemaOf(provider, operation).properties || {};
+    const same = (a, b) => (typeof a === "string" && typeof b === "string" ? a.trim() === b.trim() : a === b);
+    const out = {};
+    for (const [name, value] of Object.entries(values)) {
+      const old = (before[name] || {}).default;
+      if (old !== undefined && same(value, old) && (after[name] || {}).default !== undefined) continue;
+      out[name] = value;
+    }
+    return out;
+  }
+
   providerSel.addEventListener("change", () => {
     const [values] = collectSettings();
     renderOperations(providerSel.value, null);
-    renderSettings(providerSel.value, currentOperation(), values);
+    renderSettings(providerSel.value, currentOperation(), carried(values, providerSel.value, currentOperation()));
     document.getElementById("model-title").textContent = (state.providers[providerSel.value] || {}).title || providerSel.value;
     updateKeyHint();
     renderTemplates();
   });
   opsBox.addEventListener("change", () => {
     const [values] = collectSettings();
-    renderSettings(providerSel.value, currentOperation(), values);
+    renderSettings(providerSel.value, currentOperation(), carried(values, providerSel.value, currentOperation()));
     renderTemplates();
   });
 
@@ -379,11 +486,15 @@
   }
 
   /* ---------- toggled sections ---------- */
-  function syncToggle(name) {
-    document.getElementById(name + "-body").hidden = !document.getElementById("toggle-" + name).checked;
+  /** A section's switch: the QR one is a setting itself (qr.enabled), the others only show a section. */
+  function toggleOf(name) {
+    return document.getElementById(name === "qr" ? "qr-enabled" : "toggle-" + name);
   }
-  for (const name of ["templates", "test"]) {
-    document.getElementById("toggle-" + name).addEventListener("change", () => syncToggle(name));
+  function syncToggle(name) {
+    document.getElementById(name + "-body").hidden = !toggleOf(name).checked;
+  }
+  for (const name of ["templates", "test", "qr"]) {
+    toggleOf(name).addEventListener("change", () => syncToggle(name));
   }
 
   /* ---------- file picking ---------- */
@@ -534,6 +645,22 @@
   const runBtn = document.getElementById("run-test");
   let resultUrl = null;
 
+  /** Whether the chosen operation makes pictures from the prompt alone (no test photo). */
+  function isTextToImage() {
+    const ops = (state.providers[providerSel.value] || {}).text_to_image_operations || [];
+    return ops.includes(currentOperation());
+  }
+
+  function renderTestMode() {
+    const t2i = isTextToImage();
+    document.getElementById("test-t2i-note").hidden = !t2i;
+    document.querySelector('[data-field="test_image"]').hidden = t2i;
+    document.getElementById("test-original-figure").hidden = t2i;
+    if (t2i) document.getElementById("compare").hidden = false;
+    else if (!state.testFile) document.getElementById("compare").hidden = true;
+    runBtn.disabled = !t2i && !state.testFile;
+  }
+
   bindDrop("test-drop", "test-file", (file) => {
     state.testFile = file;
     const img = document.getElementById("test-original");
@@ -558,7 +685,8 @@
   }
 
   async function runTest() {
-    if (!state.testFile) return;
+    const t2i = isTextToImage();
+    if (!t2i && !state.testFile) return;
     if (state.dirty) {
       const go = await PC.confirm({
         title: "Сохранить изменения?",
@@ -569,7 +697,7 @@
       if (!go || !(await save())) return;
     }
     const data = new FormData();
-    data.append("test_image", state.testFile);
+    if (!t2i) data.append("test_image", state.testFile);
     PC.busy(runBtn, true);
     const started = Date.now();
     setResult("running", "Обработка…");

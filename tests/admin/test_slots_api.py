@@ -101,6 +101,8 @@ class TestRead:
         gemini = body["providers"]["gemini"]
         assert gemini["needs_api_key"] is True
         assert gemini["settings_schema"]["image_edit"]["required"] == ["prompt"]
+        assert gemini["text_to_image_operations"] == ["text_to_image"]
+        assert body["providers"]["local"]["text_to_image_operations"] == []
         assert set(body["providers"]["turbotext"]["operations"]) == {
             "style_transfer",
             "identity_transfer",

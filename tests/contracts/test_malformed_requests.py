@@ -24,6 +24,7 @@ BODY_OPERATIONS = [
     ("POST", "/api/login"),
     ("PUT", "/api/slots/slot-001"),
     ("POST", "/api/slots/slot-001/test-run"),
+    ("POST", "/api/slots/slot-001/qr-preview"),
     ("POST", "/api/template-media/register"),
     ("POST", "/api/media/register"),
     ("PUT", "/api/settings"),

@@ -253,7 +253,7 @@ def _real_ids(case: Any, dep: Deployment) -> None:
         for name in ("file", "test_image"):
             if name in body:
                 body[name] = _PHOTO
-        if "media_id" in body and "test-run" in case.path:
+        if "media_id" in body and ("test-run" in case.path or "qr-preview" in case.path):
             body["media_id"] = dep.ids["media_id"]
         if "slot_id" in body:
             body["slot_id"] = "slot-002"

@@ -19,7 +19,7 @@ from tests.infra.test_metrics import sample
 from tests.support.booth import BOOTH_FIELDS, post_photo
 from tests.support.images import jpeg_bytes, noisy_jpeg, open_image
 from tests.support.mock_gemini import inline_images
-from tests.support.setup import gemini_slot
+from tests.support.setup import configure_slot, gemini_slot
 
 GEMINI = GeminiDriver(DriverConfig(max_input_side=2048, min_input_side=1024))
 MB = 1024 * 1024
@@ -247,3 +247,12 @@ def test_a_photo_cut_short_is_refused_and_its_early_decode_stopped(shared):
     assert resp.status_code == 415, resp.text
     assert metric(shared.url, "unused") == before + 1
     assert shared.gemini.generate_requests == []
+
+
+def test_a_text_to_image_slot_does_not_shrink_the_photo_it_never_sends(shared):
+    configure_slot(shared.app, provider="gemini", operation="text_to_image", settings_json={"prompt": "Кот"})
+    before = {outcome: metric(shared.url, outcome) for outcome in ("used", "unused", "failed")}
+    resp = post_photo(shared.url, noisy_jpeg(2400, 1600))
+    assert resp.status_code == 200, resp.text
+    assert inline_images(shared.gemini.generate_requests[-1]) == []
+    assert {outcome: metric(shared.url, outcome) for outcome in before} == before

@@ -161,6 +161,7 @@ def test_fal_text_to_image(app, p: Providers) -> None:
     slot(app, "fal", "text_to_image", prompt="портрет в космосе", aspect_ratio="3:4")
     assert pixel(ingest(p)) == (120, 0, 160)
     assert p.fal.jobs[-1].model == "fal-ai/imagen4/preview"
+    assert p.fal.fetches == []  # the booth's photo is stored, never published to the provider
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ def linked_input(host: FileHost, name: str, role: str, color: tuple[int, int, in
 
 def make_job(
     operation: str,
-    photo: ImageInput,
+    photo: ImageInput | None,
     templates: tuple[ImageInput, ...] = (),
     api_key: str | None = None,
     **settings: Any,

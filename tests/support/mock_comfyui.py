@@ -57,6 +57,9 @@ NODE_CLASSES = frozenset(
         "VAEDecode",
         "CLIPTextEncode",
         "KSampler",
+        # FLUX text-to-image (the shipped flux_text_to_image.json)
+        "FluxGuidance",
+        "EmptySD3LatentImage",
     }
 )
 OUTPUT_NODES = frozenset({"SaveImage", "PreviewImage"})

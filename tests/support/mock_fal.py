@@ -12,7 +12,8 @@ Usage::
 - ``POST /{owner}/{app}[/{subpath}]`` (JSON) with ``Authorization: Key <key>``
   (missing → 401, other than ``api_key`` → 401). Unknown model → 404. The
   input is checked like the model's schema (422 ``detail`` list, type
-  ``missing``) and the input links are fetched (``fetches``). Answers
+  ``missing``; an ``aspect_ratio`` Imagen 4 lacks, ``literal_error``) and the
+  input links are fetched (``fetches``). Answers
   ``IN_QUEUE`` with ``status_url``/``response_url`` that **drop the subpath**:
   a URL built with it answers 404.
 - ``GET .../requests/{id}/status`` → 202 ``IN_QUEUE`` / ``IN_PROGRESS``, then
@@ -64,6 +65,10 @@ MODELS: dict[str, tuple[str, ...]] = {
     "fal-ai/nano-banana/edit": ("prompt", "image_urls"),
     "fal-ai/flux-pro/kontext": ("prompt", "image_url"),
     "fal-ai/imagen4/preview": ("prompt",),
+}
+#: model -> the aspect ratios its schema allows (others: 422 ``literal_error``)
+ASPECT_RATIOS: dict[str, tuple[str, ...]] = {
+    "fal-ai/imagen4/preview": ("1:1", "16:9", "9:16", "3:4", "4:3"),
 }
 
 
@@ -156,6 +161,12 @@ class MockFal(MockServer):
         if missing:
             return json_reply(
                 422, {"detail": _model_error(["body", missing[0]], "Field required", "missing")}
+            )
+        ratios = ASPECT_RATIOS.get(model)
+        if ratios and "aspect_ratio" in body and body["aspect_ratio"] not in ratios:
+            message = "Input should be " + ", ".join(f"'{r}'" for r in ratios)
+            return json_reply(
+                422, {"detail": _model_error(["body", "aspect_ratio"], message, "literal_error")}
             )
         if self.fetch_inputs:
             links = [*body.get("image_urls", []), *([body["image_url"]] if "image_url" in body else [])]

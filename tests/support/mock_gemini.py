@@ -28,7 +28,8 @@ are still recorded in ``requests``.
 Behaviours (one consumed per valid request; options in brackets):
 
 - ``success`` [snake_case=False, text_before=None, text_after=None, thoughts=0,
-  color=(0,160,90), size=(64,48), fmt="PNG"] — image answer; ``thoughts`` draft
+  color=(0,160,90), size=(64,48), fmt="PNG"] — image answer (a text-only request, i.e.
+  text-to-image, gets the asked ``aspectRatio``, 1:1 without one, 96 px on the long side); ``thoughts`` draft
   images (red, ``"thought": true``) come first; ``final=False`` sends only the drafts;
   ``earlier_images`` non-thought images (yellow) precede the final one.
 - ``no_image`` / ``image_other`` — 200, candidate ``finishReason`` NO_IMAGE /
@@ -189,6 +190,15 @@ def part_kinds(request: RecordedRequest) -> list[str]:
     return ["image" if _field(p, "inline_data") else "text" for p in _parts(request.json)]
 
 
+def _text_to_image_size(body: Any) -> tuple[int, int]:
+    """A small picture of the request's ``aspectRatio`` (1:1 when it names none)."""
+    config = _field(body, "generation_config") or {}
+    ratio = str(_field(_field(config, "image_config") or {}, "aspect_ratio") or "1:1")
+    width, height = (int(n) for n in ratio.split(":"))
+    side = 96
+    return (side, side * height // width) if width >= height else (side * width // height, side)
+
+
 def _error(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> Reply:
     error: dict[str, Any] = {"code": code, "message": message, "status": status}
     if details is not None:
@@ -279,7 +289,11 @@ class MockGemini(MockServer):
                 ],
             )
         current = self.next_step()
-        return self._reply(current.name, {"model": model, **current.options})
+        opts = {"model": model, **current.options}
+        if not inline_images(request):
+            # Text-to-image: with no input to follow, the picture takes the asked aspect (1:1 without one).
+            opts.setdefault("size", _text_to_image_size(request.json))
+        return self._reply(current.name, opts)
 
     def validate(self, request: RecordedRequest, model: str) -> str | None:
         """The first reason Google would reject this body with 400, or ``None``."""
