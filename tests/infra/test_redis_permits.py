@@ -9,16 +9,20 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
 import uuid
 
 import pytest
+import requests
 
 from photochanger.infra import metrics
 from photochanger.infra.redis_link import RedisLink
 from photochanger.infra.shared_permits import SharedPermits
+from tests.support.booth import post_photo
+from tests.support.images import jpeg_bytes
 from tests.support.net import free_port
 
 LEASE = 0.6
@@ -154,3 +158,22 @@ def _gauge(permits: SharedPermits) -> float:
         if sample.labels["target"] == permits.link._target:
             return sample.value
     raise AssertionError("no photochanger_redis_up sample")
+
+
+def test_a_host_without_its_redis_serves_ingests_and_says_so(live_server):
+    """Over real HTTP: no 500, the ingest done on host-local limits, /healthz and the metric warn."""
+    server = live_server(workers=2, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    for n in range(3):
+        resp = post_photo(server.url, jpeg_bytes(64, 48, color=(n, 0, 0)))
+        assert resp.status_code == 200, resp.text
+    health = requests.get(f"{server.url}/healthz", timeout=5)
+    assert health.status_code == 200, health.text
+    assert health.json()["warnings"] == ["redis"]
+    metrics_text = requests.get(f"{server.url}/metrics", timeout=5).text
+    assert re.search(r'^photochanger_redis_up\{target="127\.0\.0\.1:\d+/0"\} 0\.0$', metrics_text, re.M)
+    assert "redis.unavailable" in server.log()
+
+
+def test_without_redis_url_nothing_mentions_redis(client):
+    body = client.get("/healthz").get_json()
+    assert body["checks"]["redis"] == {"status": "unused"} and body["warnings"] == []
