@@ -36,6 +36,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
+# Hold ARGV[1] in the permit set KEYS[1] until ``expiry``; the set lives as long as its last holder.
+_HOLD = """
+redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
+return 1
+"""
+
 # KEYS[1] the permit set; ARGV holder, limit, lease ms. 1 when held.
 _ACQUIRE = (
     _NOW
@@ -45,11 +53,9 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1])
    and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   return 0
 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
-return 1
+local expiry = now + tonumber(ARGV[3])
 """
+    + _HOLD
 )
 
 # KEYS[1] a permit set or a heartbeat key; ARGV holder (empty for a heartbeat), lease ms.
@@ -65,11 +71,8 @@ if ARGV[1] == '' then
 end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) < now then return 0 end
-redis.call('ZADD', KEYS[1], expiry, ARGV[1])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
-return 1
 """
+    + _HOLD
 )
 
 # KEYS heartbeat keys; the indexes (1-based) of those that exist and have lapsed.
