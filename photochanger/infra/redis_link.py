@@ -102,4 +102,7 @@ class RedisLink:
             return {"status": "degraded", "detail": self._error, "fallback": "host-local limits"}
         self.succeeded()
         self._down_until = 0.0
+        # Written even when this process saw no outage: the scraped value is the most
+        # recent write of any worker, which may be another worker's 0.
+        self._set_gauge(1)
         return {"status": "ok"}

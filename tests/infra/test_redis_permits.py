@@ -177,3 +177,12 @@ def test_a_host_without_its_redis_serves_ingests_and_says_so(live_server):
 def test_without_redis_url_nothing_mentions_redis(client):
     body = client.get("/healthz").get_json()
     assert body["checks"]["redis"] == {"status": "unused"} and body["warnings"] == []
+
+
+def test_a_check_by_a_worker_that_saw_no_outage_still_reports_redis_up(host):
+    """Workers share the series: the 0 one worker wrote must not outlive Redis answering again."""
+    saw_outage, saw_nothing = host("a"), host("b")
+    saw_outage.link.failed(ConnectionError("test"), "test")
+    assert _gauge(saw_nothing) == 0
+    assert saw_nothing.link.check() == {"status": "ok"}
+    assert _gauge(saw_nothing) == 1
