@@ -69,8 +69,14 @@ class Config:
         # Smallest longest side worth sending for a 1K result (providers/gemini.py):
         # between this and the maximum, a photo is shrunk without a resampling pass.
         self.PROVIDER_MIN_INPUT_SIDE = int(_env("PROVIDER_MIN_INPUT_SIDE", "1024") or 1024)
-        # Unset: flock-ed files in LOCK_DIR, shared by the workers of this host
-        # (photochanger/auth/session.py); redis://… shares them between hosts.
+        # Redis shared by several app hosts (redis://host:6379/0): concurrency
+        # permits, job heartbeats and, by default, the throttles. Unset: all of
+        # them stay host-local (lock files in LOCK_DIR), as on a single host.
+        self.REDIS_URL = _env("REDIS_URL")
+        # Seconds a Redis permit outlives a worker that stopped renewing it (killed, frozen).
+        self.REDIS_LEASE_SECONDS = float(_env("REDIS_LEASE_SECONDS", "15") or 15)
+        # Unset: REDIS_URL when set, else flock-ed files in LOCK_DIR, shared by
+        # the workers of this host (photochanger/auth/session.py).
         self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI")
         # Proxies in front of the app whose X-Forwarded-For/-Proto are believed
         # (1 behind the shipped nginx); 0 when clients connect directly, so no

@@ -8,6 +8,9 @@ import requests
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
+from photochanger.infra.metrics import REDIS_EXT_KEY
+from photochanger.infra.redis_link import RedisLink
+from photochanger.infra.shared_permits import SharedPermits
 from photochanger.media.storage import MediaStore
 from photochanger.providers.base import ProviderDriver
 from photochanger.providers.registry import build_drivers
@@ -20,6 +23,7 @@ class AppServices:
     store: MediaStore
     drivers: dict[str, ProviderDriver]
     lock_dir: str
+    permits: SharedPermits
     sessions: dict[str, requests.Session] = field(default_factory=dict)
 
     def session_for(self, provider: str) -> requests.Session:
@@ -35,10 +39,13 @@ class AppServices:
 
 
 def init_services(app: Flask) -> None:
+    link = RedisLink(app.config.get("REDIS_URL"))
+    app.extensions[REDIS_EXT_KEY] = link
     app.extensions[_EXT_KEY] = AppServices(
         store=MediaStore(app.config["MEDIA_ROOT"]),
         drivers=build_drivers(app.config),
         lock_dir=app.config["LOCK_DIR"],
+        permits=SharedPermits(app.config["LOCK_DIR"], link, float(app.config["REDIS_LEASE_SECONDS"])),
     )
 
 

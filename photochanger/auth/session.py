@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from photochanger.auth.accounts import Accounts, CredentialsError, load_accounts, resolve_path
 from photochanger.auth.revocation import is_revoked
+from photochanger.auth.throttle import FALLBACK_URI
 from photochanger.config import PROJECT_ROOT
 from photochanger.errors import ApiError, wants_json
 from photochanger.extensions import jwt, limiter
@@ -56,9 +57,13 @@ def init_admin_auth(app: Flask) -> None:
             # Studios often run on plain http inside the LAN; a Secure cookie would never come back.
             cfg["JWT_COOKIE_SECURE"] = str(cfg.get("PUBLIC_BASE_URL") or "").startswith("https://")
     cfg.setdefault("ADMIN_LOGIN_PAGE", DEFAULT_LOGIN_PAGE)
+    # Login and ingest lockouts must hold across workers, not per process.
+    host_local = "file://" + os.path.abspath(os.path.join(cfg["LOCK_DIR"], "ratelimit"))
+    if not cfg.get("RATELIMIT_STORAGE_URI") and cfg.get("REDIS_URL"):
+        cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"]  # one count for every host
+        cfg.setdefault(FALLBACK_URI, host_local)  # while Redis is down, each host counts alone
     if not cfg.get("RATELIMIT_STORAGE_URI"):
-        # Login and ingest lockouts must hold across workers, not per process.
-        cfg["RATELIMIT_STORAGE_URI"] = "file://" + os.path.abspath(os.path.join(cfg["LOCK_DIR"], "ratelimit"))
+        cfg["RATELIMIT_STORAGE_URI"] = host_local
     # A stopped Redis must not stop booths or admins: the throttles log it and let requests through.
     cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"wrap_exceptions": True})
     cfg.setdefault("RATELIMIT_SWALLOW_ERRORS", True)

@@ -2,7 +2,8 @@
 
 The storage is shared by every worker of a host (``flock``-ed files in
 ``LOCK_DIR``, :mod:`photochanger.infra.file_limits`) or by every host (Redis):
-a guesser gains nothing from landing on another worker. Failures are hit in a
+a guesser gains nothing from landing on another worker. While a Redis that
+``REDIS_URL`` supplied is down, the host's own files count instead. Failures are hit in a
 window; reaching the limit hits a one-shot lock whose window starts at that
 moment, so the lockout lasts its full length. While locked, even the right
 password is refused: otherwise the answer would tell which guess was right.
@@ -18,20 +19,38 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import request
+from flask import current_app, request
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
+from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 
 from photochanger.errors import ApiError
 from photochanger.extensions import limiter
+from photochanger.infra.file_limits import FileStorage
 
 log = logging.getLogger("photochanger.auth")
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: Config key of the host-local storage that stands in for a down Redis (set by auth.session).
+FALLBACK_URI = "RATELIMIT_FALLBACK_URI"
+
+
+def _host_local() -> Storage | None:
+    """The host's lock-file counters standing in for the shared Redis, if it came from ``REDIS_URL``."""
+    uri = current_app.config.get(FALLBACK_URI)
+    if not uri:
+        return None
+    cache: dict[str, Storage] = current_app.extensions.setdefault("photochanger.throttle_fallback", {})
+    if uri not in cache:
+        cache[uri] = FileStorage(uri)
+    return cache[uri]
 
 
 def _fail_open(default: object) -> Callable[[_F], _F]:
-    """When the storage is down (Redis stopped), booths and admins still get in; the error is logged."""
+    """When the storage is down (Redis stopped), booths and admins still get in; the error is logged.
+
+    With a host-local stand-in, guesses are still counted, by this host alone.
+    """
 
     def wrap(method: _F) -> _F:
         @functools.wraps(method)
@@ -39,11 +58,21 @@ def _fail_open(default: object) -> Callable[[_F], _F]:
             try:
                 return method(*args)
             except StorageError as exc:
+                fallback = _host_local()
                 log.error(
                     "auth.throttle_unavailable",
-                    extra={"event": "auth.throttle_unavailable", "error": str(exc.storage_error)[:200]},
+                    extra={
+                        "event": "auth.throttle_unavailable",
+                        "error": str(exc.storage_error)[:200],
+                        "fallback": "host-local" if fallback is not None else "none",
+                    },
                 )
-                return default
+                if fallback is None:
+                    return default
+                try:
+                    return method(*args, storage=fallback)
+                except (StorageError, OSError):
+                    return default
 
         return cast(_F, guarded)
 
@@ -70,33 +99,33 @@ class Throttle:
     lock: RateLimitItem
 
     @_fail_open(None)
-    def locked_for(self, key: str) -> int | None:
+    def locked_for(self, key: str, storage: Storage | None = None) -> int | None:
         """Seconds left of a lockout of ``key``, or ``None`` when not locked."""
-        lock = FixedWindowRateLimiter(limiter.storage)
+        lock = FixedWindowRateLimiter(storage or limiter.storage)
         if lock.test(self.lock, self.name, "lock", key):
             return None
         reset = lock.get_window_stats(self.lock, self.name, "lock", key).reset_time
         return max(1, math.ceil(reset - time.time()))
 
     @_fail_open(False)
-    def record_failure(self, key: str) -> bool:
+    def record_failure(self, key: str, storage: Storage | None = None) -> bool:
         """Count a failure; returns whether it started the lockout."""
-        counter = _failure_counter()
+        storage = storage or limiter.storage
+        counter = _failure_counter(storage)
         counter.hit(self.failures, self.name, "fail", key)
         if counter.test(self.failures, self.name, "fail", key):
             return False
-        FixedWindowRateLimiter(limiter.storage).hit(self.lock, self.name, "lock", key)
+        FixedWindowRateLimiter(storage).hit(self.lock, self.name, "lock", key)
         counter.clear(self.failures, self.name, "fail", key)
         return True
 
     @_fail_open(None)
-    def forget(self, key: str) -> None:
+    def forget(self, key: str, storage: Storage | None = None) -> None:
         """Forget earlier failures of ``key`` (a lock already started stays)."""
-        _failure_counter().clear(self.failures, self.name, "fail", key)
+        _failure_counter(storage or limiter.storage).clear(self.failures, self.name, "fail", key)
 
 
-def _failure_counter() -> RateLimiter:
-    storage = limiter.storage
+def _failure_counter(storage: Storage) -> RateLimiter:
     # The file storage and Memcached have no moving window; a fixed one starts at the first failure.
     if hasattr(storage, "acquire_entry"):
         return MovingWindowRateLimiter(storage)  # type: ignore[arg-type]

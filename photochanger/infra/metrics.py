@@ -115,6 +115,17 @@ MEDIA_DISK_SIZE = Gauge(
     multiprocess_mode="mostrecent",
     registry=None,
 )
+# Set by photochanger.infra.redis_link on every change and checked at every scrape.
+REDIS_UP = Gauge(
+    "photochanger_redis_up",
+    "1 while the shared Redis (REDIS_URL, host:port/db as target) answers, 0 while host-local "
+    "limits stand in; absent without REDIS_URL",
+    ["target"],
+    multiprocess_mode="mostrecent",
+    registry=None,
+)
+#: Where the app keeps its Redis link (photochanger.infra.redis_link.RedisLink), if any.
+REDIS_EXT_KEY = "photochanger.redis"
 
 _OWN_METRICS = (
     INGEST_DURATION,
@@ -129,6 +140,7 @@ _OWN_METRICS = (
     MEDIA_BYTES,
     MEDIA_DISK_FREE,
     MEDIA_DISK_SIZE,
+    REDIS_UP,
 )
 
 
@@ -216,6 +228,9 @@ def _guarded_endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
                 return resp
         current_app.extensions[_EXT_KEY]["media"].refresh()
         _refresh_media_disk(current_app.config["MEDIA_ROOT"])
+        link = current_app.extensions.get(REDIS_EXT_KEY)
+        if link is not None and link.configured:
+            link.check()  # sets REDIS_UP from a fresh ping
         return view(*args, **kwargs)
 
     return metrics_view

@@ -24,7 +24,7 @@ from photochanger.errors import DATABASE_DOWN, ApiError, is_disk_full, quiet_rol
 from photochanger.extensions import db
 from photochanger.infra import metrics
 from photochanger.infra.background import in_thread
-from photochanger.infra.permits import HostMutex, Lease, try_acquire
+from photochanger.infra.shared_permits import Releasable
 from photochanger.ingest.duplicates import await_duplicate, find_duplicate, replay
 from photochanger.ingest.early_shrink import prepare_job
 from photochanger.ingest.finishing import finish
@@ -100,13 +100,13 @@ class IngestService:
 
     def _claim(
         self, slot: SlotSnapshot, req: IngestRequest, deadline: float
-    ) -> tuple[str, list[Lease], str | None]:
+    ) -> tuple[str, list[Releasable], str | None]:
         """The new job with its permits, or the id of the same request's running job.
 
-        A host mutex per slot makes check-and-insert atomic, so two replays of
-        one request never both reach the provider.
+        A mutex per slot (across hosts with Redis) makes check-and-insert
+        atomic, so two replays of one request never both reach the provider.
         """
-        with HostMutex(self.svc.lock_dir, f"idem-{slot.id}"):
+        with self.svc.permits.mutex(f"idem-{slot.id}"):
             dup = find_duplicate(self.ledger, self.settings.result_ttl, slot, req)
             if dup is not None:
                 if dup.status != JobStatus.DONE:
@@ -114,22 +114,24 @@ class IngestService:
                 earlier = replay(self.svc.store, dup)
                 if earlier is not None:
                     raise _Replay(earlier)
-            leases = self._permits(slot)
             job_id = uuid.uuid4().hex
+            leases = self._permits(slot, job_id)
             self.ledger.claim(**self._job_values(job_id, slot, req, deadline))
             return job_id, leases, None
 
-    def _permits(self, slot: SlotSnapshot) -> list[Lease]:
-        """A slot permit and a provider permit, or 429 ``slot_busy`` / ``provider_busy``."""
-        slot_lease = try_acquire(self.svc.lock_dir, f"slot-{slot.id}", self.settings.concurrency_per_slot)
+    def _permits(self, slot: SlotSnapshot, job_id: str) -> list[Releasable]:
+        """Slot and provider permits with the job's heartbeat, or 429 ``slot_busy`` / ``provider_busy``."""
+        permits = self.svc.permits
+        slot_lease = permits.try_acquire(f"slot-{slot.id}", self.settings.concurrency_per_slot, job_id)
         if slot_lease is None:
             raise ApiError("slot_busy", retry_after=RETRY_AFTER_SECONDS)
         limit = self.settings.concurrency_per_provider
-        provider_lease = try_acquire(self.svc.lock_dir, f"provider-{slot.provider}", limit)
+        provider_lease = permits.try_acquire(f"provider-{slot.provider}", limit, job_id)
         if provider_lease is None:
             slot_lease.release()
             raise ApiError("provider_busy", retry_after=RETRY_AFTER_SECONDS)
-        return [slot_lease, provider_lease]
+        heartbeat = permits.heartbeat(job_id)
+        return [slot_lease, provider_lease] + ([heartbeat] if heartbeat is not None else [])
 
     def _job_values(
         self, job_id: str, slot: SlotSnapshot, req: IngestRequest, deadline: float

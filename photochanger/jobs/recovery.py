@@ -7,13 +7,18 @@ a frozen host or a lost database connection leaves one running past it.
 The rule reads only the job row, so it holds across workers and hosts; the
 margin covers storing the result and clock skew between hosts. A worker that
 still finishes such a job afterwards records its true outcome over this one.
+
+With Redis, a running job also has a heartbeat its worker renews
+(:mod:`photochanger.infra.redis_leases`): once it lapses, any host's sweep
+fails the job at once instead of waiting for the deadline and the margin.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 
-from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
@@ -29,6 +34,19 @@ def mark_orphaned() -> int:
     """Mark as ``failed``/``interrupted`` running jobs past their deadline by the margin."""
     now = utcnow()
     return _interrupt(now, _orphaned(now), "no worker finished the job by its deadline")
+
+
+def mark_lost(lapsed: Callable[[Iterable[str]], set[str]]) -> int:
+    """Mark as ``failed``/``interrupted`` the running jobs whose heartbeat ``lapsed`` says stopped."""
+    running = db.session.execute(
+        select(JobHistory.job_id).where(JobHistory.status.in_(JobStatus.RUNNING))
+    ).scalars()
+    lost = lapsed(list(running))
+    db.session.rollback()  # end the read: the update below is its own transaction
+    if not lost:
+        return 0
+    detail = "the worker running the job stopped (its heartbeat lapsed)"
+    return _interrupt(utcnow(), JobHistory.job_id.in_(sorted(lost)), detail)
 
 
 def mark_interrupted(host: str | None) -> int:

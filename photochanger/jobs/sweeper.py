@@ -3,7 +3,8 @@
 Every worker sweeps, at a jittered interval: the sweep is one idempotent
 UPDATE, so several workers or hosts sweeping at once only repeat a no-op,
 and jobs of a worker killed with ``kill -9`` are failed while the server runs
-instead of at its next restart.
+instead of at its next restart: with Redis, as soon as the job's heartbeat
+lapses, whichever host sweeps.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import gevent
 from flask import Flask
 
 from photochanger.errors import quiet_rollback
-from photochanger.jobs.recovery import mark_orphaned
+from photochanger.jobs.recovery import mark_lost, mark_orphaned
+from photochanger.runtime import services
 
 log = logging.getLogger("photochanger.jobs")
 
@@ -37,6 +39,9 @@ def sweep_once(app: Flask) -> int:
     with app.app_context():
         try:
             count = mark_orphaned()
+            permits = services().permits
+            if permits.redis is not None:
+                count += mark_lost(permits.lapsed_jobs)
         except Exception:  # the next sweep tries again
             quiet_rollback()
             log.warning("jobs.sweep_failed", extra={"event": "jobs.sweep_failed"}, exc_info=True)

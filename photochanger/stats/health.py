@@ -7,6 +7,9 @@ checks listed. The media check also wants free space on the media disk
 cached per worker, so a load balancer polling every few seconds costs nothing.
 Only providers that an active slot uses are required; the others are listed
 as ``unused``. A missing API key is reported, never a failure by itself.
+The shared Redis (``REDIS_URL``) is reported too, never a failure: without it
+ingests go on under host-local limits, so the host stays in the balancer, and
+``warnings`` names it.
 """
 
 from __future__ import annotations
@@ -55,13 +58,15 @@ def healthz() -> Response:
         "media": _check_media(),
     }
     checks["providers"] = _check_providers(db_ok=checks["database"]["status"] == "ok")
+    checks["redis"] = services().permits.link.check()
     failing = [name for name in ("database", "media") if checks[name]["status"] != "ok"]
     failing += [
         f"provider:{name}"
         for name, result in checks["providers"].items()
         if result["status"] == "fail" and result.get("required")
     ]
-    body = {"status": "fail" if failing else "ok", "checks": checks, "failing": failing}
+    warnings = ["redis"] if checks["redis"]["status"] == "degraded" else []
+    body = {"status": "fail" if failing else "ok", "checks": checks, "failing": failing, "warnings": warnings}
     resp = jsonify(body)
     resp.status_code = 503 if failing else 200
     resp.headers["Cache-Control"] = "no-store"

@@ -38,3 +38,13 @@ def test_a_stopped_redis_lets_logins_through_and_is_logged(live_server):
     assert login(server.url, "guess").status_code == 401  # not 500
     assert admin_login(server.url).status_code == 200
     assert "auth.throttle_unavailable" in server.log()
+
+
+def test_with_redis_url_down_each_host_still_counts_its_own_failures(live_server):
+    """``REDIS_URL`` stands in for the throttle storage; while it is down, the host's files count."""
+    server = live_server(workers=2, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", TRUSTED_PROXY_COUNT="1")
+    for i in range(10):
+        assert login(server.url, f"guess-{i}", ATTACKER).status_code == 401  # never 500
+    throttled(admin_login(server.url, ATTACKER))
+    assert admin_login(server.url, ADMIN).status_code == 200
+    assert '"fallback": "host-local"' in server.log()

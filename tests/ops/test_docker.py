@@ -91,6 +91,45 @@ def test_compose_wiring():
     assert set(compose["volumes"]) >= {"pgdata", "media", "instance"}
 
 
+def test_compose_scales_the_app_behind_nginx_with_shared_redis_and_s3():
+    """``docker compose up --scale app=2``: replicas share Redis, the database and media, not their
+    per-process folders; nginx balances over every replica of the ``app`` name."""
+    services = _compose()["services"]
+    app, redis, s3, nginx = services["app"], services["redis"], services["s3"], services["nginx"]
+
+    assert redis["image"].startswith("redis:")
+    assert "ping" in " ".join(redis["healthcheck"]["test"])
+    env = app["environment"]
+    assert re.fullmatch(r"\$\{REDIS_URL:-redis://redis:6379/\d+\}", env["REDIS_URL"])
+    # the app starts (and serves on host-local limits) while Redis is down
+    assert app["depends_on"]["redis"]["condition"] == "service_started"
+
+    # scalable: no fixed name or host port, which a second replica could not take
+    assert "container_name" not in app and "ports" not in app
+    instance = _docker_env()["INSTANCE_PATH"]
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "LOCK_DIR"):
+        assert not env[name].startswith(instance), f"{name} must be per replica, not on the shared volume"
+    assert nginx["environment"]["PHOTOCHANGER_UPSTREAM"].startswith("app:")
+    assert nginx["environment"]["PHOTOCHANGER_MORE_UPSTREAMS"] == ""
+
+    assert "seaweedfs" in s3["image"]
+    assert "-s3" in s3["command"] and "server" in s3["command"]
+    assert any(v.startswith("s3data:") for v in s3["volumes"])
+
+
+def test_nginx_fails_over_only_what_is_safe_to_repeat():
+    """GET/HEAD go to the next app host on a refused connection or 502-504; a POST is never repeated."""
+    with open(TEMPLATE, encoding="utf-8") as fh:
+        conf = fh.read()
+    directives = dict(re.findall(r"^\s*(proxy_next_upstream\w*) ([^;]+);", conf, re.M))
+    retry = directives["proxy_next_upstream"].split()
+    assert {"error", "timeout"} <= set(retry)
+    assert "non_idempotent" not in retry and "off" not in retry
+    assert int(directives["proxy_next_upstream_tries"]) >= 2
+    assert re.search(r"^\s*proxy_request_buffering off;", conf, re.M)  # a streamed body is never replayed
+    assert re.search(r"server \$\{PHOTOCHANGER_UPSTREAM\} max_fails=\d+ fail_timeout=\d+s;", conf)
+
+
 def _entrypoint_env(tmp_path, port):
     instance = tmp_path / "instance"
     instance.mkdir(exist_ok=True)

@@ -35,7 +35,9 @@ def render(template: str, values: Mapping[str, str]) -> str:
 class NginxServer:
     """nginx as the current user, everything (pid, temp, logs) under ``workdir``."""
 
-    def __init__(self, workdir: str, upstream: str, media_root: str) -> None:
+    def __init__(self, workdir: str, upstream: str | list[str], media_root: str) -> None:
+        """``upstream``: one app host's ``host:port``, or several (the first is the template's own)."""
+        first, *more = [upstream] if isinstance(upstream, str) else upstream
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -46,7 +48,11 @@ class NginxServer:
             site = render(
                 fh.read(),
                 {
-                    "PHOTOCHANGER_UPSTREAM": upstream,
+                    "PHOTOCHANGER_UPSTREAM": first,
+                    # One line: the template's header comment names the variable too.
+                    "PHOTOCHANGER_MORE_UPSTREAMS": " ".join(
+                        f"server {host} max_fails=1 fail_timeout=10s;" for host in more
+                    ),
                     "PHOTOCHANGER_LISTEN": f"127.0.0.1:{self.port}",
                     "PHOTOCHANGER_SERVER_NAME": "localhost",
                     "MEDIA_ROOT": os.path.abspath(media_root),

@@ -24,13 +24,22 @@ class RedisServer:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = tempfile.mkdtemp(prefix="photochanger-redis-")
+        self._binary = binary
+        self.start()
+
+    def start(self) -> None:
+        """Run the server (again, after :meth:`halt`) on the same port, empty."""
         args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [binary, *args, "--dir", self.dir],
+            [self._binary, *args, "--dir", self.dir],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
         self._wait_ready()
+
+    def halt(self) -> None:
+        """Stop the server process, keeping its port and folder for :meth:`start` (an outage)."""
+        processes.stop(self.proc)
 
     def _wait_ready(self) -> None:
         processes.wait_ready(self.proc, self.client().ping, "redis-server", (redis.ConnectionError,))
@@ -39,7 +48,7 @@ class RedisServer:
         return redis.Redis.from_url(self.url, socket_timeout=2)
 
     def stop(self) -> None:
-        processes.stop(self.proc)
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
