@@ -11,6 +11,7 @@ from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.models import Slot
+from photochanger.stats.api_keys import key_usage
 from photochanger.stats.overview import DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, overview
 from photochanger.stats.providers import provider_stats
 from photochanger.stats.reset import load_resets, reset_counters
@@ -37,6 +38,12 @@ def stats_providers() -> Response:
         since = max(since, reset.at)
     body = {"window_minutes": window, "slot_id": slot_id, "providers": provider_stats(since, slot_id)}
     return _no_store(jsonify(body))
+
+
+@bp.get("/api-keys")
+def stats_api_keys() -> Response:
+    """Integration API usage: each key's requests, last use and tasks by state."""
+    return _no_store(jsonify({"keys": key_usage()}))
 
 
 @bp.post("/reset")

@@ -231,6 +231,9 @@ def _with_real_ids(dep: Deployment, turbotext: MockTurbotext) -> Deployment:
     assert post_photo(dep.url, _PHOTO, slot_id=TT_SLOT).status_code == 200
     published = [f.url for f in turbotext.fetches if "/public/provider-media/" in f.url]
     dep.ids["provider_media_id"] = published[-1].rsplit("/", 1)[-1]
+    # The integration API's key: a rate no fuzz run reaches.
+    key = dep.admin_call("POST", "/api/keys", json={"name": "Контракт", "rate_per_minute": 6000})
+    dep.ids["api_key"] = key.json()["api_key"]
     return dep
 
 
@@ -266,9 +269,12 @@ def _few_password_changes(case: Any, dep: Deployment) -> None:
 
 
 def _authenticate(case: Any, dep: Deployment, auth: str) -> None:
-    headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in ("authorization", "cookie")}
+    dropped = ("authorization", "cookie", "x-api-key")
+    headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in dropped}
     if "admin" in case.operation.tags:
         headers.update(dep.admin.headers(auth))
+    if "integration" in case.operation.tags:
+        headers["X-API-Key"] = dep.ids["api_key"]
     case.headers = headers
     case.cookies = {}
 

@@ -1,0 +1,53 @@
+"""The «Интеграции» page in real Chromium: API keys made, shown once, counted and revoked."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.browser.conftest import login, wait_until
+
+pytestmark = pytest.mark.browser
+
+
+def _whoami(server, key: str) -> requests.Response:
+    return requests.get(f"{server.url}/api/v1/key", headers={"X-API-Key": key}, timeout=10)
+
+
+def test_a_key_is_made_shown_once_counted_and_revoked(page, server, shots):
+    login(page)
+    page.click("a[href='/admin/integrations']")
+    page.wait_for_url("**/admin/integrations")
+    wait_until(page, "document.querySelector('#key-body td.muted').textContent.includes('Ключей пока нет')")
+    page.fill("#key-name", "Сайт студии")
+    page.fill("#key-rate", "120")
+    page.uncheck("#key-all-slots")
+    page.check("#key-slots input[value='slot-003']")
+    page.click("#key-create")
+    wait_until(page, "!document.getElementById('key-secret').hidden")
+    key = page.input_value("#key-secret-key")
+    assert key.startswith("pc_") and page.input_value("#key-secret-webhook").startswith("whsec_")
+    row = page.locator("#key-body tr[data-state='live']")
+    assert "slot-003" in row.inner_text() and "120" in row.inner_text()
+    shots(page, "integrations-key-created")
+
+    assert _whoami(server, key).json()["slot_ids"] == ["slot-003"]
+    page.reload()
+    wait_until(page, "document.querySelector('#key-body [data-role=requests]').textContent === '1'")
+    # Shown once: after a reload the page has no way to show the key again.
+    assert key not in page.content()
+
+    page.click("#key-body [data-role='revoke']")
+    page.click("dialog.confirm [data-role='ok']")
+    wait_until(page, "document.querySelector('#key-body tr[data-state=revoked]') !== null")
+    assert _whoami(server, key).status_code == 401
+
+
+def test_a_key_without_any_slot_is_refused_before_sending(page, server):
+    login(page)
+    page.goto("/admin/integrations")
+    page.fill("#key-name", "Без слотов")
+    page.uncheck("#key-all-slots")
+    page.click("#key-create")
+    wait_until(page, "document.querySelector('[data-field=slot_ids] .field__error').textContent.length > 0")
+    assert page.locator("#key-body tr[data-key-id]").count() == 0
