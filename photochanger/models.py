@@ -294,6 +294,10 @@ class ApiTask(db.Model):  # type: ignore[name-defined]
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: a running task whose worker has not finished it by then is taken back (a dead worker)
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: ``host:pid`` of the worker running it: a restarted host takes its tasks back at once
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: the public base URL the task was submitted on: links for providers and webhooks
+    base_url: Mapped[str] = mapped_column(String(500))
     webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     #: none | pending | delivered | failed
     webhook_state: Mapped[str] = mapped_column(String(16), default="none")

@@ -52,6 +52,8 @@ def upgrade():
         _utc("finished_at"),
         _utc("not_before", False),
         _utc("lease_until"),
+        sa.Column("claimed_by", sa.String(100), nullable=True),
+        sa.Column("base_url", sa.String(500), nullable=False),
         sa.Column("webhook_url", sa.String(2000), nullable=True),
         sa.Column("webhook_state", sa.String(16), nullable=False),
         sa.Column("webhook_attempts", sa.Integer(), nullable=False),

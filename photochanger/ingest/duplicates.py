@@ -38,13 +38,18 @@ class _DoneJob(Protocol):
 def find_duplicate(
     ledger: Ledger, ttl: dt.timedelta, slot: SlotSnapshot, req: IngestRequest
 ) -> MatchRow | None:
-    """A done job whose result still lives, or one still running within its deadline."""
+    """A done job whose result still lives, or one still running within its deadline.
+
+    A prompt job without an ``Idempotency-Key`` has no photo to match: never a duplicate.
+    """
+    if req.upload is None and not req.idempotency_key:
+        return None
     now = utcnow()
     matches = ledger.duplicates(
         slot.id,
         now - ttl,
         idempotency_key=req.idempotency_key,
-        sha256=req.upload.sha256,
+        sha256=req.upload.sha256 if req.upload is not None else "",
         version=slot.version,
         source=req.source,
     )

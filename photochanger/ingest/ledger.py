@@ -209,6 +209,12 @@ class Ledger:
         _record_input(job_id, media)
         self.session.commit()
 
+    def record_started(self, job_id: str) -> None:
+        """The job ``processing`` without an input file (a prompt job), committed."""
+        autocommit()
+        db.session.connection().execute(_PROCESSING, {"id": job_id})
+        self.session.commit()
+
     def record_published(self, rows: Sequence[dict[str, Any]]) -> None:
         """Provider-media links' rows, committed before the provider may fetch them."""
         autocommit()

@@ -17,7 +17,8 @@ class IngestRequest:
     """A checked upload, ready for the pipeline (made by the Intake or the admin test-run)."""
 
     slot_id: str
-    upload: Upload
+    #: the photo; ``None`` for a prompt job (text-to-image), whose text is ``prompt``
+    upload: Upload | None
     arrival: float
     source: str = "ingest"
     hash_field: str | None = None
@@ -28,6 +29,7 @@ class IngestRequest:
     early: EarlyShrink | None = None
     #: the photo already written to disk while it arrived
     spool: InputSpool | None = None
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)

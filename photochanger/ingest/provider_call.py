@@ -19,6 +19,7 @@ from photochanger.providers.base import (
     ProviderJob,
     ProviderResult,
 )
+from photochanger.providers.prompt import PromptJob, generate
 
 log = logging.getLogger("photochanger.ingest")
 
@@ -50,7 +51,7 @@ class _Attempts:
 
 def call_provider(
     driver: ProviderDriver,
-    prepared: Callable[[], ProviderJob],
+    prepared: Callable[[], ProviderJob | PromptJob],
     provider: str,
     deadline: float,
     session: requests.Session,
@@ -77,12 +78,15 @@ def call_provider(
 
 
 def _with_retries(
-    driver: ProviderDriver, pjob: ProviderJob, ctx: CallContext, attempts: _Attempts
+    driver: ProviderDriver, pjob: ProviderJob | PromptJob, ctx: CallContext, attempts: _Attempts
 ) -> ProviderResult:
     while True:
         attempts.begin()
         try:
-            result = driver.process(pjob, ctx)
+            if isinstance(pjob, PromptJob):
+                result = generate(driver, pjob, ctx)
+            else:
+                result = driver.process(pjob, ctx)
         except ProviderError as exc:
             attempts.ended(exc.kind.value)
             pause = _retry_pause(exc, ctx, attempts)

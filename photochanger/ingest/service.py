@@ -37,6 +37,7 @@ from photochanger.media.previews import ensure_preview
 from photochanger.media.storage import input_path, result_dir, result_path
 from photochanger.models import JobStatus, MediaKind
 from photochanger.providers.base import ImageInput, ProviderDriver, ProviderJob, ProviderResult
+from photochanger.providers.prompt import PromptJob
 from photochanger.runtime import AppServices
 from photochanger.settings.provider_keys import provider_api_key
 from photochanger.settings.store import RuntimeSettings
@@ -59,7 +60,13 @@ class _Replay(Exception):
 
 
 class IngestService:
-    """Runs one ingest (or admin test-run) through the pipeline."""
+    """Runs one ingest (or admin test-run, or integration API task) through the pipeline.
+
+    ``booth_reserve`` permits of each slot and provider limit are left to booths:
+    background work (the integration API's tasks) takes only the lower-numbered
+    permits, so at least that many stay free for booths whatever it does (never
+    fewer than one permit for itself, so with a limit of 1 it still runs).
+    """
 
     def __init__(
         self,
@@ -67,11 +74,13 @@ class IngestService:
         settings: RuntimeSettings,
         base_url: str,
         spawn: Callable[[Callable[[], None]], None],
+        booth_reserve: int = 0,
     ) -> None:
         self.svc = svc
         self.settings = settings
         self.base_url = base_url
         self.spawn = spawn
+        self.booth_reserve = booth_reserve
         self.ledger = Ledger()
 
     def run(self, slot: SlotSnapshot, req: IngestRequest) -> IngestSuccess:
@@ -119,15 +128,20 @@ class IngestService:
 
     def _permits(self, slot: SlotSnapshot) -> list[Lease]:
         """A slot permit and a provider permit, or 429 ``slot_busy`` / ``provider_busy``."""
-        slot_lease = try_acquire(self.svc.lock_dir, f"slot-{slot.id}", self.settings.concurrency_per_slot)
+        slot_limit = self._share(self.settings.concurrency_per_slot)
+        slot_lease = try_acquire(self.svc.lock_dir, f"slot-{slot.id}", slot_limit)
         if slot_lease is None:
             raise ApiError("slot_busy", retry_after=RETRY_AFTER_SECONDS)
-        limit = self.settings.concurrency_per_provider
+        limit = self._share(self.settings.concurrency_per_provider)
         provider_lease = try_acquire(self.svc.lock_dir, f"provider-{slot.provider}", limit)
         if provider_lease is None:
             slot_lease.release()
             raise ApiError("provider_busy", retry_after=RETRY_AFTER_SECONDS)
         return [slot_lease, provider_lease]
+
+    def _share(self, limit: int) -> int:
+        """The permits this caller may use: lock files ``0 .. n-1`` of the limit's ``0 .. limit-1``."""
+        return max(1, limit - self.booth_reserve) if self.booth_reserve else limit
 
     def _job_values(
         self, job_id: str, slot: SlotSnapshot, req: IngestRequest, deadline: float
@@ -141,9 +155,9 @@ class IngestService:
             "provider_id": slot.provider,
             "operation": slot.operation,
             "slot_version": slot.version,
-            "input_sha256": req.upload.sha256,
-            "input_mime": req.upload.mime,
-            "input_size": req.upload.size,
+            "input_sha256": req.upload.sha256 if req.upload is not None else None,
+            "input_mime": req.upload.mime if req.upload is not None else None,
+            "input_size": req.upload.size if req.upload is not None else None,
             "idempotency_key": req.idempotency_key,
             "hash_provided": req.hash_field is not None,
             "hash_matched": req.hash_matched,
@@ -197,9 +211,11 @@ class IngestService:
         deadline: float,
         ttl_until: dt.datetime,
         links: Publications,
-    ) -> Callable[[], ProviderJob]:
+    ) -> Callable[[], ProviderJob | PromptJob]:
         """Store the photo with its row and start the driver's preparation; what waits for the job."""
         upload = req.upload
+        if upload is None:
+            return self._prompt_job(job_id, slot, req)
         pjob = ProviderJob(
             job_id=job_id,
             slot_id=slot.id,
@@ -225,6 +241,20 @@ class IngestService:
         photo, templates = links.publish(job_id, slot, in_rel, pjob.photo, pjob.templates, deadline)
         published = dataclasses.replace(pjob, photo=photo, templates=templates)
         return lambda: published
+
+    def _prompt_job(self, job_id: str, slot: SlotSnapshot, req: IngestRequest) -> Callable[[], PromptJob]:
+        """A text-to-image job: no photo to store or publish (:mod:`photochanger.providers.prompt`)."""
+        self.ledger.record_started(job_id)
+        pjob = PromptJob(
+            job_id=job_id,
+            slot_id=slot.id,
+            operation=slot.operation,
+            settings=slot.settings,
+            prompt=req.prompt or "",
+            templates=self._templates(slot),
+            api_key=provider_api_key(slot.provider, self.settings.raw),
+        )
+        return lambda: pjob
 
     def _templates(self, slot: SlotSnapshot) -> tuple[ImageInput, ...]:
         out = []

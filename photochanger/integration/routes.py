@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from typing import Any
 
-from photochanger.auth.api_keys import current_caller, require_api_key
+from flask import Blueprint, Response, jsonify, request
+
+from photochanger.auth.api_keys import Caller, current_caller, require_api_key
+from photochanger.errors import ApiError
+from photochanger.extensions import db
+from photochanger.ingest.intake import upload_limit_mb
+from photochanger.integration import webhooks
+from photochanger.integration.runner import wake_runner
+from photochanger.integration.tasks import new_task, owned_task, task_view
+from photochanger.links import path_for, public_base_url
+from photochanger.media.upload import FILE_FIELDS, read_upload
+from photochanger.providers.prompt import supports_prompt
+from photochanger.runtime import services
+from photochanger.settings.store import RuntimeSettings
+from photochanger.slots.snapshot import SlotSnapshot, ingest_config
+from photochanger.validation import field_error, json_body
 
 bp = Blueprint("integration", __name__, url_prefix="/api/v1")
 bp.before_request(require_api_key)
+
+#: Fields a photo job's form may carry besides the file.
+PHOTO_FIELDS = ("photo", *FILE_FIELDS)
+PROMPT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "slot_id": {"type": "string", "minLength": 1, "maxLength": 32},
+        "prompt": {"type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"},
+        "webhook_url": {"type": "string", "minLength": 1, "maxLength": webhooks.MAX_URL},
+    },
+    "required": ["slot_id", "prompt"],
+    "additionalProperties": False,
+}
 
 
 def no_store(resp: Response) -> Response:
@@ -21,3 +49,86 @@ def whoami() -> Response:
     caller = current_caller()
     slots = list(caller.slot_ids) if caller.slot_ids is not None else None
     return no_store(jsonify({"key_id": caller.key_id, "name": caller.name, "slot_ids": slots}))
+
+
+def slot_for(caller: Caller, slot_id: Any) -> tuple[RuntimeSettings, SlotSnapshot]:
+    """The settings and the active slot the caller may use: 400, 403 or 404 otherwise."""
+    if not isinstance(slot_id, str) or not slot_id:
+        raise field_error("slot_id", "не указан слот")
+    caller.require_slot(slot_id)
+    return ingest_config(slot_id)
+
+
+def _webhook(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise field_error("webhook_url", "ожидается строка")
+    return webhooks.check_url(value)
+
+
+@bp.post("/jobs")
+def submit_job() -> tuple[Response, int]:
+    """Queue a photo (multipart) or a prompt (JSON) for a slot; 202 with the job's id and status URL."""
+    caller = current_caller()
+    store = services().store
+    if request.is_json:
+        body = json_body(PROMPT_SCHEMA)
+        settings, slot = slot_for(caller, body["slot_id"])
+        if not supports_prompt(services().drivers.get(slot.provider), slot.operation):
+            raise ApiError("prompt_not_supported")
+        webhook = _webhook(body.get("webhook_url"))
+        task = new_task(
+            store,
+            key_id=caller.key_id,
+            slot_id=slot.id,
+            base_url=public_base_url(),
+            ttl=settings.result_ttl,
+            prompt=body["prompt"],
+            webhook_url=webhook,
+        )
+    else:
+        form, files = _multipart()
+        settings, slot = slot_for(caller, form.get("slot_id"))
+        webhook = _webhook(form.get("webhook_url"))
+        file = next((files[name] for name in PHOTO_FIELDS if name in files), None)
+        if file is None:
+            raise field_error("photo", "не передан файл фото")
+        upload = read_upload(
+            file.stream, file.filename, upload_limit_mb(settings, slot), settings.max_photo_megapixels
+        )
+        task = new_task(
+            store,
+            key_id=caller.key_id,
+            slot_id=slot.id,
+            base_url=public_base_url(),
+            ttl=settings.result_ttl,
+            upload=upload,
+            webhook_url=webhook,
+        )
+    db.session.commit()
+    wake_runner()
+    status_url = public_base_url().rstrip("/") + path_for("integration.job_status", task_id=task.id)
+    resp = jsonify({"job_id": task.id, "status": task.status, "status_url": status_url})
+    resp.headers["Location"] = status_url
+    return no_store(resp), 202
+
+
+def _multipart() -> tuple[Any, Any]:
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise ApiError("bad_request", "Ожидается multipart/form-data с фото или JSON с промптом")
+    try:
+        return request.form, request.files
+    except ApiError:
+        raise
+    except ValueError as exc:
+        raise ApiError("bad_request", "Некорректное тело multipart/form-data") from exc
+
+
+@bp.get("/jobs/<task_id>")
+def job_status(task_id: str) -> Response:
+    """The job's status, attempts and result link (404 for another key's job)."""
+    task = owned_task(task_id, current_caller().key_id)
+    if task is None:
+        raise ApiError("job_not_found")
+    return no_store(jsonify(task_view(task, public_base_url())))

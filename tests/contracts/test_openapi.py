@@ -234,6 +234,14 @@ def _with_real_ids(dep: Deployment, turbotext: MockTurbotext) -> Deployment:
     # The integration API's key: a rate no fuzz run reaches.
     key = dep.admin_call("POST", "/api/keys", json={"name": "Контракт", "rate_per_minute": 6000})
     dep.ids["api_key"] = key.json()["api_key"]
+    job = requests.post(
+        dep.url + "/api/v1/jobs",
+        data={"slot_id": "slot-002"},
+        files={"photo": ("photo.jpg", _PHOTO, "image/jpeg")},
+        headers={"X-API-Key": dep.ids["api_key"]},
+        timeout=30,
+    )
+    dep.ids["task_id"] = job.json()["job_id"]
     return dep
 
 
@@ -244,6 +252,8 @@ def _real_ids(case: Any, dep: Deployment) -> None:
         path["slot_id"] = "slot-001"
     if "job_id" in path:
         path["job_id"] = dep.ids["job_id"]
+    if "task_id" in path:
+        path["task_id"] = dep.ids["task_id"]
     if "media_id" in path:
         kind = "template_id" if "template-media" in case.path else "media_id"
         path["media_id"] = dep.ids["provider_media_id" if "provider-media" in case.path else kind]
@@ -253,7 +263,7 @@ def _real_ids(case: Any, dep: Deployment) -> None:
     if isinstance(body, dict):
         if "ingest" in case.path:
             body.update(password=INGEST_PASSWORD, fileToUpload=_PHOTO)
-        for name in ("file", "test_image"):
+        for name in ("file", "test_image", "photo"):
             if name in body:
                 body[name] = _PHOTO
         if "media_id" in body and "test-run" in case.path:
