@@ -112,6 +112,7 @@ def _init_observability(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from photochanger.admin.auth import bp as auth_bp
+    from photochanger.admin.batches_api import bp as batches_api_bp
     from photochanger.admin.gallery_api import bp as gallery_api_bp
     from photochanger.admin.journal_api import bp as journal_api_bp
     from photochanger.admin.keys_api import bp as keys_api_bp
@@ -140,6 +141,7 @@ def _register_blueprints(app: Flask) -> None:
         journal_api_bp,
         gallery_api_bp,
         keys_api_bp,
+        batches_api_bp,
         integration_bp,
         stats_api_bp,
         admin_pages_bp,

@@ -1,4 +1,4 @@
-/* Integrations: API keys (GET|POST /api/keys, DELETE to revoke). */
+/* Integrations: API keys (GET|POST /api/keys, DELETE to revoke) and ZIP batches (GET /api/batches). */
 (function () {
   "use strict";
   const el = PC.el;
@@ -95,10 +95,49 @@
     }
   });
 
+  function batchRow(b) {
+    const c = b.counts;
+    const doneCount = c.done + c.failed;
+    const bar = el("progress", { max: String(b.total), value: String(doneCount), "aria-label": "Обработано" });
+    const status = b.finished
+      ? el("span", { class: "pill pill--ok", text: "Завершён" })
+      : el("span", { class: "pill", text: "В работе" });
+    return el("tr", { "data-batch-id": b.batch_id, "data-finished": b.finished ? "yes" : "no" }, [
+      el("td", { text: PC.fmtDateTime(b.created_at), "data-label": "Создан" }),
+      el("td", { text: b.key_name || "—", "data-label": "Ключ" }),
+      el("td", { text: b.slot_id, "data-label": "Слот" }),
+      el("td", { class: "cell-wide", "data-label": "Ход обработки" }, [bar, " " + doneCount + " из " + b.total]),
+      el("td", { class: "num", "data-role": "done", text: String(c.done), "data-label": "Готово" }),
+      el("td", { class: "num" + (c.failed ? " bad" : ""), text: String(c.failed), "data-label": "Ошибок" }),
+      el("td", { "data-label": "Статус" }, [status]),
+      el("td", {}, [el("a", { class: "btn btn--sm", href: b.results_url, download: "", "data-role": "download", text: "Скачать ZIP" })]),
+    ]);
+  }
+
+  function renderBatches(data) {
+    const body = document.getElementById("batch-body");
+    body.textContent = "";
+    for (const b of data.batches || []) body.append(batchRow(b));
+    if (!(data.batches || []).length) {
+      body.append(el("tr", {}, [el("td", { colspan: "8", class: "muted", text: "Пакетов пока не было." })]));
+    }
+  }
+
+  async function refreshBatches() {
+    if (document.hidden) return;
+    try {
+      renderBatches(await PC.api("/api/batches"));
+    } catch (e) {
+      /* the next refresh tries again; the banner shows only a failed first load */
+    }
+  }
+
   async function load() {
     const err = document.getElementById("integrations-error");
     try {
-      renderKeys(await PC.api("/api/keys"));
+      const [keys, batches] = await Promise.all([PC.api("/api/keys"), PC.api("/api/batches")]);
+      renderKeys(keys);
+      renderBatches(batches);
       err.hidden = true;
       document.getElementById("integrations-updated").textContent =
         "обновлено в " + new Date().toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit" });
@@ -109,4 +148,5 @@
   }
 
   load();
+  setInterval(refreshBatches, 10000);
 })();

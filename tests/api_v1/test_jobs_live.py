@@ -43,7 +43,7 @@ def finished(body: dict) -> bool:
 
 def test_queued_jobs_survive_a_restart_and_finish_on_the_next_server(live_server):
     idle = live_server(workers=2, API_JOB_CONCURRENCY="0")  # takes jobs, runs none
-    key = new_key(idle.url, admin_bearer(idle.url))["api_key"]
+    key = new_key(idle.url, admin_bearer(idle.url), rate_per_minute=6000)["api_key"]
     jobs = [submit(idle.url, key, photo=jpeg_bytes(64 + n, 48))["job_id"] for n in range(3)]
     idle.stop()
 
@@ -58,7 +58,7 @@ def test_the_webhook_is_signed_retried_and_accepted_once(live_server):
     with WebhookReceiver() as receiver:
         receiver.enqueue("unavailable")  # the first try fails: the runner tries again later
         server = live_server(workers=2, API_POLL_SECONDS="0.2", WEBHOOK_ALLOW_PRIVATE="1")
-        made = new_key(server.url, admin_bearer(server.url))
+        made = new_key(server.url, admin_bearer(server.url), rate_per_minute=6000)
         job_id = submit(server.url, made["api_key"], webhook_url=receiver.endpoint)["job_id"]
         status = wait_for(server.url, made["api_key"], job_id, lambda b: b["webhook"]["state"] == "delivered")
         assert status["webhook"]["attempts"] == 2

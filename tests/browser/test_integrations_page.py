@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import time
+import zipfile
+
 import pytest
 import requests
 
-from tests.browser.conftest import login, wait_until
+from tests.browser.conftest import ADMIN_PASSWORD, ADMIN_USER, login, wait_until
+from tests.support.zips import make_zip, photos
 
 pytestmark = pytest.mark.browser
 
@@ -51,3 +56,46 @@ def test_a_key_without_any_slot_is_refused_before_sending(page, server):
     page.click("#key-create")
     wait_until(page, "document.querySelector('[data-field=slot_ids] .field__error').textContent.length > 0")
     assert page.locator("#key-body tr[data-key-id]").count() == 0
+
+
+def _batch(server) -> dict:
+    """A key made by the admin and a finished ZIP batch of 2 photos sent with it."""
+    token = requests.post(
+        f"{server.url}/api/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}, timeout=10
+    ).json()["access_token"]
+    key = requests.post(
+        f"{server.url}/api/keys",
+        json={"name": "Фотосайт"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()["api_key"]
+    files = {"archive": ("event.zip", make_zip(photos(2)), "application/zip")}
+    batch = requests.post(
+        f"{server.url}/api/v1/batches",
+        data={"slot_id": "slot-002"},
+        files=files,
+        headers={"X-API-Key": key},
+        timeout=30,
+    ).json()
+    for _ in range(200):
+        if requests.get(batch["status_url"], headers={"X-API-Key": key}, timeout=10).json()["finished"]:
+            return batch
+        time.sleep(0.1)
+    raise AssertionError("the batch did not finish")
+
+
+def test_batches_show_their_progress_and_download_their_results(page, server, shots):
+    batch = _batch(server)
+    login(page)
+    page.goto("/admin/integrations")
+    row = f"#batch-body tr[data-batch-id='{batch['batch_id']}']"
+    wait_until(page, f'document.querySelector("{row}") !== null')
+    assert page.get_attribute(row, "data-finished") == "yes"
+    assert page.inner_text(f"{row} [data-role=done]") == "2"
+    assert "Фотосайт" in page.inner_text(row) and "2 из 2" in page.inner_text(row)
+    shots(page, "integrations-batches")
+    href = page.get_attribute(f"{row} [data-role=download]", "href")
+    archive = page.request.get(href)  # with the page's session cookie
+    assert archive.status == 200
+    with zipfile.ZipFile(io.BytesIO(archive.body())) as results:
+        assert "manifest.json" in results.namelist() and len(results.namelist()) == 3

@@ -40,6 +40,7 @@ from tests.support.images import jpeg_bytes
 from tests.support.live_server import ROOT, LiveServer
 from tests.support.mock_turbotext import MockTurbotext
 from tests.support.setup import configure_slot
+from tests.support.zips import make_zip, photos
 
 pytestmark = pytest.mark.db
 
@@ -61,6 +62,7 @@ TT_SLOT = "slot-015"
 #: What a fuzzed PUT may leave changed, put back so later operations still get past it.
 SLOT_DEFAULTS = {"provider": "local", "operation": "filter", "is_active": True, "size_limit_mb": None}
 _PHOTO = jpeg_bytes(64, 48)
+_ARCHIVE = make_zip(photos(2))
 ALL_SLOTS = {f"slot-{n:03d}" for n in range(1, 16)}
 
 
@@ -242,6 +244,14 @@ def _with_real_ids(dep: Deployment, turbotext: MockTurbotext) -> Deployment:
         timeout=30,
     )
     dep.ids["task_id"] = job.json()["job_id"]
+    batch = requests.post(
+        dep.url + "/api/v1/batches",
+        data={"slot_id": "slot-002"},
+        files={"archive": ("photos.zip", _ARCHIVE, "application/zip")},
+        headers={"X-API-Key": dep.ids["api_key"]},
+        timeout=30,
+    )
+    dep.ids["batch_id"] = batch.json()["batch_id"]
     return dep
 
 
@@ -254,6 +264,8 @@ def _real_ids(case: Any, dep: Deployment) -> None:
         path["job_id"] = dep.ids["job_id"]
     if "task_id" in path:
         path["task_id"] = dep.ids["task_id"]
+    if "batch_id" in path:
+        path["batch_id"] = dep.ids["batch_id"]
     if "media_id" in path:
         kind = "template_id" if "template-media" in case.path else "media_id"
         path["media_id"] = dep.ids["provider_media_id" if "provider-media" in case.path else kind]
@@ -266,6 +278,8 @@ def _real_ids(case: Any, dep: Deployment) -> None:
         for name in ("file", "test_image", "photo"):
             if name in body:
                 body[name] = _PHOTO
+        if "archive" in body:
+            body["archive"] = _ARCHIVE
         if "media_id" in body and "test-run" in case.path:
             body["media_id"] = dep.ids["media_id"]
         if "slot_id" in body:
