@@ -75,22 +75,14 @@ def _webhook(value: Any) -> str | None:
 def submit_job() -> tuple[Response, int]:
     """Queue a photo (multipart) or a prompt (JSON) for a slot; 202 with the job's id and status URL."""
     caller = current_caller()
-    store = services().store
+    queued: dict[str, Any] = {}
     if request.is_json:
         body = json_body(PROMPT_SCHEMA)
         settings, slot = slot_for(caller, body["slot_id"])
         if not supports_prompt(services().drivers.get(slot.provider), slot.operation):
             raise ApiError("prompt_not_supported")
         webhook = _webhook(body.get("webhook_url"))
-        task = new_task(
-            store,
-            key_id=caller.key_id,
-            slot_id=slot.id,
-            base_url=public_base_url(),
-            ttl=settings.result_ttl,
-            prompt=body["prompt"],
-            webhook_url=webhook,
-        )
+        queued["prompt"] = body["prompt"]
     else:
         form, files = _multipart()
         settings, slot = slot_for(caller, form.get("slot_id"))
@@ -98,18 +90,17 @@ def submit_job() -> tuple[Response, int]:
         file = next((files[name] for name in PHOTO_FIELDS if name in files), None)
         if file is None:
             raise field_error("photo", "не передан файл фото")
-        upload = read_upload(
-            file.stream, file.filename, upload_limit_mb(settings, slot), settings.max_photo_megapixels
-        )
-        task = new_task(
-            store,
-            key_id=caller.key_id,
-            slot_id=slot.id,
-            base_url=public_base_url(),
-            ttl=settings.result_ttl,
-            upload=upload,
-            webhook_url=webhook,
-        )
+        limit_mb = upload_limit_mb(settings, slot)
+        queued["upload"] = read_upload(file.stream, file.filename, limit_mb, settings.max_photo_megapixels)
+    task = new_task(
+        services().store,
+        key_id=caller.key_id,
+        slot_id=slot.id,
+        base_url=public_base_url(),
+        ttl=settings.result_ttl,
+        webhook_url=webhook,
+        **queued,
+    )
     db.session.commit()
     wake_runner()
     status_url = public_base_url().rstrip("/") + path_for("integration.job_status", task_id=task.id)

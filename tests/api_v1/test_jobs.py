@@ -7,10 +7,12 @@ import io
 import pytest
 from sqlalchemy import select, update
 
+from photochanger.clock import utcnow
 from photochanger.extensions import db
 from photochanger.infra.permits import try_acquire
 from photochanger.integration.tasks import MAX_ATTEMPTS, take_back
 from photochanger.integration.webhooks import claim_due, deliver
+from photochanger.jobs.shown import gallery_query, live_results_query
 from photochanger.models import ApiTask, JobHistory, MediaObject
 from photochanger.runtime import services
 from tests.support.api_tasks import AlwaysDown, PaintsPrompts, install_driver, run_queue_once
@@ -189,3 +191,14 @@ def test_a_webhook_into_a_private_network_is_refused_unless_allowed(app, client,
         status = _status(client, key, job_id)
         assert status["webhook"] == {"state": "failed", "attempts": 1}
         assert receiver.requests == []
+
+
+def test_partner_results_stay_out_of_the_guest_gallery_and_its_zip(app, client, key):
+    _submit(client, key)
+    run_queue_once(app)
+    booth = ingest_in_process(client, jpeg_bytes(70, 50)).headers["X-Job-Id"]
+    with app.app_context():
+        now = utcnow()
+        shown = [job.job_id for job in db.session.execute(gallery_query("slot-001", now)).scalars()]
+        zipped = [job.job_id for job in db.session.execute(live_results_query("slot-001", now)).scalars()]
+    assert shown == [booth] and zipped == [booth]

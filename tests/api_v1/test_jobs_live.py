@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.support.api_keys import admin_bearer, new_key
+from tests.support.api_keys import admin_bearer, api_post, new_key
 from tests.support.images import jpeg_bytes
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -16,13 +16,7 @@ pytestmark = pytest.mark.db
 
 def submit(url: str, key: str, slot_id: str = "slot-001", photo: bytes | None = None, **fields: str):
     files = {"photo": ("a.jpg", photo or jpeg_bytes(64, 48), "image/jpeg")}
-    resp = requests.post(
-        f"{url}/api/v1/jobs",
-        data={"slot_id": slot_id, **fields},
-        files=files,
-        headers={"X-API-Key": key},
-        timeout=30,
-    )
+    resp = api_post(url, key, "jobs", slot_id, files, **fields)
     assert resp.status_code == 202, resp.text
     return resp.json()
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from photochanger.extensions import db
 from photochanger.models import ApiBatch, ApiTask, JobHistory, MediaObject
 from tests.api_v1.test_jobs_live import finished, submit, wait_for
-from tests.support.api_keys import admin_bearer, new_key
+from tests.support.api_keys import admin_bearer, api_post, new_key
 from tests.support.app import dispose_app, make_app, make_env
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
@@ -94,13 +94,12 @@ def test_jobs_and_a_batch_run_while_booths_get_every_answer(deployment):
         submit(url, key, ("slot-001", "slot-002")[n % 2], jpeg_bytes(200 + n, 90))["job_id"]
         for n in range(20)
     ]
-    files = {"archive": ("event.zip", make_zip(photos(30, start=500)), "application/zip")}
-    resp = requests.post(
-        f"{url}/api/v1/batches",
-        data={"slot_id": "slot-003"},
-        files=files,
-        headers={"X-API-Key": key},
-        timeout=60,
+    resp = api_post(
+        url,
+        key,
+        "batches",
+        "slot-003",
+        {"archive": ("event.zip", make_zip(photos(30, start=500)), "application/zip")},
     )
     assert resp.status_code == 202, resp.text
     batch = resp.json()
@@ -141,13 +140,12 @@ def test_the_bad_archive_set_is_refused_with_nothing_stored(deployment):
     before = {model: deployment.count(model) for model in (ApiBatch, ApiTask, MediaObject)}
     inputs = deployment.stored_inputs()
     for bad in bad_zips(MAX_FILES, MAX_MB):
-        files = {"archive": ("bad.zip", bad.data, "application/zip")}
-        resp = requests.post(
-            f"{deployment.url}/api/v1/batches",
-            data={"slot_id": "slot-003"},
-            files=files,
-            headers={"X-API-Key": deployment.key},
-            timeout=60,
+        resp = api_post(
+            deployment.url,
+            deployment.key,
+            "batches",
+            "slot-003",
+            {"archive": ("bad.zip", bad.data, "application/zip")},
         )
         assert resp.status_code == bad.status, (bad.label, resp.text)
         assert resp.json()["failure_reason"] == bad.reason, bad.label

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from tests.browser.conftest import ADMIN_PASSWORD, ADMIN_USER, login, wait_until
+from tests.support.api_keys import api_post
 from tests.support.zips import make_zip, photos
 
 pytestmark = pytest.mark.browser
@@ -70,13 +71,7 @@ def _batch(server) -> dict:
         timeout=10,
     ).json()["api_key"]
     files = {"archive": ("event.zip", make_zip(photos(2)), "application/zip")}
-    batch = requests.post(
-        f"{server.url}/api/v1/batches",
-        data={"slot_id": "slot-002"},
-        files=files,
-        headers={"X-API-Key": key},
-        timeout=30,
-    ).json()
+    batch = api_post(server.url, key, "batches", "slot-002", files).json()
     for _ in range(200):
         if requests.get(batch["status_url"], headers={"X-API-Key": key}, timeout=10).json()["finished"]:
             return batch

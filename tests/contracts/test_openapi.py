@@ -34,6 +34,7 @@ from schemathesis.specs.openapi.checks import (
 from photochanger.settings.edit import update_schema as settings_update_schema
 from photochanger.slots.edit import update_schema as slot_update_schema
 from tests.contracts.contract import SPEC, Admin, spec
+from tests.support.api_keys import api_post
 from tests.support.app import INGEST_PASSWORD, dispose_app, make_app, make_env
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
@@ -236,22 +237,14 @@ def _with_real_ids(dep: Deployment, turbotext: MockTurbotext) -> Deployment:
     # The integration API's key: a rate no fuzz run reaches.
     key = dep.admin_call("POST", "/api/keys", json={"name": "Контракт", "rate_per_minute": 6000})
     dep.ids["api_key"] = key.json()["api_key"]
-    job = requests.post(
-        dep.url + "/api/v1/jobs",
-        data={"slot_id": "slot-002"},
-        files={"photo": ("photo.jpg", _PHOTO, "image/jpeg")},
-        headers={"X-API-Key": dep.ids["api_key"]},
-        timeout=30,
+    job = api_post(
+        dep.url, dep.ids["api_key"], "jobs", "slot-002", {"photo": ("a.jpg", _PHOTO, "image/jpeg")}
     )
     dep.ids["task_id"] = job.json()["job_id"]
-    batch = requests.post(
-        dep.url + "/api/v1/batches",
-        data={"slot_id": "slot-002"},
-        files={"archive": ("photos.zip", _ARCHIVE, "application/zip")},
-        headers={"X-API-Key": dep.ids["api_key"]},
-        timeout=30,
-    )
-    dep.ids["batch_id"] = batch.json()["batch_id"]
+    archive = {"archive": ("photos.zip", _ARCHIVE, "application/zip")}
+    dep.ids["batch_id"] = api_post(dep.url, dep.ids["api_key"], "batches", "slot-002", archive).json()[
+        "batch_id"
+    ]
     return dep
 
 

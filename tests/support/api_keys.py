@@ -1,4 +1,4 @@
-"""Integration API keys in tests: made through the admin API, over HTTP or in process."""
+"""The integration API over HTTP in tests: keys made through the admin API, jobs and batches sent with one."""
 
 from __future__ import annotations
 
@@ -22,3 +22,16 @@ def new_key(url: str, admin: dict[str, str], **body: Any) -> dict[str, Any]:
     resp = requests.post(f"{url}/api/keys", json={"name": "Партнёр", **body}, headers=admin, timeout=30)
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
+
+
+def api_post(
+    url: str, key: str, path: str, slot_id: str, files: dict[str, Any], **fields: str
+) -> requests.Response:
+    """A multipart POST to ``/api/v1/<path>`` with ``X-API-Key`` (a job or a batch)."""
+    return requests.post(
+        f"{url}/api/v1/{path}",
+        data={"slot_id": slot_id, **fields},
+        files=files,
+        headers={"X-API-Key": key},
+        timeout=60,
+    )
