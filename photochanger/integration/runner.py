@@ -4,12 +4,17 @@ Each worker claims due tasks from the database (:mod:`.tasks`), up to
 ``API_JOB_CONCURRENCY`` at a time, and runs each in a greenlet through the same
 :class:`~photochanger.ingest.service.IngestService` as a booth: claim → provider
 → store, the same provider chain, deadline and per-slot and per-provider permits.
-Booths keep priority: a task uses the permits minus ``booth_reserve`` (one), so
-however many tasks are queued, a booth always finds a permit a task cannot take;
-a task that finds none waits :data:`~.tasks.BUSY_PAUSE` and tries again, without
-losing an attempt. The runner wakes when its worker queues a task and otherwise
-polls every ``API_POLL_SECONDS``; it also sends due webhooks and takes back the
-tasks of dead workers.
+
+Booths keep priority twice over. A task uses the permits minus ``booth_reserve``
+(one), so however many tasks are queued, a booth always finds a permit a task
+cannot take; a task that finds none waits :data:`~.tasks.BUSY_PAUSE` and tries
+again, without losing an attempt. And while its worker serves a booth, the
+runner starts no new task (those running go on), so a booth's photo does not
+queue for the worker's CPU or the database behind a batch.
+
+The runner wakes when its worker queues a task and otherwise polls every
+``API_POLL_SECONDS``; it also sends due webhooks and takes back the tasks of
+dead workers.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from gevent.event import Event
 
 from photochanger.errors import DATABASE_DOWN, ApiError, quiet_rollback
 from photochanger.extensions import db
-from photochanger.infra.background import when_idle
+from photochanger.infra.background import ingests_in_flight, when_idle
 from photochanger.ingest.intake import upload_limit_mb
 from photochanger.ingest.outcome import IngestRequest
 from photochanger.ingest.service import IngestService
@@ -46,6 +51,8 @@ RETRYABLE = frozenset({"timeout", "network", "provider_5xx", "database_unavailab
 BOOTH_RESERVE = 1
 #: Ticks between sweeps for tasks of dead workers.
 SWEEP_EVERY = 10
+#: How soon the runner looks again while booths hold it back (seconds).
+BOOTH_RECHECK = 0.2
 
 
 def worker_name() -> str:
@@ -81,7 +88,7 @@ class Runner:
                 log.warning(
                     "integration.tick_failed", extra={"event": "integration.tick_failed"}, exc_info=True
                 )
-            self.wakeup.wait(self.poll)
+            self.wakeup.wait(BOOTH_RECHECK if ingests_in_flight() else self.poll)
             self.wakeup.clear()
 
     def tick(self) -> None:
@@ -91,7 +98,8 @@ class Runner:
                 tasks.take_back()
             self.ticks += 1
             lease = dt.timedelta(seconds=load_settings().sync_response_seconds) + tasks.LEASE_MARGIN
-            for task_id in tasks.claim_queued(self.capacity - self.running, worker_name(), lease):
+            free = 0 if ingests_in_flight() else self.capacity - self.running
+            for task_id in tasks.claim_queued(free, worker_name(), lease):
                 self.running += 1
                 gevent.spawn(self._run, task_id)
             for task_id in webhooks.claim_due(max(0, self.capacity - self.sending)):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 
+import gevent
 import pytest
 from sqlalchemy import select, update
 
 from photochanger.clock import utcnow
 from photochanger.extensions import db
+from photochanger.infra.background import ingest_in_flight
 from photochanger.infra.permits import try_acquire
+from photochanger.integration.runner import Runner
 from photochanger.integration.tasks import MAX_ATTEMPTS, take_back
 from photochanger.integration.webhooks import claim_due, deliver
 from photochanger.jobs.shown import gallery_query, live_results_query
@@ -202,3 +205,15 @@ def test_partner_results_stay_out_of_the_guest_gallery_and_its_zip(app, client, 
         shown = [job.job_id for job in db.session.execute(gallery_query("slot-001", now)).scalars()]
         zipped = [job.job_id for job in db.session.execute(live_results_query("slot-001", now)).scalars()]
     assert shown == [booth] and zipped == [booth]
+
+
+def test_the_runner_starts_no_task_while_its_worker_serves_a_booth(app, client, key):
+    job_id = _submit(client, key).get_json()["job_id"]
+    runner = Runner(app)
+    with ingest_in_flight():
+        runner.tick()
+        assert _status(client, key, job_id)["status"] == "queued"
+    runner.tick()
+    assert runner.running == 1
+    gevent.sleep(0)  # the task's greenlet runs to its end
+    assert _status(client, key, job_id)["status"] == "done" and runner.running == 0
