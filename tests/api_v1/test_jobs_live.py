@@ -9,6 +9,9 @@ import requests
 
 from tests.support.api_keys import admin_bearer, api_post, new_key
 from tests.support.images import jpeg_bytes
+from tests.support.mock_gemini import MockGemini
+from tests.support.mockserver import step
+from tests.support.setup import gemini_slot
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.db
@@ -46,6 +49,25 @@ def test_queued_jobs_survive_a_restart_and_finish_on_the_next_server(live_server
     assert [r["status"] for r in results] == ["done"] * 3
     for r in results:
         assert requests.get(r["result_url"], timeout=10).status_code == 200
+
+
+def test_a_job_running_when_the_server_stops_runs_again_after_the_restart(app, live_server):
+    with MockGemini() as gemini:
+        gemini_slot(app, "slot-001")
+        gemini.enqueue(step("hang", seconds=60))  # the first call never ends before the stop
+        env = {"GEMINI_API_BASE": gemini.url, "GEMINI_API_KEY": "k", "API_POLL_SECONDS": "0.2"}
+        first = live_server(workers=2, **env)
+        key = new_key(first.url, admin_bearer(first.url), rate_per_minute=6000)["api_key"]
+        job_id = submit(first.url, key)["job_id"]
+        wait_for(first.url, key, job_id, lambda b: b["status"] == "running")
+        while not gemini.generate_requests:
+            time.sleep(0.05)
+        first.stop()
+
+        server = live_server(workers=2, **env)
+        done = wait_for(server.url, key, job_id, finished)
+        assert (done["status"], done["attempts"]) == ("done", 2)
+        assert len(gemini.generate_requests) == 2
 
 
 def test_the_webhook_is_signed_retried_and_accepted_once(live_server):
