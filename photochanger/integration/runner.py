@@ -80,6 +80,9 @@ class Runner:
 
     def _loop(self) -> None:
         while True:
+            if ingests_in_flight():  # booths first: not even the queue's queries while one is served
+                gevent.sleep(BOOTH_RECHECK)
+                continue
             try:
                 self.tick()
             except Exception:  # the database may be down: the next tick tries again
@@ -88,7 +91,7 @@ class Runner:
                 log.warning(
                     "integration.tick_failed", extra={"event": "integration.tick_failed"}, exc_info=True
                 )
-            self.wakeup.wait(BOOTH_RECHECK if ingests_in_flight() else self.poll)
+            self.wakeup.wait(self.poll)
             self.wakeup.clear()
 
     def tick(self) -> None:
