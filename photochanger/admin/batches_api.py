@@ -8,6 +8,7 @@ from sqlalchemy import select
 from photochanger.auth.session import require_admin
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.infra.caching import no_store
 from photochanger.integration.batches import batch_view, owned_batch, recent_batches
 from photochanger.integration.routes import results_response
 from photochanger.links import path_for, public_base_url
@@ -30,9 +31,7 @@ def list_batches() -> Response:
         }
         for batch, tasks in recent_batches()
     ]
-    resp = jsonify({"batches": body})
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return no_store(jsonify({"batches": body}))
 
 
 @bp.get("/<batch_id>/results.zip")

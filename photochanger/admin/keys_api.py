@@ -7,6 +7,7 @@ from flask import Blueprint, Response, jsonify
 from photochanger.auth.api_keys import CREATE_SCHEMA, DEFAULT_RATE, all_keys, create_key, key_view, revoke_key
 from photochanger.auth.session import current_admin, require_admin
 from photochanger.extensions import db
+from photochanger.infra.caching import no_store
 from photochanger.slots.catalog import slot_ids
 from photochanger.validation import field_error, json_body
 
@@ -14,15 +15,10 @@ bp = Blueprint("keys_api", __name__, url_prefix="/api/keys")
 bp.before_request(require_admin)
 
 
-def _no_store(resp: Response) -> Response:
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
 @bp.get("")
 def list_keys() -> Response:
     """Every key with its scope and usage, never the key itself."""
-    return _no_store(jsonify({"keys": [key_view(row) for row in all_keys()]}))
+    return no_store(jsonify({"keys": [key_view(row) for row in all_keys()]}))
 
 
 @bp.post("")
@@ -36,7 +32,7 @@ def new_key() -> tuple[Response, int]:
     made = create_key(body["name"], scope, int(body.get("rate_per_minute") or DEFAULT_RATE), current_admin())
     db.session.commit()
     view = {**key_view(made.row), "api_key": made.api_key, "webhook_secret": made.webhook_secret}
-    return _no_store(jsonify(view)), 201
+    return no_store(jsonify(view)), 201
 
 
 @bp.delete("/<key_id>")
@@ -44,4 +40,4 @@ def revoke(key_id: str) -> Response:
     """Revoke a key: every worker refuses it from the next request on."""
     row = revoke_key(key_id)
     db.session.commit()
-    return _no_store(jsonify(key_view(row)))
+    return no_store(jsonify(key_view(row)))

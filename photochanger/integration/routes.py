@@ -10,6 +10,7 @@ from photochanger.auth.api_keys import Caller, current_caller, require_api_key
 from photochanger.config import MB, MULTIPART_OVERHEAD
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.infra.caching import no_store
 from photochanger.infra.request import StrictRequest
 from photochanger.ingest.intake import upload_limit_mb
 from photochanger.integration import webhooks
@@ -40,11 +41,6 @@ PROMPT_SCHEMA: dict[str, Any] = {
     "required": ["slot_id", "prompt"],
     "additionalProperties": False,
 }
-
-
-def no_store(resp: Response) -> Response:
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 @bp.get("/key")
