@@ -15,6 +15,7 @@ throttles; when that storage is down, requests pass and the outage is logged.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import secrets
 import time
@@ -24,14 +25,17 @@ from typing import Any
 
 from flask import current_app, g, request
 from limits import parse
+from limits.errors import StorageError
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 from sqlalchemy import select, update
 
-from photochanger.auth.throttle import fail_open, window_counter
 from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
-from photochanger.extensions import db
+from photochanger.extensions import db, limiter
 from photochanger.infra.secrets import decrypt, encrypt
 from photochanger.models import ApiKey
+
+log = logging.getLogger("photochanger.auth")
 
 KEY_PREFIX = "pc_"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the visible prefix, not a secret
@@ -184,12 +188,28 @@ def _check_rate(key_id: str, per_minute: int) -> None:
         )
 
 
-@fail_open(None)
 def _rate_exceeded(key_id: str, per_minute: int) -> int | None:
-    """Seconds until the key may call again, or ``None`` when this request is within its rate."""
+    """Seconds until the key may call again, or ``None`` when this request is within its rate.
+
+    A storage outage lets the request through (logged), as the login throttles do.
+    """
     item = parse(f"{per_minute} per 1 minute")
-    counter = window_counter()
-    if counter.hit(item, "apikey", key_id):
+    try:
+        counter = _window(limiter.storage)
+        if counter.hit(item, "apikey", key_id):
+            return None
+        reset = counter.get_window_stats(item, "apikey", key_id).reset_time
+    except StorageError as exc:
+        log.error(
+            "apikey.rate_unavailable",
+            extra={"event": "apikey.rate_unavailable", "error": str(exc.storage_error)[:200]},
+        )
         return None
-    reset = counter.get_window_stats(item, "apikey", key_id).reset_time
     return max(1, math.ceil(reset - time.time()))
+
+
+def _window(storage: Any) -> RateLimiter:
+    # The file storage and Memcached have no moving window; a fixed one it is there.
+    if hasattr(storage, "acquire_entry"):
+        return MovingWindowRateLimiter(storage)
+    return FixedWindowRateLimiter(storage)

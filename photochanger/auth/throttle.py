@@ -30,7 +30,7 @@ log = logging.getLogger("photochanger.auth")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def fail_open(default: object) -> Callable[[_F], _F]:
+def _fail_open(default: object) -> Callable[[_F], _F]:
     """When the storage is down (Redis stopped), booths and admins still get in; the error is logged."""
 
     def wrap(method: _F) -> _F:
@@ -69,7 +69,7 @@ class Throttle:
     failures: RateLimitItem
     lock: RateLimitItem
 
-    @fail_open(None)
+    @_fail_open(None)
     def locked_for(self, key: str) -> int | None:
         """Seconds left of a lockout of ``key``, or ``None`` when not locked."""
         lock = FixedWindowRateLimiter(limiter.storage)
@@ -78,10 +78,10 @@ class Throttle:
         reset = lock.get_window_stats(self.lock, self.name, "lock", key).reset_time
         return max(1, math.ceil(reset - time.time()))
 
-    @fail_open(False)
+    @_fail_open(False)
     def record_failure(self, key: str) -> bool:
         """Count a failure; returns whether it started the lockout."""
-        counter = window_counter()
+        counter = _failure_counter()
         counter.hit(self.failures, self.name, "fail", key)
         if counter.test(self.failures, self.name, "fail", key):
             return False
@@ -89,13 +89,13 @@ class Throttle:
         counter.clear(self.failures, self.name, "fail", key)
         return True
 
-    @fail_open(None)
+    @_fail_open(None)
     def forget(self, key: str) -> None:
         """Forget earlier failures of ``key`` (a lock already started stays)."""
-        window_counter().clear(self.failures, self.name, "fail", key)
+        _failure_counter().clear(self.failures, self.name, "fail", key)
 
 
-def window_counter() -> RateLimiter:
+def _failure_counter() -> RateLimiter:
     storage = limiter.storage
     # The file storage and Memcached have no moving window; a fixed one starts at the first failure.
     if hasattr(storage, "acquire_entry"):

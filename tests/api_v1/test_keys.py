@@ -137,3 +137,18 @@ def test_stats_show_each_keys_requests(client, auth):
         }
     ]
     assert keys[0]["last_used_at"]
+
+
+def test_while_the_limiter_storage_is_down_keys_still_work(client, auth, monkeypatch):
+    from limits.errors import StorageError
+
+    from photochanger.auth import api_keys
+
+    class Down:
+        def hit(self, *args):
+            raise StorageError(ConnectionError("redis stopped"))
+
+    made = _create(client, auth, rate_per_minute=1)
+    monkeypatch.setattr(api_keys, "_window", lambda storage: Down())
+    headers = {"X-API-Key": made["api_key"]}
+    assert [client.get("/api/v1/key", headers=headers).status_code for _ in range(3)] == [200, 200, 200]
