@@ -7,7 +7,6 @@ from flask import Blueprint, Response, jsonify
 from photochanger.auth.session import current_admin, require_admin
 from photochanger.clock import iso_z
 from photochanger.extensions import db
-from photochanger.infra.caching import no_store
 from photochanger.links import path_for, public_base_url, public_url
 from photochanger.runtime import services
 from photochanger.slots.downloads import all_slot_ids, zip_response
@@ -50,7 +49,7 @@ def galleries() -> Response:
         }
         for slot, jobs in all_galleries(with_hidden=True)
     ]
-    return no_store(jsonify({"slots": slots}))
+    return _no_store(jsonify({"slots": slots}))
 
 
 @bp.patch("/slots/<slot_id>/results/<job_id>")
@@ -59,7 +58,7 @@ def mark(slot_id: str, job_id: str) -> Response:
     body = json_body(MARK_SCHEMA)
     job = mark_result(slot_id, job_id, body.get("hidden"), body.get("pinned"))
     db.session.commit()
-    return no_store(
+    return _no_store(
         jsonify(
             {"job_id": job.job_id, "hidden": job.hidden_at is not None, "pinned": job.pinned_at is not None}
         )
@@ -84,7 +83,7 @@ def shares() -> Response:
     """Share links that still open, newest first."""
     base = public_base_url()
     body = [share_view(share, _share_url(base, share.token)) for share in active_shares()]
-    return no_store(jsonify({"shares": body}))
+    return _no_store(jsonify({"shares": body}))
 
 
 @bp.post("/shares")
@@ -93,7 +92,7 @@ def new_share() -> tuple[Response, int]:
     body = json_body(CREATE_SCHEMA)
     share = create_share(body["expires_in_hours"], body.get("label"), current_admin())
     db.session.commit()
-    return no_store(jsonify(share_view(share, _share_url(public_base_url(), share.token)))), 201
+    return _no_store(jsonify(share_view(share, _share_url(public_base_url(), share.token)))), 201
 
 
 @bp.delete("/shares/<share_id>")
@@ -101,8 +100,13 @@ def end_share(share_id: str) -> Response:
     """Revoke a share link: it stops opening at once."""
     revoke_share(share_id)
     db.session.commit()
-    return no_store(jsonify({"status": "ok"}))
+    return _no_store(jsonify({"status": "ok"}))
 
 
 def _share_url(base: str, token: str) -> str:
     return public_url(base, "public_gallery.shared_galleries", token=token)
+
+
+def _no_store(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

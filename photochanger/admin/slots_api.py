@@ -14,7 +14,6 @@ from photochanger.config import HARD_UPLOAD_CAP_MB
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.background import when_idle
-from photochanger.infra.caching import no_store
 from photochanger.infra.lookup import by_url_id
 from photochanger.ingest.responses import ARRIVAL_KEY, image_response
 from photochanger.ingest.service import IngestRequest, IngestService
@@ -34,16 +33,21 @@ bp = Blueprint("slots_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
 
 
+def _no_store(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @bp.get("/slots")
 def list_slots() -> Response:
-    return no_store(jsonify({"slots": slot_edit.list_slots(public_base_url())}))
+    return _no_store(jsonify({"slots": slot_edit.list_slots(public_base_url())}))
 
 
 @bp.get("/slots/<slot_id>")
 def get_slot(slot_id: str) -> Response:
     slot = slot_edit.get_slot(slot_id)
     body = slot_edit.slot_detail(slot, public_base_url(), services().drivers, load_settings())
-    return no_store(jsonify(body))
+    return _no_store(jsonify(body))
 
 
 @bp.put("/slots/<slot_id>")
@@ -55,7 +59,7 @@ def put_slot(slot_id: str) -> Response:
     settings = load_settings()
     slot_edit.update_slot(slot, body, drivers, settings, current_admin())
     db.session.commit()
-    return no_store(jsonify(slot_edit.slot_detail(slot, public_base_url(), drivers, settings)))
+    return _no_store(jsonify(slot_edit.slot_detail(slot, public_base_url(), drivers, settings)))
 
 
 @bp.post("/slots/<slot_id>/test-run")
@@ -104,7 +108,7 @@ def cleanup(slot_id: str) -> Response:
     results and running jobs' files stay; a concurrent run never removes a file twice)."""
     slot_id = slot_edit.get_slot(slot_id).id
     summary = cleanup_media(services().store, slot_id=slot_id)
-    return no_store(jsonify(summary.slot_report(slot_id)))
+    return _no_store(jsonify(summary.slot_report(slot_id)))
 
 
 @bp.post("/slots/<slot_id>/gallery-token")
@@ -118,7 +122,7 @@ def rotate_gallery_token(slot_id: str) -> Response:
         "gallery_token": slot.gallery_token,
         "gallery_url": slot_edit.gallery_url(public_base_url(), slot),
     }
-    return no_store(jsonify(body))
+    return _no_store(jsonify(body))
 
 
 @bp.get("/slots/<slot_id>/results/<job_id>/preview")
