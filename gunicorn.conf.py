@@ -82,10 +82,12 @@ def post_worker_init(worker):
     paid by whichever booth request happened to trigger it.
     """
     from photochanger.infra.sendfile import install
+    from photochanger.integration.runner import start_runner
     from photochanger.jobs.sweeper import start_sweeper
 
     install()  # zero-copy file answers (gevent's sendfile reads 8 KiB blocks)
     start_sweeper(worker.wsgi)  # jobs of a worker killed mid-ingest fail within 2 minutes
+    start_runner(worker.wsgi)  # integration API tasks run in the background (docs/integration-api.md)
     gc.collect()
     gc.freeze()
     # From here the worker accepts connections; "Booting worker" is logged

@@ -112,14 +112,17 @@ def _init_observability(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from photochanger.admin.auth import bp as auth_bp
+    from photochanger.admin.batches_api import bp as batches_api_bp
     from photochanger.admin.gallery_api import bp as gallery_api_bp
     from photochanger.admin.journal_api import bp as journal_api_bp
+    from photochanger.admin.keys_api import bp as keys_api_bp
     from photochanger.admin.media_api import bp as media_api_bp
     from photochanger.admin.pages import bp as admin_pages_bp
     from photochanger.admin.pages import root_bp
     from photochanger.admin.settings_api import bp as settings_api_bp
     from photochanger.admin.slots_api import bp as slots_api_bp
     from photochanger.ingest.routes import bp as ingest_bp
+    from photochanger.integration.routes import bp as integration_bp
     from photochanger.public.gallery import bp as gallery_bp
     from photochanger.public.routes import bp as public_bp
     from photochanger.stats.api import bp as stats_api_bp
@@ -137,6 +140,9 @@ def _register_blueprints(app: Flask) -> None:
         media_api_bp,
         journal_api_bp,
         gallery_api_bp,
+        keys_api_bp,
+        batches_api_bp,
+        integration_bp,
         stats_api_bp,
         admin_pages_bp,
         root_bp,

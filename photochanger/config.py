@@ -94,6 +94,8 @@ class Config:
         # nginx sends the file from disk (nginx/photochanger.conf).
         self.USE_X_ACCEL_REDIRECT = (_env("USE_X_ACCEL_REDIRECT", "0") or "0").lower() in ("1", "true", "yes")
         self.MAX_CONTENT_LENGTH = HARD_UPLOAD_CAP_MB * MB + MULTIPART_OVERHEAD
+        # A ZIP batch may be bigger than one photo (POST /api/v1/batches only; MB).
+        self.BATCH_MAX_ZIP_MB = int(_env("BATCH_MAX_ZIP_MB", "200") or 200)
         # Werkzeug keeps form parts up to this size in memory, bigger ones
         # spill to a temporary file: photos never sit twice in RAM.
         self.MAX_FORM_MEMORY_SIZE = 512 * 1024
@@ -102,6 +104,19 @@ class Config:
         self.DATABASE_BUSY_TIMEOUT = float(_env("DATABASE_BUSY_TIMEOUT", "1.5") or 1.5)
         # Seconds between a worker's sweeps for jobs a killed worker left running.
         self.JOB_SWEEP_SECONDS = float(_env("JOB_SWEEP_SECONDS", "20") or 20)
+        # Integration API tasks a worker runs at once (each also needs a slot and a provider permit).
+        self.API_JOB_CONCURRENCY = int(_env("API_JOB_CONCURRENCY", "4") or 4)
+        # Seconds between a worker's looks at the task queue when nothing woke it.
+        self.API_POLL_SECONDS = float(_env("API_POLL_SECONDS", "2") or 2)
+        # Webhooks may call loopback and private addresses (a studio's own LAN service, tests).
+        self.WEBHOOK_ALLOW_PRIVATE = (_env("WEBHOOK_ALLOW_PRIVATE", "0") or "0").lower() in (
+            "1",
+            "true",
+            "yes",
+        )
+        # ZIP batches: most photos and most bytes, unpacked, one batch may hold.
+        self.BATCH_MAX_FILES = int(_env("BATCH_MAX_FILES", "100") or 100)
+        self.BATCH_MAX_UNPACKED_MB = int(_env("BATCH_MAX_UNPACKED_MB", "500") or 500)
         # /healthz fails below this much free space on the media disk (MB).
         self.HEALTH_MIN_FREE_MB = int(_env("HEALTH_MIN_FREE_MB", "200") or 200)
         # No pool_pre_ping: PostgreSQL connections are checked on checkout

@@ -225,3 +225,95 @@ class RevokedToken(db.Model):  # type: ignore[name-defined]
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(db.Model):  # type: ignore[name-defined]
+    """An integration API key (migration 0009): only its SHA-256 is stored, never the key.
+
+    ``slot_ids`` ``None`` allows every slot. The webhook secret signs this key's
+    webhook calls, so the server must read it back: it is kept Fernet-encrypted
+    (:mod:`photochanger.infra.secrets`), like provider keys.
+    """
+
+    __tablename__ = "api_key"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_secret_enc: Mapped[str] = mapped_column(Text)
+    slot_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    request_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TaskStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    OPEN = (QUEUED, RUNNING)
+
+
+class ApiTask(db.Model):  # type: ignore[name-defined]
+    """One photo (or prompt) of the integration API, run in the background (migration 0009).
+
+    Each attempt is an ordinary ``job_history`` row (``source = "api"``);
+    ``job_id`` names the latest, whose public link is the result.
+    """
+
+    __tablename__ = "api_task"
+    __table_args__ = (
+        Index("ix_api_task_queue", "status", "not_before"),
+        Index("ix_api_task_batch", "batch_id", "position"),
+        Index("ix_api_task_webhook", "webhook_state", "webhook_next_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    slot_id: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    #: the file's name inside the batch ZIP
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the stored photo, relative to MEDIA_ROOT (None for a prompt)
+    input_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    input_mime: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: a queued task waits until then (backoff after a busy slot or a failed attempt)
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: a running task whose worker has not finished it by then is taken back (a dead worker)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: ``host:pid`` of the worker running it: a restarted host takes its tasks back at once
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: the public base URL the task was submitted on: links for providers and webhooks
+    base_url: Mapped[str] = mapped_column(String(500))
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    #: none | pending | delivered | failed
+    webhook_state: Mapped[str] = mapped_column(String(16), default="none")
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ApiBatch(db.Model):  # type: ignore[name-defined]
+    """A ZIP of photos for one slot (migration 0009); its photos are :class:`ApiTask` rows."""
+
+    __tablename__ = "api_batch"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    slot_id: Mapped[str] = mapped_column(String(32))
+    total: Mapped[int] = mapped_column(Integer)
+    #: files of the ZIP refused one by one (not photos): name -> failure reason
+    rejected_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -21,12 +21,16 @@ def run_checks() -> int:
     """Run the checks; returns how many interrupted jobs were marked failed."""
     from photochanger import create_app
     from photochanger.auth.session import check_credentials_at_start
+    from photochanger.integration.tasks import take_back
     from photochanger.jobs.recovery import mark_interrupted
 
     app = create_app()
     check_credentials_at_start(app)
     with app.app_context():
-        return mark_interrupted(socket.gethostname())
+        count = mark_interrupted(socket.gethostname())
+        # This host's workers are gone: their integration tasks queue again (or fail after the last try).
+        take_back(socket.gethostname())
+        return count
 
 
 def preload_modules() -> int:

@@ -17,6 +17,7 @@ from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
+from photochanger.auth.api_keys import DEFAULT_RATE, MAX_RATE
 from photochanger.errors import ApiError
 from photochanger.links import public_base_url, public_url
 from photochanger.runtime import services
@@ -142,6 +143,19 @@ def settings_page(admin: str) -> str:
         sync_max=SYNC_MAX,
         editable=EDITABLE,
         **_page_context("settings", admin),
+    )
+
+
+@bp.get("/integrations")
+@login_required
+def integrations_page(admin: str) -> str:
+    """Integration API keys (create, show once, revoke) and ZIP batches."""
+    return render_template(
+        "admin/integrations.html",
+        slot_ids=slot_ids(),
+        default_rate=DEFAULT_RATE,
+        max_rate=MAX_RATE,
+        **_page_context("integrations", admin),
     )
 
 

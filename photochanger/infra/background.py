@@ -177,6 +177,11 @@ def _in_app_context(fn: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
+def ingests_in_flight() -> int:
+    """How many ingests this worker is serving now."""
+    return _queue.in_flight
+
+
 def ingest_in_flight() -> Any:
     """Context manager: an ingest is being served by this worker."""
     return _queue.busy()

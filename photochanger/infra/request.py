@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 import time
 from collections.abc import Callable
 from typing import IO, Any, Protocol
@@ -126,6 +127,9 @@ class StrictRequest(Request):
     #: Given each file part (a :class:`HashingUpload`) as it starts arriving; set by
     #: whoever reads the upload (the ingest's Intake) before the form is parsed.
     on_file_part: Callable[[HashingUpload], None] | None = None
+    #: File parts go to anonymous temporary files instead of memory (a ZIP batch of
+    #: many photos is read member by member, never held whole).
+    spill_files_to_disk: bool = False
 
     def _get_file_stream(
         self,
@@ -134,6 +138,8 @@ class StrictRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
+        if self.spill_files_to_disk:
+            return tempfile.TemporaryFile("w+b")
         upload = HashingUpload()
         if self.on_file_part is not None:
             self.on_file_part(upload)

@@ -61,7 +61,13 @@ class _Replay(Exception):
 
 
 class IngestService:
-    """Runs one ingest (or admin test-run) through the pipeline."""
+    """Runs one ingest (or admin test-run, or integration API task) through the pipeline.
+
+    ``booth_reserve`` permits of each slot and provider limit are left to booths:
+    background work (the integration API's tasks) takes only the lower-numbered
+    permits, so at least that many stay free for booths whatever it does (never
+    fewer than one permit for itself, so with a limit of 1 it still runs).
+    """
 
     def __init__(
         self,
@@ -69,11 +75,13 @@ class IngestService:
         settings: RuntimeSettings,
         base_url: str,
         spawn: Callable[[Callable[[], None]], None],
+        booth_reserve: int = 0,
     ) -> None:
         self.svc = svc
         self.settings = settings
         self.base_url = base_url
         self.spawn = spawn
+        self.booth_reserve = booth_reserve
         self.ledger = Ledger()
 
     def run(self, slot: SlotSnapshot, req: IngestRequest) -> IngestSuccess:
@@ -122,16 +130,22 @@ class IngestService:
     def _permits(self, slot: SlotSnapshot, job_id: str) -> list[Releasable]:
         """Slot and provider permits with the job's heartbeat, or 429 ``slot_busy`` / ``provider_busy``."""
         permits = self.svc.permits
-        slot_lease = permits.try_acquire(f"slot-{slot.id}", self.settings.concurrency_per_slot, job_id)
+        slot_lease = permits.try_acquire(
+            f"slot-{slot.id}", self._share(self.settings.concurrency_per_slot), job_id
+        )
         if slot_lease is None:
             raise ApiError("slot_busy", retry_after=RETRY_AFTER_SECONDS)
-        limit = self.settings.concurrency_per_provider
+        limit = self._share(self.settings.concurrency_per_provider)
         provider_lease = permits.try_acquire(f"provider-{slot.provider}", limit, job_id)
         if provider_lease is None:
             slot_lease.release()
             raise ApiError("provider_busy", retry_after=RETRY_AFTER_SECONDS)
         heartbeat = permits.heartbeat(job_id)
         return [slot_lease, provider_lease] + ([heartbeat] if heartbeat is not None else [])
+
+    def _share(self, limit: int) -> int:
+        """The permits this caller may use: lock files ``0 .. n-1`` of the limit's ``0 .. limit-1``."""
+        return max(1, limit - self.booth_reserve) if self.booth_reserve else limit
 
     def _job_values(
         self, job_id: str, slot: SlotSnapshot, req: IngestRequest, deadline: float

@@ -1,7 +1,7 @@
 """Which of a slot's results some page shows with a preview.
 
-The guest gallery shows a slot's newest live results, admin test runs left
-out; the admin's slot page lists the newest live results of any source. A
+The guest gallery shows a slot's newest live results, admin test runs and
+integration API jobs left out; the admin's slot page lists the newest live results of any source. A
 result outside both lists is never shown as a preview again (results only
 get older), so building its preview would be wasted: in a burst most results
 are never shown, and each preview costs a decode and an encode.
@@ -21,8 +21,8 @@ from photochanger.models import JobHistory, JobStatus
 GALLERY_SIZE = 10
 #: How many results the admin's slot page lists.
 RECENT_RESULTS = 10
-#: Admin test runs are not shown to guests.
-HIDDEN_SOURCES = ("ui_test",)
+#: Admin test runs, and partners' photos sent through the integration API, are not shown to guests.
+HIDDEN_SOURCES = ("ui_test", "api")
 
 
 def live_result(now: dt.datetime) -> ColumnElement[bool]:

@@ -10,7 +10,9 @@ from photochanger.auth.session import current_admin, require_admin
 from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.infra.caching import no_store
 from photochanger.models import Slot
+from photochanger.stats.api_keys import key_usage
 from photochanger.stats.overview import DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, overview
 from photochanger.stats.providers import provider_stats
 from photochanger.stats.reset import load_resets, reset_counters
@@ -23,7 +25,7 @@ bp.before_request(require_admin)
 @bp.get("/overview")
 def stats_overview() -> Response:
     """Global counters and one row per slot (or one slot's) for the last ``window_minutes``."""
-    return _no_store(jsonify(overview(_window(), slot_id=_slot_filter())))
+    return no_store(jsonify(overview(_window(), slot_id=_slot_filter())))
 
 
 @bp.get("/providers")
@@ -36,7 +38,13 @@ def stats_providers() -> Response:
     if reset is not None:
         since = max(since, reset.at)
     body = {"window_minutes": window, "slot_id": slot_id, "providers": provider_stats(since, slot_id)}
-    return _no_store(jsonify(body))
+    return no_store(jsonify(body))
+
+
+@bp.get("/api-keys")
+def stats_api_keys() -> Response:
+    """Integration API usage: each key's requests, last use and tasks by state."""
+    return no_store(jsonify({"keys": key_usage()}))
 
 
 @bp.post("/reset")
@@ -46,7 +54,7 @@ def stats_reset() -> Response:
     reset = reset_counters(current_admin(), slot_id)
     db.session.commit()
     body = {"status": "ok", "slot_id": slot_id, "counting_since": iso_z(reset.at), "reset_by": reset.by}
-    return _no_store(jsonify(body))
+    return no_store(jsonify(body))
 
 
 def _window() -> int:
@@ -58,8 +66,3 @@ def _slot_filter() -> str | None:
     if slot_id is not None and db.session.get(Slot, slot_id) is None:
         raise ApiError("slot_not_found")
     return slot_id
-
-
-def _no_store(resp: Response) -> Response:
-    resp.headers["Cache-Control"] = "no-store"
-    return resp

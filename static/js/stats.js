@@ -90,6 +90,22 @@
     if (!(data.providers || []).length) body.append(el("tr", {}, [el("td", { colspan: "5", class: "muted", text: "За окно обработок не было." })]));
   }
 
+  function renderKeys(data) {
+    const body = document.getElementById("keys-body");
+    body.textContent = "";
+    for (const k of data.keys || []) {
+      body.append(el("tr", { "data-key-id": k.key_id }, [
+        el("td", { class: "cell-name", text: k.name + (k.revoked ? " (отозван)" : "") }),
+        el("td", { class: "num", "data-role": "requests", text: num(k.request_count), "data-label": "Запросов" }),
+        el("td", { text: k.last_used_at ? PC.fmtDateTime(k.last_used_at) : "—", "data-label": "Последний запрос" }),
+        el("td", { class: "num", text: num(k.tasks.open), "data-label": "В работе" }),
+        el("td", { class: "num", text: num(k.tasks.done), "data-label": "Готово" }),
+        el("td", { class: "num" + (k.tasks.failed ? " bad" : ""), text: num(k.tasks.failed), "data-label": "Ошибок" }),
+      ]));
+    }
+    if (!(data.keys || []).length) body.append(el("tr", {}, [el("td", { colspan: "6", class: "muted", text: "Ключей API нет." })]));
+  }
+
   function query() {
     return "?window_minutes=" + encodeURIComponent(windowSel.value) + (slotSel.value ? "&slot_id=" + encodeURIComponent(slotSel.value) : "");
   }
@@ -97,9 +113,12 @@
   async function load() {
     const err = document.getElementById("stats-error");
     try {
-      const [data, providers] = await Promise.all([PC.api("/api/stats/overview" + query()), PC.api("/api/stats/providers" + query())]);
+      const [data, providers, keys] = await Promise.all([
+        PC.api("/api/stats/overview" + query()), PC.api("/api/stats/providers" + query()), PC.api("/api/stats/api-keys"),
+      ]);
       render(data);
       renderProviders(providers);
+      renderKeys(keys);
       err.hidden = true;
       document.getElementById("updated").textContent =
         "обновлено в " + new Date().toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit", second: "2-digit" });

@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"jobs"},
     {"slots"},
     {"ingest"},
+    {"integration"},
     {"admin", "public", "stats"},
     {"__init__", "startup"},
 ]

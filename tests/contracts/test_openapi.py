@@ -34,12 +34,14 @@ from schemathesis.specs.openapi.checks import (
 from photochanger.settings.edit import update_schema as settings_update_schema
 from photochanger.slots.edit import update_schema as slot_update_schema
 from tests.contracts.contract import SPEC, Admin, spec
+from tests.support.api_keys import api_post
 from tests.support.app import INGEST_PASSWORD, dispose_app, make_app, make_env
 from tests.support.booth import post_photo
 from tests.support.images import jpeg_bytes
 from tests.support.live_server import ROOT, LiveServer
 from tests.support.mock_turbotext import MockTurbotext
 from tests.support.setup import configure_slot
+from tests.support.zips import make_zip, photos
 
 pytestmark = pytest.mark.db
 
@@ -61,6 +63,7 @@ TT_SLOT = "slot-015"
 #: What a fuzzed PUT may leave changed, put back so later operations still get past it.
 SLOT_DEFAULTS = {"provider": "local", "operation": "filter", "is_active": True, "size_limit_mb": None}
 _PHOTO = jpeg_bytes(64, 48)
+_ARCHIVE = make_zip(photos(2))
 ALL_SLOTS = {f"slot-{n:03d}" for n in range(1, 16)}
 
 
@@ -231,6 +234,17 @@ def _with_real_ids(dep: Deployment, turbotext: MockTurbotext) -> Deployment:
     assert post_photo(dep.url, _PHOTO, slot_id=TT_SLOT).status_code == 200
     published = [f.url for f in turbotext.fetches if "/public/provider-media/" in f.url]
     dep.ids["provider_media_id"] = published[-1].rsplit("/", 1)[-1]
+    # The integration API's key: a rate no fuzz run reaches.
+    key = dep.admin_call("POST", "/api/keys", json={"name": "Контракт", "rate_per_minute": 6000})
+    dep.ids["api_key"] = key.json()["api_key"]
+    job = api_post(
+        dep.url, dep.ids["api_key"], "jobs", "slot-002", {"photo": ("a.jpg", _PHOTO, "image/jpeg")}
+    )
+    dep.ids["task_id"] = job.json()["job_id"]
+    archive = {"archive": ("photos.zip", _ARCHIVE, "application/zip")}
+    dep.ids["batch_id"] = api_post(dep.url, dep.ids["api_key"], "batches", "slot-002", archive).json()[
+        "batch_id"
+    ]
     return dep
 
 
@@ -241,6 +255,10 @@ def _real_ids(case: Any, dep: Deployment) -> None:
         path["slot_id"] = "slot-001"
     if "job_id" in path:
         path["job_id"] = dep.ids["job_id"]
+    if "task_id" in path:
+        path["task_id"] = dep.ids["task_id"]
+    if "batch_id" in path:
+        path["batch_id"] = dep.ids["batch_id"]
     if "media_id" in path:
         kind = "template_id" if "template-media" in case.path else "media_id"
         path["media_id"] = dep.ids["provider_media_id" if "provider-media" in case.path else kind]
@@ -250,9 +268,11 @@ def _real_ids(case: Any, dep: Deployment) -> None:
     if isinstance(body, dict):
         if "ingest" in case.path:
             body.update(password=INGEST_PASSWORD, fileToUpload=_PHOTO)
-        for name in ("file", "test_image"):
+        for name in ("file", "test_image", "photo"):
             if name in body:
                 body[name] = _PHOTO
+        if "archive" in body:
+            body["archive"] = _ARCHIVE
         if "media_id" in body and ("test-run" in case.path or "qr-preview" in case.path):
             body["media_id"] = dep.ids["media_id"]
         if "slot_id" in body:
@@ -266,9 +286,12 @@ def _few_password_changes(case: Any, dep: Deployment) -> None:
 
 
 def _authenticate(case: Any, dep: Deployment, auth: str) -> None:
-    headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in ("authorization", "cookie")}
+    dropped = ("authorization", "cookie", "x-api-key")
+    headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in dropped}
     if "admin" in case.operation.tags:
         headers.update(dep.admin.headers(auth))
+    if "integration" in case.operation.tags:
+        headers["X-API-Key"] = dep.ids["api_key"]
     case.headers = headers
     case.cookies = {}
 
