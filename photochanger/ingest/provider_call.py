@@ -1,4 +1,9 @@
-"""The provider call: retries of retryable failures, all inside the ingest's deadline."""
+"""The provider call: retries of retryable failures, all inside the ingest's deadline.
+
+Every attempt asks the provider's circuit breaker first: an open circuit ends
+the step at once with ``provider_unavailable``, and each attempt's outcome is
+reported back to it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import gevent
 import requests
 
 from photochanger.infra import metrics
+from photochanger.infra.circuit import CircuitBreaker, Ticket
 from photochanger.ingest.outcome import StepFailure
 from photochanger.providers.base import (
     CallContext,
@@ -26,6 +32,8 @@ log = logging.getLogger("photochanger.ingest")
 STORE_MARGIN = 0.5
 #: Backoff before retry n (seconds); capped by the time left.
 BACKOFF = (0.3, 0.8, 1.5, 2.5)
+#: Failures that say the provider's host is down or broken: the ones a circuit counts.
+CIRCUIT_FAILURES = frozenset({FailureKind.NETWORK, FailureKind.PROVIDER_5XX})
 
 
 class _DeadlineExpired(Exception):
@@ -33,19 +41,45 @@ class _DeadlineExpired(Exception):
 
 
 class _Attempts:
-    """How many calls were made and when the current one started (for metrics and the job row)."""
+    """How many calls were made, when the current one started, and its circuit ticket."""
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, breaker: CircuitBreaker | None) -> None:
         self.provider = provider
+        self.breaker = breaker
+        self.ticket: Ticket | None = None
         self.count = 0
         self.started = time.monotonic()
 
-    def begin(self) -> None:
-        self.count += 1
+    def begin(self, ctx: CallContext) -> None:
+        """Start an attempt, or :class:`StepFailure` ``provider_unavailable`` while the circuit is open."""
         self.started = time.monotonic()
+        if self.breaker is not None:
+            self.ticket = self.breaker.admit(self.provider, ctx.time_left())
+            if self.ticket is None:
+                raise StepFailure("provider_unavailable", f"circuit of {self.provider} is open", self.count)
+        self.count += 1
 
-    def ended(self, failure: str | None) -> None:
-        metrics.provider_attempt(self.provider, failure, time.monotonic() - self.started)
+    def ended(self, failure: FailureKind | None) -> bool:
+        """Record the attempt; returns whether the provider's circuit is open now."""
+        metrics.provider_attempt(
+            self.provider, failure.value if failure else None, time.monotonic() - self.started
+        )
+        ticket, self.ticket = self.ticket, None
+        if ticket is None or self.breaker is None:
+            return False
+        if failure in CIRCUIT_FAILURES:
+            return self.breaker.failed(ticket)
+        if failure is FailureKind.TIMEOUT:
+            self.breaker.undecided(ticket)
+        else:
+            self.breaker.succeeded(ticket)
+        return False
+
+    def abandon(self) -> None:
+        """The attempt ended by a bug: it tells the circuit nothing, and a probe frees its lease."""
+        ticket, self.ticket = self.ticket, None
+        if ticket is not None and self.breaker is not None:
+            self.breaker.undecided(ticket)
 
 
 def call_provider(
@@ -54,15 +88,17 @@ def call_provider(
     provider: str,
     deadline: float,
     session: requests.Session,
+    breaker: CircuitBreaker | None,
 ) -> tuple[ProviderResult, int]:
     """The driver's result and the number of calls it took; raises :class:`StepFailure`.
 
     ``prepared`` waits for the job the driver prepared (see
     :meth:`ProviderDriver.prepare`); that wait counts against the deadline.
+    ``breaker`` guards every attempt (``None`` for drivers that need no network).
     """
     call_deadline = deadline - STORE_MARGIN
     ctx = CallContext(deadline=call_deadline, session=session, sleep=gevent.sleep)
-    attempts = _Attempts(provider)
+    attempts = _Attempts(provider, breaker)
     budget = max(0.0, call_deadline - time.monotonic())
     try:
         with gevent.Timeout(budget, _DeadlineExpired):
@@ -72,7 +108,7 @@ def call_provider(
                 raise StepFailure(exc.kind.value, exc.detail, 1) from None
             return _with_retries(driver, pjob, ctx, attempts), attempts.count
     except _DeadlineExpired:
-        attempts.ended("timeout")
+        attempts.ended(FailureKind.TIMEOUT)
         raise StepFailure("timeout", "deadline reached during provider call", attempts.count) from None
 
 
@@ -80,11 +116,12 @@ def _with_retries(
     driver: ProviderDriver, pjob: ProviderJob, ctx: CallContext, attempts: _Attempts
 ) -> ProviderResult:
     while True:
-        attempts.begin()
+        attempts.begin(ctx)
         try:
             result = driver.process(pjob, ctx)
         except ProviderError as exc:
-            attempts.ended(exc.kind.value)
+            if attempts.ended(exc.kind):
+                raise StepFailure("provider_unavailable", exc.detail, attempts.count) from None
             pause = _retry_pause(exc, ctx, attempts)
             metrics.provider_retry(attempts.provider, exc.kind.value)
             log.warning(
@@ -99,6 +136,9 @@ def _with_retries(
             )
             gevent.sleep(pause)
             continue
+        except Exception:
+            attempts.abandon()
+            raise
         attempts.ended(None)
         return result
 

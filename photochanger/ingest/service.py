@@ -163,7 +163,14 @@ class IngestService:
         try:
             prepared = self._prepare(job_id, slot, driver, req, deadline, ttl_until, links)
             session = self.svc.session_for(slot.provider)
-            result, attempts = call_provider(driver, prepared, slot.provider, deadline, session)
+            breaker = (
+                None
+                if driver.offline
+                else self.svc.breaker(
+                    self.settings.circuit_failure_threshold, self.settings.circuit_cooldown_seconds
+                )
+            )
+            result, attempts = call_provider(driver, prepared, slot.provider, deadline, session, breaker)
             success, out_rel = self._store(job_id, slot, req, result, attempts, ttl_until)
         except StepFailure as failure:
             self._fail(job_id, slot, req, failure)

@@ -6,7 +6,8 @@ checks listed. The media check also wants free space on the media disk
 (for the HTTP-service driver, to every URL its active slots configure),
 cached per worker, so a load balancer polling every few seconds costs nothing.
 Only providers that an active slot uses are required; the others are listed
-as ``unused``. A missing API key is reported, never a failure by itself.
+as ``unused``. A missing API key is reported, never a failure by itself; so is
+each provider's circuit (:mod:`photochanger.infra.circuit`).
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
         if field and isinstance(settings, dict):
             urls.add(str(settings.get(field) or ""))
     out: dict[str, Any] = {}
+    circuits = services().circuit_views()
     for name in sorted(drivers):
         required = name in used
         entry: dict[str, Any] = {"required": required}
@@ -151,6 +153,9 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
                 entry["status"] = "fail" if failed else "ok"
                 if failed:
                     entry["detail"] = failed[0].detail
+        if name in circuits:
+            # Reported, never failing the check: a chain may still answer from another step.
+            entry["circuit"] = circuits[name]
         out[name] = entry
     return out
 

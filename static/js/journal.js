@@ -14,6 +14,7 @@
   };
   const REASONS = {
     timeout: "Таймаут", network: "Нет связи", provider_5xx: "Провайдер недоступен", quota: "Квота исчерпана",
+    provider_unavailable: "Провайдер приостановлен",
     bad_response: "Нет изображения", blocked: "Модерация", not_configured: "Не настроен", internal: "Ошибка сервера",
     interrupted: "Прервано",
   };
