@@ -344,7 +344,9 @@ def test_journal_shows_a_failed_ingest_with_its_reason(app, page, phone_page, se
     row = page.locator("#journal-body tr[data-status='failed']")
     row.wait_for(timeout=15_000)
     assert row.locator("td").nth(3).inner_text() == "Не настроен"
-    assert row.locator("td").nth(4).inner_text() == "gemini"
+    provider = row.locator("td").nth(4)
+    assert provider.inner_text().splitlines()[0] == "gemini"
+    assert provider.locator("[data-role='attempts']").inner_text() == "gemini: Не настроен"
     assert page.locator("#journal-body tr").first.get_attribute("data-status") == "failed"  # newest first
     shots(page, "journal-desktop")
 
