@@ -14,16 +14,17 @@ a Redis that cannot be reached falls back to the host's files.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from typing import IO, Any, Protocol
+
+from photochanger.infra.locked_file import locked_file
 
 log = logging.getLogger("photochanger.circuit")
 
@@ -86,19 +87,10 @@ class FileCircuitStore:
     def __init__(self, root: str) -> None:
         self.root = root
 
-    @contextmanager
-    def _locked(self, provider: str, write: bool) -> Iterator[IO[str]]:
+    def _locked(self, provider: str, write: bool) -> AbstractContextManager[IO[str]]:
         if not _NAME_RE.match(provider):
             raise ValueError(f"bad provider name {provider!r}")
-        path = os.path.join(self.root, f"{provider}.json")
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        with open(fd, "r+", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
-            yield fh
+        return locked_file(self.root, f"{provider}.json", write)
 
     def read(self, provider: str) -> CircuitState:
         with self._locked(provider, write=False) as fh:
