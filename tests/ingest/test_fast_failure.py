@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 import requests
 
 from tests.infra.test_metrics import sample
@@ -100,3 +101,28 @@ def test_quota_and_refusals_never_open_the_circuit(shared):
     for i in range(4):
         error_of(post_photo(shared.url, jpeg_bytes(340 + i, 240)), 503, "quota")
     assert _circuit(shared.url)["state"] == "closed"
+
+
+@pytest.mark.slow
+def test_with_redis_a_circuit_opened_on_one_host_refuses_calls_on_another(shared, redis_server, tmp_path):
+    url = f"redis://127.0.0.1:{redis_server.port}/5"  # a database of its own in the session's Redis
+    redis.Redis.from_url(url).flushdb()
+    gemini_slot(shared.app)
+    dead = f"http://127.0.0.1:{free_port()}"
+
+    def host(name: str):  # its own LOCK_DIR: only Redis is shared
+        return shared.start_server(
+            GEMINI_API_BASE=dead,
+            REDIS_URL=url,
+            LOCK_DIR=str(tmp_path / name / "locks"),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / name / "metrics"),
+        )
+
+    first, second = host("a"), host("b")
+    error_of(post_photo(first.url, jpeg_bytes(350, 240)), 503, "provider_unavailable")
+    started = time.monotonic()
+    body = error_of(post_photo(second.url, jpeg_bytes(351, 240)), 503, "provider_unavailable")
+    assert time.monotonic() - started < 1.5
+    assert _circuit(second.url)["state"] == "open"
+    attempts = requests.get(f"{second.url}/api/jobs/{body['job_id']}", timeout=10).json()["attempt_log"]
+    assert [a["outcome"] for a in attempts] == ["provider_unavailable"]  # no call from the second host
