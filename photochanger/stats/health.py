@@ -5,7 +5,7 @@ checks listed. The media check also wants free space on the media disk
 (``HEALTH_MIN_FREE_MB``). Provider probes are TCP connects to the configured base URL
 (for the HTTP-service driver, to every URL its active slots configure),
 cached per worker, so a load balancer polling every few seconds costs nothing.
-Only providers that an active slot uses are required; the others are listed
+Only providers that an active slot uses (its own or a fallback step) are required; others are listed
 as ``unused``. A missing API key is reported, never a failure by itself; so is
 each provider's circuit (:mod:`photochanger.infra.circuit`).
 """
@@ -121,9 +121,12 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
     rows: list[Any] = []
     if db_ok:
         try:
-            rows = list(
-                db.session.execute(select(Slot.provider, Slot.settings_json).where(Slot.is_active)).all()
-            )
+            query = select(Slot.provider, Slot.settings_json, Slot.chain_json).where(Slot.is_active)
+            rows = [
+                (provider, settings)
+                for own, own_settings, chain in db.session.execute(query)
+                for provider, settings in [(own, own_settings), *_fallbacks(chain)]
+            ]
             keys = {name: bool(provider_api_key(name)) for name in drivers}
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the database check already reports it
@@ -158,6 +161,12 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
             entry["circuit"] = circuits[name]
         out[name] = entry
     return out
+
+
+def _fallbacks(chain: Any) -> list[tuple[str, Any]]:
+    """The (provider, settings) of a slot's fallback steps: they are used as much as its own."""
+    steps = chain.get("fallbacks") if isinstance(chain, dict) else None
+    return [(str(s.get("provider")), s.get("settings")) for s in steps or [] if isinstance(s, dict)]
 
 
 def probe_url(base_url: str, now: float | None = None) -> _Probe:

@@ -81,6 +81,17 @@ def test_required_provider_unreachable_is_503(app, client):
     assert "127.0.0.1" in gemini["detail"]
 
 
+def test_a_fallback_steps_provider_is_required_and_probed_at_its_own_url(app, client):
+    dead = f"http://127.0.0.1:{free_port()}/segment"
+    step = {"provider": "http_service", "operation": "image_edit", "settings": {"url": dead}}
+    configure_slot(app, "slot-005", chain_json={"fallbacks": [step]})
+    resp = client.get("/healthz")
+    assert resp.status_code == 503
+    assert resp.get_json()["failing"] == ["provider:http_service"]
+    service = resp.get_json()["checks"]["providers"]["http_service"]
+    assert service["required"] is True and "127.0.0.1" in service["detail"]
+
+
 def test_required_provider_reachable_without_key_is_ok_and_probe_is_cached(app, client):
     gemini_slot(app, "slot-003")
     listener = socket.socket()
