@@ -15,6 +15,7 @@ from photochanger.infra.circuit import (
     CircuitStore,
     FileCircuitStore,
     RedisCircuitStore,
+    Ticket,
 )
 from tests.support.net import free_port
 
@@ -66,13 +67,19 @@ def test_a_success_between_failures_starts_the_count_again(stores):
     assert a.admit("gemini", 10) is not None
 
 
-def test_after_the_cool_down_one_probe_passes_and_its_success_closes(stores):
+def cooled_down(stores: tuple[CircuitStore, CircuitStore]) -> tuple[CircuitBreaker, CircuitBreaker, Ticket]:
+    """Two workers' breakers after the circuit opened and cooled down, and the first one's probe."""
     a, b = breakers(stores)
     fail(a, 3)
     time.sleep(COOLDOWN + 0.05)
     assert stores[0].read("gemini").shown(time.time()) == HALF_OPEN
     probe = a.admit("gemini", 10)
     assert probe is not None and probe.probe
+    return a, b, probe
+
+
+def test_after_the_cool_down_one_probe_passes_and_its_success_closes(stores):
+    a, b, probe = cooled_down(stores)
     assert b.admit("gemini", 10) is None  # the others wait for the probe's answer
     a.succeeded(probe)
     assert stores[1].read("gemini").state == CLOSED
@@ -81,22 +88,14 @@ def test_after_the_cool_down_one_probe_passes_and_its_success_closes(stores):
 
 
 def test_a_failed_probe_opens_the_circuit_again_at_once(stores):
-    a, b = breakers(stores)
-    fail(a, 3)
-    time.sleep(COOLDOWN + 0.05)
-    probe = b.admit("gemini", 10)
-    assert probe is not None
-    assert b.failed(probe)
-    assert a.admit("gemini", 10) is None
+    a, b, probe = cooled_down(stores)
+    assert a.failed(probe)
+    assert b.admit("gemini", 10) is None
     assert stores[0].read("gemini").view(time.time())["state"] == OPEN
 
 
 def test_a_probe_that_ends_undecided_or_dies_lets_the_next_caller_probe(stores):
-    a, b = breakers(stores)
-    fail(a, 3)
-    time.sleep(COOLDOWN + 0.05)
-    probe = a.admit("gemini", 10)
-    assert probe is not None
+    a, b, probe = cooled_down(stores)
     a.undecided(probe)  # e.g. the deadline cut the call
     second = b.admit("gemini", 0.2)  # a lease of at least a second, whatever the budget
     assert second is not None and second.probe
