@@ -29,6 +29,8 @@ from photochanger.infra.locked_file import locked_file
 log = logging.getLogger("photochanger.circuit")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+#: Seconds the host's files stand in for a Redis that could not be reached, before it is asked again.
+REDIS_RETRY_SECONDS = 10.0
 _NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
@@ -112,7 +114,9 @@ class RedisCircuitStore:
     """The state in one Redis key per provider, changed in a ``WATCH``/``MULTI`` transaction.
 
     Every host sharing the Redis sees one circuit; when Redis cannot be
-    reached the host's own files (``fallback``) keep the breaker working.
+    reached the host's own files (``fallback``) keep the breaker working, and
+    Redis is not asked again for :data:`REDIS_RETRY_SECONDS`, so a Redis that
+    is down does not add its connect timeout to every provider attempt.
     """
 
     def __init__(self, url: str, fallback: FileCircuitStore, prefix: str = "photochanger:circuit:") -> None:
@@ -122,15 +126,24 @@ class RedisCircuitStore:
         self.client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.fallback = fallback
         self.prefix = prefix
+        self._down_until = 0.0
+
+    def _unreachable(self) -> None:
+        log.warning("circuit.redis_unavailable", extra={"event": "circuit.redis_unavailable"})
+        self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
 
     def read(self, provider: str) -> CircuitState:
+        if time.monotonic() < self._down_until:
+            return self.fallback.read(provider)
         try:
             return _decode(self.client.get(self.prefix + provider))
         except self._errors:
-            log.warning("circuit.redis_unavailable", extra={"event": "circuit.redis_unavailable"})
+            self._unreachable()
             return self.fallback.read(provider)
 
     def update(self, provider: str, change: Update) -> CircuitState:
+        if time.monotonic() < self._down_until:
+            return self.fallback.update(provider, change)
         key = self.prefix + provider
         result: list[CircuitState] = []
 
@@ -145,7 +158,7 @@ class RedisCircuitStore:
         try:
             self.client.transaction(apply, key)
         except self._errors:
-            log.warning("circuit.redis_unavailable", extra={"event": "circuit.redis_unavailable"})
+            self._unreachable()
             return self.fallback.update(provider, change)
         return result[0]
 

@@ -48,7 +48,7 @@ class SlotSnapshot:
     #: (role, relative path, mime) in send order
     templates: tuple[tuple[str, str, str], ...]
     #: the provider steps, the slot's own first (a slot without fallbacks has one)
-    chain: tuple[ChainStep, ...] = ()
+    chain: tuple[ChainStep, ...]
 
     @classmethod
     def of(cls, slot: Slot) -> SlotSnapshot:

@@ -102,13 +102,14 @@ def test_a_probe_that_ends_undecided_or_dies_lets_the_next_caller_probe(stores):
     assert a.admit("gemini", 10) is None
 
 
-def test_an_unreachable_redis_falls_back_to_the_hosts_files(tmp_path):
+def test_an_unreachable_redis_falls_back_to_the_hosts_files_and_is_not_asked_each_time(tmp_path):
     files = FileCircuitStore(str(tmp_path))
     store = RedisCircuitStore(f"redis://127.0.0.1:{free_port()}/0", files)
     breaker = CircuitBreaker(store, 2, 30)
     fail(breaker, 2)
     assert breaker.admit("gemini", 10) is None
     assert files.read("gemini").state == OPEN
+    assert store._down_until > time.monotonic()  # the files answer without a connect attempt meanwhile
 
 
 def test_a_damaged_state_file_reads_as_a_closed_circuit(tmp_path):
