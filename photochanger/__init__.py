@@ -101,12 +101,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _init_observability(app: Flask) -> None:
     """Request ids and access lines first, so metrics hooks run inside a known request."""
-    from photochanger.infra.metrics import init_metrics
+    from photochanger.infra.metrics import init_metrics, on_scrape
     from photochanger.infra.request_log import init_request_log
     from photochanger.infra.security_headers import init_security_headers
+    from photochanger.runtime import services
 
     init_request_log(app)
     init_metrics(app)
+    on_scrape(app, lambda: services().refresh_circuit_gauges())
     init_security_headers(app)
 
 

@@ -78,6 +78,9 @@ class Config:
         # Unset: REDIS_URL when set, else flock-ed files in LOCK_DIR, shared by
         # the workers of this host (photochanger/auth/session.py).
         self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI")
+        # redis://… shared by every host: provider circuit breakers (infra/circuit.py)
+        # and permits; unset, each host keeps them in LOCK_DIR.
+        self.REDIS_URL = _env("REDIS_URL")
         # Proxies in front of the app whose X-Forwarded-For/-Proto are believed
         # (1 behind the shipped nginx); 0 when clients connect directly, so no
         # client can pretend to be another address.

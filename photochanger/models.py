@@ -59,6 +59,8 @@ class Slot(db.Model):  # type: ignore[name-defined]
     version: Mapped[int] = mapped_column(Integer, default=1)
     size_limit_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
     gallery_token: Mapped[str] = mapped_column(String(64))
+    #: the first step's retry policy and time share, and the fallback steps (slots/chain.py)
+    chain_json: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
@@ -139,6 +141,10 @@ class JobHistory(db.Model):  # type: ignore[name-defined]
     result_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     result_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: every provider attempt: ``{"step", "provider", "outcome", "duration_ms"}`` in order
+    attempts_json: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    #: the chain step (0 = the slot's own provider) whose image is the result
+    answered_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: set when an admin hid the result from the public galleries and their ZIPs (a guest asked)
     hidden_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: set when an admin pinned the result to the top of its gallery

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
+from photochanger.infra import metrics
+from photochanger.infra.circuit import OPEN, CircuitBreaker, CircuitState, CircuitStore, build_store
 from photochanger.infra.metrics import REDIS_EXT_KEY
 from photochanger.infra.redis_link import RedisLink
 from photochanger.infra.shared_permits import SharedPermits
@@ -24,6 +28,7 @@ class AppServices:
     drivers: dict[str, ProviderDriver]
     lock_dir: str
     permits: SharedPermits
+    circuits: CircuitStore
     sessions: dict[str, requests.Session] = field(default_factory=dict)
 
     def session_for(self, provider: str) -> requests.Session:
@@ -37,6 +42,27 @@ class AppServices:
             self.sessions[provider] = session
         return session
 
+    def breaker(self, threshold: int, cooldown: float) -> CircuitBreaker:
+        """The providers' circuit breaker with the current settings; changes reach the gauge."""
+        return CircuitBreaker(self.circuits, threshold, cooldown, on_change=_gauge)
+
+    def networked(self) -> list[str]:
+        """Providers called over the network: those a circuit guards."""
+        return sorted(name for name, driver in self.drivers.items() if not driver.offline)
+
+    def circuit_views(self) -> dict[str, dict[str, Any]]:
+        """Each networked provider's circuit as ``/healthz`` and the dashboard show it."""
+        now = time.time()
+        return {name: self.circuits.read(name).view(now) for name in self.networked()}
+
+    def refresh_circuit_gauges(self) -> None:
+        for name, view in self.circuit_views().items():
+            metrics.circuit_open(name, view["state"] == OPEN)
+
+
+def _gauge(provider: str, state: CircuitState) -> None:
+    metrics.circuit_open(provider, state.shown(time.time()) == OPEN)
+
 
 def init_services(app: Flask) -> None:
     link = RedisLink(app.config.get("REDIS_URL"))
@@ -46,6 +72,7 @@ def init_services(app: Flask) -> None:
         drivers=build_drivers(app.config),
         lock_dir=app.config["LOCK_DIR"],
         permits=SharedPermits(app.config["LOCK_DIR"], link, float(app.config["REDIS_LEASE_SECONDS"])),
+        circuits=build_store(app.config["LOCK_DIR"], app.config.get("REDIS_URL")),
     )
 
 

@@ -9,7 +9,6 @@ default strategy, and the login and ingest throttles fall back to it.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -19,6 +18,8 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from limits.storage import Storage
+
+from photochanger.infra.locked_file import locked_file
 
 _BUCKETS = 256
 #: A counter: [hits, expiry as a UNIX time].
@@ -42,18 +43,11 @@ class FileStorage(Storage):
         return OSError
 
     def _bucket(self, key: str) -> str:
-        return os.path.join(self.root, f"{zlib.crc32(key.encode('utf-8')) % _BUCKETS:02x}.json")
+        return f"{zlib.crc32(key.encode('utf-8')) % _BUCKETS:02x}.json"
 
     @contextmanager
     def _locked(self, key: str, write: bool) -> Iterator[tuple[_Entries, IO[str]]]:
-        path = self._bucket(key)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        with open(fd, "r+", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+        with locked_file(self.root, self._bucket(key), write) as fh:
             yield _load(fh), fh
 
     def _read(self, key: str) -> list[float] | None:

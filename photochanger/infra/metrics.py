@@ -126,6 +126,14 @@ REDIS_UP = Gauge(
 )
 #: Where the app keeps its Redis link (photochanger.infra.redis_link.RedisLink), if any.
 REDIS_EXT_KEY = "photochanger.redis"
+# Set from the shared circuit store at every scrape, so any worker reports what all see.
+PROVIDER_CIRCUIT_OPEN = Gauge(
+    "photochanger_provider_circuit_open",
+    "1 while a provider's circuit is open (calls refused at once), 0 when closed or half-open",
+    ["provider"],
+    multiprocess_mode="mostrecent",
+    registry=None,
+)
 
 _OWN_METRICS = (
     INGEST_DURATION,
@@ -141,6 +149,7 @@ _OWN_METRICS = (
     MEDIA_DISK_FREE,
     MEDIA_DISK_SIZE,
     REDIS_UP,
+    PROVIDER_CIRCUIT_OPEN,
 )
 
 
@@ -167,6 +176,15 @@ def provider_attempt(provider: str, failure_reason: str | None, duration_s: floa
 
 def provider_retry(provider: str, failure_reason: str) -> None:
     PROVIDER_RETRIES.labels(provider, failure_reason).inc()
+
+
+def circuit_open(provider: str, is_open: bool) -> None:
+    PROVIDER_CIRCUIT_OPEN.labels(provider).set(1 if is_open else 0)
+
+
+def on_scrape(app: Flask, hook: Callable[[], None]) -> None:
+    """Run ``hook`` before every ``/metrics`` answer (for figures kept by higher layers)."""
+    app.extensions[_EXT_KEY]["hooks"].append(hook)
 
 
 def early_shrink(outcome: str) -> None:
@@ -205,7 +223,7 @@ def init_metrics(app: Flask) -> None:
         for metric in _OWN_METRICS:
             registry.register(metric)
         exporter = PrometheusMetrics(app, path="/metrics", registry=registry, **common)
-    app.extensions[_EXT_KEY] = {"exporter": exporter, "media": _MediaBytesCache()}
+    app.extensions[_EXT_KEY] = {"exporter": exporter, "media": _MediaBytesCache(), "hooks": []}
 
     app.before_request(_before_request)
     app.after_request(_after_request)
@@ -231,6 +249,8 @@ def _guarded_endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
         link = current_app.extensions.get(REDIS_EXT_KEY)
         if link is not None and link.configured:
             link.check()  # sets REDIS_UP from a fresh ping
+        for hook in current_app.extensions[_EXT_KEY]["hooks"]:
+            hook()
         return view(*args, **kwargs)
 
     return metrics_view

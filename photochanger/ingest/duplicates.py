@@ -31,6 +31,7 @@ class _DoneJob(Protocol):
     """What a replay reads of a finished job (an ORM row or a Core row)."""
 
     job_id: str
+    provider_id: str
     result_path: str | None
     result_mime: str | None
 
@@ -72,7 +73,8 @@ def replay(store: MediaStore, job: _DoneJob) -> IngestSuccess | None:
     except OSError:
         return None
     log.info("ingest.replay", extra={"event": "ingest.replay", "job_id": job.job_id})
-    return IngestSuccess(job.job_id, body, size, job.result_mime or "image/jpeg", replayed=True)
+    mime = job.result_mime or "image/jpeg"
+    return IngestSuccess(job.job_id, body, size, mime, replayed=True, provider=job.provider_id)
 
 
 def await_duplicate(

@@ -40,7 +40,8 @@ from photochanger.models import JobHistory, JobStatus, MediaObject
 _JOB = JobHistory.__table__
 _MEDIA = MediaObject.__table__
 
-#: A row of ``_MATCH_COLUMNS``: job_id, status, deadline_at, result_expires_at, result_path, result_mime.
+#: A row of ``_MATCH_COLUMNS``: job_id, status, deadline_at, result_expires_at, result_path,
+#: result_mime, provider_id.
 MatchRow: TypeAlias = Row[*tuple[Any, ...]]
 
 #: What a replay or a wait needs of an earlier job.
@@ -51,6 +52,7 @@ _MATCH_COLUMNS = (
     _JOB.c.result_expires_at,
     _JOB.c.result_path,
     _JOB.c.result_mime,
+    _JOB.c.provider_id,
 )
 _RECENT = (
     select(*_MATCH_COLUMNS)
@@ -79,6 +81,9 @@ _DONE = (
         finished_at=bindparam("finished_at"),
         duration_ms=bindparam("duration_ms"),
         provider_attempts=bindparam("provider_attempts"),
+        provider_id=bindparam("provider_id"),
+        attempts_json=bindparam("attempts_json", type_=_JOB.c.attempts_json.type),
+        answered_step=bindparam("answered_step"),
         result_path=bindparam("result_path"),
         result_mime=bindparam("result_mime"),
         result_size=bindparam("result_size"),

@@ -46,6 +46,8 @@ class IngestSuccess:
     size: int
     mime: str
     replayed: bool = False
+    #: the provider whose image this is (the chain step that answered); the ``X-Provider`` header
+    provider: str | None = None
 
 
 class StepFailure(Exception):

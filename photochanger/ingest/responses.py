@@ -19,6 +19,8 @@ def image_response(success: IngestSuccess) -> Response:
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Job-Id"] = success.job_id
     resp.headers["X-Result-Url"] = result_url(public_base_url(), success.job_id)
+    if success.provider:
+        resp.headers["X-Provider"] = success.provider
     if success.replayed:
         resp.headers["X-Idempotent-Replay"] = "true"
     return resp

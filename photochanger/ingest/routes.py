@@ -55,6 +55,8 @@ def job_status(job_id: str) -> Response:
         "status": job.status,
         "source": job.source,
         "provider": job.provider_id,
+        "answered_step": job.answered_step,
+        "attempt_log": list(job.attempts_json or []),
         "failure_reason": job.failure_reason,
         "started_at": iso_z(job.started_at),
         "finished_at": iso_z(job.finished_at),

@@ -1,6 +1,6 @@
 """IngestService: the pipeline of one ingest (or admin test-run).
 
-claim → prepare → call the provider under the deadline → store → answer.
+claim → prepare → call the slot's chain of providers under the deadline → store → answer.
 The Intake has already checked the request; the ledger owns every row write
 and its transaction; duplicates, provider calls and provider-media links each
 have a module of their own.
@@ -25,13 +25,15 @@ from photochanger.extensions import db
 from photochanger.infra import metrics
 from photochanger.infra.background import in_thread
 from photochanger.infra.shared_permits import Releasable
+from photochanger.ingest.chain_call import call_chain
 from photochanger.ingest.duplicates import await_duplicate, find_duplicate, replay
 from photochanger.ingest.early_shrink import prepare_job
 from photochanger.ingest.finishing import finish
 from photochanger.ingest.ledger import Ledger, media_row
 from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure, open_result
-from photochanger.ingest.provider_call import call_provider
+from photochanger.ingest.provider_call import AttemptLog
 from photochanger.ingest.publishing import Publications
+from photochanger.ingest.step_runner import StepRunner
 from photochanger.jobs.shown import is_shown
 from photochanger.links import result_page_url
 from photochanger.media import images
@@ -178,13 +180,13 @@ class IngestService:
     ) -> IngestSuccess:
         ttl_until = utcnow() + self.settings.result_ttl
         links = Publications(self.svc.store, self.ledger, self.base_url)
+        journal = AttemptLog()
         try:
-            prepared = self._prepare(job_id, slot, driver, req, deadline, ttl_until, links)
-            session = self.svc.session_for(slot.provider)
-            result, attempts = call_provider(driver, prepared, slot.provider, deadline, session)
-            success, out_rel = self._store(job_id, slot, req, result, attempts, ttl_until)
+            steps = self._prepare(job_id, slot, driver, req, deadline, ttl_until, links, journal)
+            result, answered = call_chain(slot.chain, deadline, steps, job_id)
+            success, out_rel = self._store(job_id, slot, req, result, journal, answered, ttl_until)
         except StepFailure as failure:
-            self._fail(job_id, slot, req, failure)
+            self._fail(job_id, slot, req, failure, journal)
             raise failure.api_error(job_id) from None
         except DATABASE_DOWN:
             quiet_rollback()
@@ -193,17 +195,17 @@ class IngestService:
             self.ledger.abandon()
             if is_disk_full(exc):
                 full = StepFailure("storage_full", f"{type(exc).__name__}: {exc}", 0)
-                self._fail(job_id, slot, req, full)
+                self._fail(job_id, slot, req, full, journal)
                 raise full.api_error(job_id) from exc
             log.exception("ingest.bug", extra={"event": "ingest.bug", "job_id": job_id, "slot_id": slot.id})
-            self._fail(job_id, slot, req, StepFailure("internal", f"{type(exc).__name__}: {exc}", 0))
+            self._fail(job_id, slot, req, StepFailure("internal", f"{type(exc).__name__}: {exc}", 0), journal)
             raise ApiError("internal", job_id=job_id) from exc
         finally:
             links.retire()
         # The preview reads the stored file when it runs: a queue of pending
         # previews must not hold every result of a burst in memory.
         self.spawn(lambda: build_preview_if_shown(self.svc.store, slot.id, job_id, out_rel))
-        self._finished(job_id, slot, req, attempts)
+        self._finished(job_id, slot, req, journal, success.provider or slot.provider)
         return success
 
     def _prepare(
@@ -215,8 +217,9 @@ class IngestService:
         deadline: float,
         ttl_until: dt.datetime,
         links: Publications,
-    ) -> Callable[[], ProviderJob]:
-        """Store the photo with its row and start the driver's preparation; what waits for the job.
+        journal: AttemptLog,
+    ) -> StepRunner:
+        """Store the photo with its row and start the first step's preparation; the chain's steps.
 
         A text-to-image operation gets no photo (one a booth sent is still stored, as every input is).
         """
@@ -249,12 +252,24 @@ class IngestService:
             # Recorded at once, so the stored photo is never without its row.
             row = media_row(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
             self.ledger.record_input(job_id, row)
-        if prepared is not None:
-            return prepared
-        sent_rel = in_rel if sends_photo else None
-        photo, templates = links.publish(job_id, slot, sent_rel, pjob.photo, pjob.templates, deadline)
-        published = dataclasses.replace(pjob, photo=photo, templates=templates)
-        return lambda: published
+        if prepared is None:
+            sent_rel = in_rel if sends_photo else None
+            photo, templates = links.publish(job_id, slot, sent_rel, pjob.photo, pjob.templates, deadline)
+            published = dataclasses.replace(pjob, photo=photo, templates=templates)
+            prepared = lambda: published  # noqa: E731 - the same shape as in_thread's waiter
+        return StepRunner(
+            self.svc,
+            self.settings,
+            slot,
+            job_id,
+            prepared,
+            ImageInput(upload.data, upload.mime, "photo") if upload is not None else None,
+            in_rel,
+            pjob.templates,
+            links,
+            deadline,
+            journal,
+        )
 
     def _templates(self, slot: SlotSnapshot) -> tuple[ImageInput, ...]:
         out = []
@@ -271,12 +286,16 @@ class IngestService:
         slot: SlotSnapshot,
         req: IngestRequest,
         result: ProviderResult,
-        attempts: int,
+        journal: AttemptLog,
+        answered: int,
         ttl_until: dt.datetime,
     ) -> tuple[IngestSuccess, str]:
         """Write the result and its row; the success opened for the answer, and its path."""
+        step = slot.chain[answered]
         page_url = result_page_url(self.base_url, job_id)  # known before the bytes: the QR links to it
-        data, mime = in_thread(finish, result, slot.settings, page_url)()
+        # The answering step's format and quality; the QR code is the slot's, whichever step answered.
+        finishing = {**step.settings, "qr": slot.settings.get("qr")}
+        data, mime = in_thread(finish, result, finishing, page_url)()
         out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
         body, size = open_result(self.svc.store.write_atomic(out_rel, data))
         self.ledger.record_result(
@@ -284,32 +303,40 @@ class IngestService:
             media_row(MediaKind.RESULT, out_rel, mime, len(data), job_id, slot.id, ttl_until),
             finished_at=utcnow(),
             duration_ms=_elapsed_ms(req.arrival),
-            provider_attempts=attempts,
+            provider_attempts=journal.calls,
+            provider_id=step.provider,
+            attempts_json=journal.entries,
+            answered_step=answered,
             result_path=out_rel,
             result_mime=mime,
             result_size=len(data),
             result_expires_at=ttl_until,
         )
-        return IngestSuccess(job_id, body, size, mime), out_rel
+        return IngestSuccess(job_id, body, size, mime, provider=step.provider), out_rel
 
     # -- outcome ------------------------------------------------------------
 
-    def _finished(self, job_id: str, slot: SlotSnapshot, req: IngestRequest, attempts: int) -> None:
-        metrics.ingest_finished(slot.id, slot.provider, "done", None, time.monotonic() - req.arrival)
+    def _finished(
+        self, job_id: str, slot: SlotSnapshot, req: IngestRequest, journal: AttemptLog, provider: str
+    ) -> None:
+        metrics.ingest_finished(slot.id, provider, "done", None, time.monotonic() - req.arrival)
         log.info(
             "ingest.done",
             extra={
                 "event": "ingest.done",
                 "job_id": job_id,
                 "slot_id": slot.id,
-                "provider": slot.provider,
+                "provider": provider,
                 "outcome": "done",
-                "attempts": attempts,
+                "attempts": journal.calls,
                 "duration_ms": _elapsed_ms(req.arrival),
             },
         )
 
-    def _fail(self, job_id: str, slot: SlotSnapshot, req: IngestRequest, failure: StepFailure) -> None:
+    def _fail(
+        self, job_id: str, slot: SlotSnapshot, req: IngestRequest, failure: StepFailure, journal: AttemptLog
+    ) -> None:
+        attempts = journal.calls if journal.entries else failure.attempts
         status = JobStatus.TIMEOUT if failure.reason == "timeout" else JobStatus.FAILED
         self.svc.store.remove_tree(result_dir(slot.id, job_id))
         self.ledger.record_failure(
@@ -319,7 +346,8 @@ class IngestService:
             error_detail=failure.detail[:2000],
             finished_at=utcnow(),
             duration_ms=_elapsed_ms(req.arrival),
-            provider_attempts=failure.attempts,
+            provider_attempts=attempts,
+            attempts_json=journal.entries or None,
         )
         metrics.ingest_finished(
             slot.id, slot.provider, status, failure.reason, time.monotonic() - req.arrival
@@ -334,7 +362,7 @@ class IngestService:
                 "outcome": status,
                 "failure_reason": failure.reason,
                 "detail": failure.detail[:300],
-                "attempts": failure.attempts,
+                "attempts": attempts,
                 "duration_ms": _elapsed_ms(req.arrival),
             },
         )

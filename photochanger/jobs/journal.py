@@ -101,6 +101,8 @@ def _entry(job: JobHistory, input_kept: bool, now: dt.datetime) -> dict[str, Any
         "provider": job.provider_id,
         "operation": job.operation,
         "attempts": job.provider_attempts,
+        "attempt_log": list(job.attempts_json or []),
+        "answered_step": job.answered_step,
         "duration_ms": job.duration_ms,
         "input_size": job.input_size,
         "input_mime": job.input_mime,

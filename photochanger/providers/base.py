@@ -197,6 +197,8 @@ class ProviderDriver:
     url_setting: ClassVar[str | None] = None
     #: True when the provider fetches inputs by public URL (Turbotext, FAL)
     input_urls: ClassVar[bool] = False
+    #: True when the driver works in-process, with no network (no circuit breaker)
+    offline: ClassVar[bool] = False
     #: max template images the driver sends (None = unlimited)
     max_templates: ClassVar[int | None] = None
     #: operations that make an image from the prompt alone: no guest photo is sent or needed

@@ -95,6 +95,7 @@ class LocalDriver(ProviderDriver):
 
     name = "local"
     title = "Локальная обработка (без ИИ)"
+    offline = True
     operations: ClassVar[dict[str, str]] = {
         "filter": "Цветовой фильтр",
         "overlay": "Рамка / наложение шаблона",

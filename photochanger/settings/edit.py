@@ -27,6 +27,8 @@ EDITABLE: dict[str, dict[str, Any]] = {
     "ingest_hash_mode": {"type": "string", "enum": ["log_only", "strict"]},
     # Pillow's own bomb guard stops at ~179 MP; a photobooth's camera makes at most ~60.
     "max_photo_megapixels": {"type": "integer", "minimum": 1, "maximum": 179},
+    "circuit_failure_threshold": {"type": "integer", "minimum": 1, "maximum": 100},
+    "circuit_cooldown_seconds": {"type": "integer", "minimum": 1, "maximum": 3600},
 }
 #: bcrypt looks at 72 bytes at most; longer passwords would silently be truncated.
 PASSWORD_SCHEMA = {"type": "string", "minLength": MIN_INGEST_PASSWORD, "maxLength": 72}

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "ingest_hash_mode": "log_only",
     "max_photo_megapixels": 64,
     "ingest_password_hash": None,
+    "circuit_failure_threshold": 3,
+    "circuit_cooldown_seconds": 30,
 }
 
 SYNC_MIN, SYNC_MAX = 10, 60
@@ -41,6 +43,10 @@ class RuntimeSettings:
     ingest_hash_mode: str
     max_photo_megapixels: int
     ingest_password_hash: str | None
+    #: consecutive network/5xx failures that open a provider's circuit
+    circuit_failure_threshold: int
+    #: seconds an open circuit refuses calls before a probe is let through
+    circuit_cooldown_seconds: int
     ingest_password_rotated_at: dt.datetime | None
     ingest_password_rotated_by: str | None
     raw: dict[str, Any]
@@ -70,6 +76,8 @@ def load_settings() -> RuntimeSettings:
         ingest_hash_mode=str(values["ingest_hash_mode"]),
         max_photo_megapixels=int(values["max_photo_megapixels"]),
         ingest_password_hash=values["ingest_password_hash"],
+        circuit_failure_threshold=int(values["circuit_failure_threshold"]),
+        circuit_cooldown_seconds=int(values["circuit_cooldown_seconds"]),
         ingest_password_rotated_at=pw_row.updated_at if pw_row else None,
         ingest_password_rotated_by=pw_row.updated_by if pw_row else None,
         raw=values,

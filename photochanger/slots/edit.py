@@ -18,6 +18,14 @@ from photochanger.models import JobHistory, MediaKind, MediaObject, Slot, SlotTe
 from photochanger.providers.base import ProviderDriver
 from photochanger.settings.store import RuntimeSettings
 from photochanger.slots.catalog import new_gallery_token, validate_slot_settings
+from photochanger.slots.chain import (
+    MAX_FALLBACKS,
+    RETRY_SCHEMA,
+    TIME_SHARE_SCHEMA,
+    chain_view,
+    fallback_schema,
+    updated_chain,
+)
 from photochanger.validation import check, field_error
 
 #: Roles a template image can play (DESIGN.md §6; the brief's slot_template_media).
@@ -145,6 +153,7 @@ def slot_detail(
             "gallery_url": gallery_url(base_url, slot),
             "providers": {name: driver_view(d) for name, d in drivers.items()},
             "media_kinds": list(MEDIA_KINDS),
+            **chain_view(slot.chain_json),
         }
     )
     return out
@@ -176,6 +185,9 @@ def update_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
                     },
                 },
             },
+            "retry": RETRY_SCHEMA,
+            "time_share": TIME_SHARE_SCHEMA,
+            "fallbacks": {"type": "array", "maxItems": MAX_FALLBACKS, "items": fallback_schema(drivers)},
             "version": {"type": "integer"},
         },
     }
@@ -190,7 +202,8 @@ def update_slot(
 ) -> bool:
     """Apply a validated PUT body; ``version`` increments when anything changed.
 
-    Omitted fields keep their values. Changing provider or operation without
+    Omitted fields keep their values, the chain's too (``retry``, ``time_share``,
+    ``fallbacks``: :mod:`photochanger.slots.chain`). Changing provider or operation without
     sending ``settings`` starts from the new schema's defaults and keeps the
     old values the new schema also knows (a prompt survives a provider switch).
     Returns whether the slot changed (the caller commits).
@@ -238,8 +251,11 @@ def update_slot(
             f"провайдер {provider} принимает не больше {driver.max_templates} шаблон(а); уберите лишние",
         )
 
+    chain = updated_chain(slot.chain_json, body, drivers)
+
     before = _snapshot(slot)
     slot.provider, slot.operation, slot.settings_json = provider, operation, new_settings
+    slot.chain_json = chain or None
     for name in ("display_name", "is_active", "size_limit_mb"):
         if name in body:
             setattr(slot, name, body[name].strip() if name == "display_name" else body[name])
@@ -267,6 +283,7 @@ def _snapshot(slot: Slot) -> tuple[Any, ...]:
         slot.provider,
         slot.operation,
         dict(slot.settings_json or {}),
+        dict(slot.chain_json or {}),
         slot.is_active,
         slot.size_limit_mb,
         [(t.media_kind, t.media_object_id) for t in slot.templates],

@@ -28,6 +28,7 @@ from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.models import ConfigGeneration, Slot, SlotTemplateMedia
 from photochanger.settings.store import RuntimeSettings, load_settings
+from photochanger.slots.chain import ChainStep, chain_of
 
 _KEY = "photochanger.config_cache"
 _GENERATION = select(ConfigGeneration.__table__.c.generation).where(ConfigGeneration.__table__.c.id == 1)
@@ -46,6 +47,8 @@ class SlotSnapshot:
     settings: dict[str, Any]
     #: (role, relative path, mime) in send order
     templates: tuple[tuple[str, str, str], ...]
+    #: the provider steps, the slot's own first (a slot without fallbacks has one)
+    chain: tuple[ChainStep, ...]
 
     @classmethod
     def of(cls, slot: Slot) -> SlotSnapshot:
@@ -58,6 +61,7 @@ class SlotSnapshot:
             size_limit_mb=slot.size_limit_mb,
             settings=dict(slot.settings_json or {}),
             templates=tuple((t.media_kind, t.media.path, t.media.mime) for t in slot.templates),
+            chain=chain_of(slot.provider, slot.operation, slot.settings_json or {}, slot.chain_json),
         )
 
 

@@ -12,6 +12,7 @@ from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.caching import no_store
 from photochanger.models import Slot
+from photochanger.runtime import services
 from photochanger.stats.api_keys import key_usage
 from photochanger.stats.overview import DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES, overview
 from photochanger.stats.providers import provider_stats
@@ -24,8 +25,13 @@ bp.before_request(require_admin)
 
 @bp.get("/overview")
 def stats_overview() -> Response:
-    """Global counters and one row per slot (or one slot's) for the last ``window_minutes``."""
-    return no_store(jsonify(overview(_window(), slot_id=_slot_filter())))
+    """Global counters and one row per slot (or one slot's) for the last ``window_minutes``.
+
+    ``circuits`` tells each networked provider's circuit (the dashboard warns of an open one).
+    """
+    body = overview(_window(), slot_id=_slot_filter())
+    body["circuits"] = services().circuit_views()
+    return no_store(jsonify(body))
 
 
 @bp.get("/providers")

@@ -5,8 +5,9 @@ checks listed. The media check also wants free space on the media disk
 (``HEALTH_MIN_FREE_MB``). Provider probes are TCP connects to the configured base URL
 (for the HTTP-service driver, to every URL its active slots configure),
 cached per worker, so a load balancer polling every few seconds costs nothing.
-Only providers that an active slot uses are required; the others are listed
-as ``unused``. A missing API key is reported, never a failure by itself.
+Only providers that an active slot uses (its own or a fallback step) are required; others are listed
+as ``unused``. A missing API key is reported, never a failure by itself; so is
+each provider's circuit (:mod:`photochanger.infra.circuit`).
 The shared Redis (``REDIS_URL``) is reported too, never a failure: without it
 ingests go on under host-local limits, so the host stays in the balancer, and
 ``warnings`` names it.
@@ -125,9 +126,12 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
     rows: list[Any] = []
     if db_ok:
         try:
-            rows = list(
-                db.session.execute(select(Slot.provider, Slot.settings_json).where(Slot.is_active)).all()
-            )
+            query = select(Slot.provider, Slot.settings_json, Slot.chain_json).where(Slot.is_active)
+            rows = [
+                (provider, settings)
+                for own, own_settings, chain in db.session.execute(query)
+                for provider, settings in [(own, own_settings), *_fallbacks(chain)]
+            ]
             keys = {name: bool(provider_api_key(name)) for name in drivers}
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the database check already reports it
@@ -139,6 +143,7 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
         if field and isinstance(settings, dict):
             urls.add(str(settings.get(field) or ""))
     out: dict[str, Any] = {}
+    circuits = services().circuit_views()
     for name in sorted(drivers):
         required = name in used
         entry: dict[str, Any] = {"required": required}
@@ -156,8 +161,17 @@ def _check_providers(db_ok: bool) -> dict[str, Any]:
                 entry["status"] = "fail" if failed else "ok"
                 if failed:
                     entry["detail"] = failed[0].detail
+        if name in circuits:
+            # Reported, never failing the check: a chain may still answer from another step.
+            entry["circuit"] = circuits[name]
         out[name] = entry
     return out
+
+
+def _fallbacks(chain: Any) -> list[tuple[str, Any]]:
+    """The (provider, settings) of a slot's fallback steps: they are used as much as its own."""
+    steps = chain.get("fallbacks") if isinstance(chain, dict) else None
+    return [(str(s.get("provider")), s.get("settings")) for s in steps or [] if isinstance(s, dict)]
 
 
 def probe_url(base_url: str, now: float | None = None) -> _Probe:

@@ -27,7 +27,9 @@ _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 DEFAULT_WINDOW_MINUTES = 60
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 #: failure reasons that are the provider's fault (DESIGN.md §3: 502/503 answers)
-PROVIDER_ERRORS = frozenset({"bad_response", "blocked", "not_configured", "quota", "provider_5xx", "network"})
+PROVIDER_ERRORS = frozenset(
+    {"bad_response", "blocked", "not_configured", "quota", "provider_5xx", "network", "provider_unavailable"}
+)
 #: Statuses that count as a slot's last error; the later of the two is shown.
 _ERROR_STATUSES = (JobStatus.FAILED, JobStatus.TIMEOUT)
 #: The statuses whose latest job each slot shows: its last success and its last error.

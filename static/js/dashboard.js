@@ -19,6 +19,7 @@
 
   const FAILURES = {
     timeout: "таймаут", network: "нет связи", provider_5xx: "провайдер недоступен", quota: "квота исчерпана",
+    provider_unavailable: "провайдер приостановлен",
     bad_response: "нет изображения", blocked: "модерация", not_configured: "провайдер не настроен",
     internal: "ошибка сервера", interrupted: "прервано",
   };
@@ -61,6 +62,22 @@
     if (slot.ingest_url) row.querySelector("input").value = slot.ingest_url;
   }
 
+  /* An open provider circuit: its slots answer 503 at once (or fall back) until it closes. */
+  function showCircuits(circuits) {
+    const box = document.getElementById("dash-circuits");
+    const open = Object.entries(circuits).filter(([, c]) => c.state === "open");
+    box.replaceChildren();
+    for (const [name, c] of open) {
+      const title = titles[name] || name;
+      const wait = Math.max(1, Math.round(c.retry_in_s || 0));
+      box.append(PC.el("div", {
+        text: "Провайдер «" + title + "» недоступен: после " + c.failures +
+          " сбоев подряд запросы к нему приостановлены, проверка через " + wait + " с.",
+      }));
+    }
+    box.hidden = open.length === 0;
+  }
+
   async function load() {
     errorBox.hidden = true;
     let slots;
@@ -75,6 +92,7 @@
     try {
       const overview = await PC.api("/api/stats/overview?window_minutes=60");
       for (const s of (overview && overview.slots) || []) stats[s.slot_id] = s;
+      showCircuits((overview && overview.circuits) || {});
     } catch (err) {
       stats = {};
     }

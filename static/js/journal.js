@@ -14,6 +14,7 @@
   };
   const REASONS = {
     timeout: "Таймаут", network: "Нет связи", provider_5xx: "Провайдер недоступен", quota: "Квота исчерпана",
+    provider_unavailable: "Провайдер приостановлен",
     bad_response: "Нет изображения", blocked: "Модерация", not_configured: "Не настроен", internal: "Ошибка сервера",
     interrupted: "Прервано",
   };
@@ -30,6 +31,26 @@
   function duration(ms) {
     if (typeof ms !== "number") return "—";
     return ms < 1000 ? ms + " мс" : (ms / 1000).toLocaleString("ru-RU", { maximumFractionDigits: 1 }) + " с";
+  }
+
+  /** "gemini: Нет связи ×3 → local: готово": every attempt, repeats folded (attempt_log). */
+  function attemptsText(log) {
+    const parts = [];
+    for (const a of log || []) {
+      const label = a.outcome === "ok" ? "готово" : a.outcome === "provider_busy" ? "занят" : REASONS[a.outcome] || a.outcome;
+      const last = parts[parts.length - 1];
+      if (last && last.step === a.step && last.label === label) last.n += 1;
+      else parts.push({ step: a.step, provider: a.provider, label, n: 1 });
+    }
+    return parts.map((p) => p.provider + ": " + p.label + (p.n > 1 ? " ×" + p.n : "")).join(" → ");
+  }
+
+  function providerCell(job) {
+    const cell = el("td", { "data-label": "Провайдер" }, [job.provider]);
+    if (job.answered_step) cell.append(el("span", { class: "hint", text: " (запасной шаг " + (job.answered_step + 1) + ")" }));
+    const tried = attemptsText(job.attempt_log);
+    if (tried) cell.append(el("div", { class: "hint", "data-role": "attempts", text: tried }));
+    return cell;
   }
 
   function row(job) {
@@ -50,7 +71,7 @@
         text: job.failure_reason ? REASONS[job.failure_reason] || job.failure_reason : "—",
         title: job.failure_reason || null,
       }),
-      el("td", { text: job.provider, "data-label": "Провайдер" }),
+      providerCell(job),
       el("td", { class: "num", text: String(job.attempts), "data-label": "Попыток" }),
       el("td", { class: "num", text: duration(job.duration_ms), "data-label": "Длительность" }),
       el("td", { class: "num", text: size(job.input_size), "data-label": "Размер фото" }),

@@ -65,6 +65,7 @@
     providerSel.value = slot.provider;
     renderOperations(slot.provider, slot.operation);
     renderSettings(slot.provider, slot.operation, slot.settings || {});
+    chain.load(slot);
     state.templates = (slot.template_media || []).slice();
     renderTemplates();
     document.getElementById("toggle-templates").checked = state.templates.length > 0 || needsTemplate();
@@ -259,10 +260,12 @@
     return prop.type === "integer" || prop.type === "number" ? 5 : 6;
   }
 
-  function buildField(name, prop, required, secret, value) {
-    const id = "set-" + name;
+  /** One settings field; ``prefix`` names it for the server's errors ("settings", "fallbacks[0].settings"). */
+  function buildField(name, prop, required, secret, value, prefix) {
+    prefix = prefix || "settings";
+    const id = (prefix === "settings" ? "set-" : prefix.replace(/[^a-z0-9]+/gi, "-") + "-") + name;
     const title = prop.title || name;
-    const wrap = el("div", { class: "field", "data-field": "settings." + name, "data-setting": name });
+    const wrap = el("div", { class: "field", "data-field": prefix + "." + name, "data-setting": name });
     const label = el("label", { class: "field__label", for: id }, [title, required ? el("span", { class: "req", "aria-hidden": "true", text: "*" }) : null]);
     let input;
     const has = value !== undefined && value !== null;
@@ -292,7 +295,7 @@
       }
       wrap.append(label, input);
     }
-    input.name = "settings." + name;
+    input.name = prefix + "." + name;
     input.dataset.type = prop.type || "string";
     if (required) input.required = true;
     wrap.append(el("span", { class: "field__error", role: "alert" }));
@@ -302,16 +305,20 @@
 
   /** Current settings from the form; [values, problems] with client-side checks. */
   function collectSettings() {
-    const schema = schemaOf(providerSel.value, currentOperation());
+    return collectFields(fieldsBox, schemaOf(providerSel.value, currentOperation()), "settings");
+  }
+
+  /** The values of the schema fields in ``box`` (named ``prefix.<name>``); [values, problems]. */
+  function collectFields(box, schema, prefix) {
     const props = schema.properties || {};
     const required = new Set(schema.required || []);
     const values = {};
     const problems = {};
-    for (const wrap of fieldsBox.querySelectorAll("[data-setting]")) {
+    for (const wrap of box.querySelectorAll("[data-setting]")) {
       const name = wrap.dataset.setting;
       const prop = props[name] || {};
       const input = wrap.querySelector("input, select, textarea");
-      const key = "settings." + name;
+      const key = prefix + "." + name;
       if (prop.type === "boolean") {
         values[name] = input.checked;
         continue;
@@ -372,6 +379,16 @@
     }
     return rest;
   }
+
+  const chain = window.SlotChain({
+    el,
+    providers: () => state.providers,
+    schemaOf,
+    buildField,
+    collectFields,
+    order,
+    changed: () => setDirty(true),
+  });
 
   /* ---------- dirty state ---------- */
   function setDirty(on) {
@@ -437,6 +454,8 @@
     if (!name) problems.display_name = "Введите название слота";
     const [settings, settingProblems] = collectSettings();
     Object.assign(problems, settingProblems);
+    const [chainFields, chainProblems] = chain.collect();
+    Object.assign(problems, chainProblems);
     if (Object.keys(problems).length) {
       showErrors(problems);
       PC.toast("Проверьте выделенные поля", "error");
@@ -448,6 +467,7 @@
       provider: providerSel.value,
       operation: currentOperation(),
       settings,
+      ...chainFields,
     };
     if (state.version !== null && state.version !== undefined) body.version = state.version;
     PC.busy(saveBtn, true);

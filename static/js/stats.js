@@ -7,6 +7,7 @@
   const slotSel = document.getElementById("slot-filter");
   const REASONS = {
     timeout: "Таймаут", network: "Нет связи", provider_5xx: "Провайдер недоступен", quota: "Квота исчерпана",
+    provider_unavailable: "Провайдер приостановлен",
     bad_response: "Нет изображения", blocked: "Модерация", not_configured: "Не настроен", internal: "Ошибка сервера",
     interrupted: "Прервано", slot_busy: "Слот занят", provider_busy: "Провайдер занят",
   };

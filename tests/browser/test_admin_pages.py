@@ -228,6 +228,8 @@ def test_settings_change_deadline_password_and_keys(page, phone_page, server, sh
     page.fill("#result_ttl_hours", "48")
     page.fill("#concurrency_per_slot", "3")
     page.fill("#concurrency_per_provider", "40")
+    page.fill("#circuit_failure_threshold", "5")
+    page.fill("#circuit_cooldown_seconds", "45")
     page.select_option("#ingest_hash_mode", "strict")
     page.click("#limits-save")
     page.get_by_role("button", name="Сократить").click()
@@ -236,6 +238,7 @@ def test_settings_change_deadline_password_and_keys(page, phone_page, server, sh
     saved = page.request.get(f"{server.url}/api/settings").json()
     assert (saved["upload_limit_mb"], saved["result_ttl_hours"]) == (12, 48)
     assert (saved["concurrency_per_slot"], saved["concurrency_per_provider"]) == (3, 40)
+    assert (saved["circuit_failure_threshold"], saved["circuit_cooldown_seconds"]) == (5, 45)
     assert saved["ingest_hash_mode"] == "strict"
 
     # provider key: stored, reported as configured, never shown back
@@ -344,7 +347,9 @@ def test_journal_shows_a_failed_ingest_with_its_reason(app, page, phone_page, se
     row = page.locator("#journal-body tr[data-status='failed']")
     row.wait_for(timeout=15_000)
     assert row.locator("td").nth(3).inner_text() == "Не настроен"
-    assert row.locator("td").nth(4).inner_text() == "gemini"
+    provider = row.locator("td").nth(4)
+    assert provider.inner_text().splitlines()[0] == "gemini"
+    assert provider.locator("[data-role='attempts']").inner_text() == "gemini: Не настроен"
     assert page.locator("#journal-body tr").first.get_attribute("data-status") == "failed"  # newest first
     shots(page, "journal-desktop")
 

@@ -296,7 +296,8 @@ def test_503_provider_without_key_is_not_configured(app, shared, gemini):
 @pytest.mark.slow
 def test_503_overloaded_provider_retried_until_the_deadline(app, server, gemini):
     gemini_slot(app)
-    set_settings(app, sync_response_seconds=10)
+    # The circuit breaker would stop the retries after 3 (tests/ingest/test_fast_failure.py).
+    set_settings(app, sync_response_seconds=10, circuit_failure_threshold=100)
     gemini.enqueue(*["overloaded"] * 50)
     started = time.monotonic()
     resp = post_photo(server.url, jpeg_bytes())
@@ -308,7 +309,7 @@ def test_503_overloaded_provider_retried_until_the_deadline(app, server, gemini)
 @pytest.mark.slow
 def test_503_unreachable_provider_is_network(app, shared):
     gemini_slot(app)
-    set_settings(app, sync_response_seconds=10)
+    set_settings(app, sync_response_seconds=10, circuit_failure_threshold=100)
     server = shared.start_server(GEMINI_API_BASE=f"http://127.0.0.1:{free_port()}")
     error_of(post_photo(server.url, jpeg_bytes()), 503, "network")
 

@@ -21,6 +21,9 @@ def _fresh_probe_cache(monkeypatch):
     monkeypatch.setattr(health, "_probe_cache", {})
 
 
+CLOSED = {"state": "closed", "failures": 0}
+
+
 def test_healthy_with_only_the_local_provider(client):
     resp = client.get("/healthz")
     assert resp.status_code == 200
@@ -31,7 +34,13 @@ def test_healthy_with_only_the_local_provider(client):
     providers = body["checks"]["providers"]
     assert providers["local"] == {"status": "ok", "required": True}
     # unused providers are reported, never probed, never failing; a missing key is only reported
-    assert providers["gemini"] == {"status": "unused", "required": False, "key_configured": False}
+    # as is each networked provider's circuit breaker
+    assert providers["gemini"] == {
+        "status": "unused",
+        "required": False,
+        "key_configured": False,
+        "circuit": CLOSED,
+    }
     assert resp.headers["Cache-Control"] == "no-store"
 
 
@@ -72,6 +81,17 @@ def test_required_provider_unreachable_is_503(app, client):
     assert "127.0.0.1" in gemini["detail"]
 
 
+def test_a_fallback_steps_provider_is_required_and_probed_at_its_own_url(app, client):
+    dead = f"http://127.0.0.1:{free_port()}/segment"
+    step = {"provider": "http_service", "operation": "image_edit", "settings": {"url": dead}}
+    configure_slot(app, "slot-005", chain_json={"fallbacks": [step]})
+    resp = client.get("/healthz")
+    assert resp.status_code == 503
+    assert resp.get_json()["failing"] == ["provider:http_service"]
+    service = resp.get_json()["checks"]["providers"]["http_service"]
+    assert service["required"] is True and "127.0.0.1" in service["detail"]
+
+
 def test_required_provider_reachable_without_key_is_ok_and_probe_is_cached(app, client):
     gemini_slot(app, "slot-003")
     listener = socket.socket()
@@ -82,7 +102,7 @@ def test_required_provider_reachable_without_key_is_ok_and_probe_is_cached(app, 
         resp = client.get("/healthz")
         assert resp.status_code == 200, resp.get_json()
         gemini = resp.get_json()["checks"]["providers"]["gemini"]
-        assert gemini == {"status": "ok", "required": True, "key_configured": False}
+        assert gemini == {"status": "ok", "required": True, "key_configured": False, "circuit": CLOSED}
     finally:
         listener.close()
     # within the cache window the closed listener is not probed again

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 
 from flask import Flask
@@ -31,11 +33,12 @@ class Stack:
         return self.server.url
 
     def reset(self) -> None:
-        """Back to a freshly seeded deployment: default settings and slots, idle mock.
+        """Back to a freshly seeded deployment: default settings and slots, closed circuits, idle mock.
 
         Every slot's ``version`` moves on, so a photo sent by an earlier test is
         never taken for a replay. Jobs stay (tests look them up by id).
         """
+        shutil.rmtree(os.path.join(self.env["LOCK_DIR"], "circuits"), ignore_errors=True)
         with self.app.app_context():
             db.session.execute(delete(AppSetting).where(AppSetting.key != "ingest_password_hash"))
             db.session.execute(delete(SlotTemplateMedia))
