@@ -47,7 +47,10 @@ from photochanger.slots.snapshot import ingest_config
 log = logging.getLogger("photochanger.integration")
 
 #: Failures another attempt may cure; any other failure is final.
-RETRYABLE = frozenset({"timeout", "network", "provider_5xx", "database_unavailable", "storage_full"})
+#: ``provider_unavailable`` is an open circuit: the provider may be back by the next attempt.
+RETRYABLE = frozenset(
+    {"timeout", "network", "provider_5xx", "provider_unavailable", "database_unavailable", "storage_full"}
+)
 #: Permits of each slot and provider limit no task takes (see the module docstring).
 BOOTH_RESERVE = 1
 #: Ticks between sweeps for tasks of dead workers.
