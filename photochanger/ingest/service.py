@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from photochanger.clock import utcnow
-from photochanger.errors import DATABASE_DOWN, ApiError, is_disk_full, quiet_rollback
+from photochanger.errors import DATABASE_DOWN, ApiError, StorageUnavailable, is_disk_full, quiet_rollback
 from photochanger.extensions import db
 from photochanger.infra import metrics
 from photochanger.infra.background import in_thread
@@ -28,7 +28,7 @@ from photochanger.infra.permits import HostMutex, Lease, try_acquire
 from photochanger.ingest.duplicates import await_duplicate, find_duplicate, replay
 from photochanger.ingest.early_shrink import prepare_job
 from photochanger.ingest.ledger import Ledger, media_row
-from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure, open_result
+from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure
 from photochanger.ingest.provider_call import call_provider
 from photochanger.ingest.publishing import Publications
 from photochanger.jobs.shown import is_shown
@@ -168,6 +168,13 @@ class IngestService:
         except StepFailure as failure:
             self._fail(job_id, slot, req, failure)
             raise failure.api_error(job_id) from None
+        except StorageUnavailable as exc:
+            # Nothing half-stored: S3 writes are whole objects or none, and a
+            # row is recorded only after its object was written.
+            self.ledger.abandon()
+            down = StepFailure("storage_unavailable", str(exc), 0)
+            self._fail(job_id, slot, req, down)
+            raise down.api_error(job_id) from exc
         except DATABASE_DOWN:
             quiet_rollback()
             raise  # answered 503 database_unavailable; the sweep fails the job row later
@@ -247,7 +254,7 @@ class IngestService:
         """Write the result and its row; the success opened for the answer, and its path."""
         data, mime = _finalise(result, str(slot.settings.get("output_format", "auto")))
         out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
-        body, size = open_result(self.svc.store.write_atomic(out_rel, data))
+        body, size = self.svc.store.write_opened(out_rel, data)
         self.ledger.record_result(
             job_id,
             media_row(MediaKind.RESULT, out_rel, mime, len(data), job_id, slot.id, ttl_until),
@@ -280,7 +287,10 @@ class IngestService:
 
     def _fail(self, job_id: str, slot: SlotSnapshot, req: IngestRequest, failure: StepFailure) -> None:
         status = JobStatus.TIMEOUT if failure.reason == "timeout" else JobStatus.FAILED
-        self.svc.store.remove_tree(result_dir(slot.id, job_id))
+        try:
+            self.svc.store.remove_tree(result_dir(slot.id, job_id))
+        except StorageUnavailable:
+            pass  # clean-up removes the folder as an orphan once the store answers again
         self.ledger.record_failure(
             job_id,
             status=status,
@@ -338,8 +348,12 @@ def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: st
             exc_info=True,
         )
         shown = True  # cannot tell: build it, as every result used to get
-    if shown:
+    if not shown:
+        return
+    try:
         ensure_preview(store, slot_id, job_id, result_rel)
+    except StorageUnavailable as exc:  # built on first request instead
+        log.warning("preview.failed", extra={"event": "preview.failed", "job_id": job_id, "detail": str(exc)})
 
 
 def _elapsed_ms(arrival: float) -> int:
