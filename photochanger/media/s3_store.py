@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from photochanger.errors import StorageUnavailable
 from photochanger.media.storage import MediaStore, Removal, Removed
@@ -149,6 +149,10 @@ class S3MediaStore(MediaStore):
         self.write_atomic(relpath, data)
         return io.BytesIO(data), len(data)
 
+    def write_stream(self, relpath: str, stream: IO[bytes]) -> None:
+        """Store a readable stream (a restore's archive member) without holding it in memory."""
+        self._transfer(lambda **kw: self.client().upload_fileobj(stream, **kw), relpath)
+
     def put_file(self, relpath: str, local_file: str) -> None:
         self._transfer(lambda **kw: self.client().upload_file(local_file, **kw), relpath)
         os.unlink(local_file)
@@ -179,33 +183,34 @@ class S3MediaStore(MediaStore):
         found: dict[str, int] = {}
         for prefix in sorted({rel.rsplit("/", 2)[0] + "/" for rel in wanted}):
             for obj in self.objects(prefix):
-                if isinstance(obj, StoredObject) and obj.key in wanted:
+                if obj.key in wanted:
                     found[obj.key] = obj.size
         return found
 
-    def objects(self, prefix: str = "", delimiter: str | None = None) -> Iterator[StoredObject | str]:
-        """Every object under ``prefix`` (with ``delimiter``: the common prefixes too, as strings)."""
+    def objects(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every object under ``prefix``, a listing page (1000 keys) per request."""
+        for page in self._pages(prefix, None):
+            for obj in page.get("Contents", []):
+                yield StoredObject(obj["Key"], int(obj["Size"]), obj["LastModified"].timestamp())
+
+    def subfolders(self, relpath: str) -> list[str]:
+        prefix = relpath.rstrip("/") + "/"
+        found = [c["Prefix"] for page in self._pages(prefix, "/") for c in page.get("CommonPrefixes", [])]
+        return sorted(name[len(prefix) :].rstrip("/") for name in found)
+
+    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[dict[str, Any]]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if delimiter:
             params["Delimiter"] = delimiter
         try:
-            for page in self.client().get_paginator("list_objects_v2").paginate(**params):
-                for common in page.get("CommonPrefixes", []):
-                    yield str(common["Prefix"])
-                for obj in page.get("Contents", []):
-                    yield StoredObject(obj["Key"], int(obj["Size"]), obj["LastModified"].timestamp())
+            yield from self.client().get_paginator("list_objects_v2").paginate(**params)
         except (BotoCoreError, ClientError) as exc:
             raise StorageUnavailable(f"S3 list {prefix}: {type(exc).__name__}: {exc}") from exc
 
-    def subfolders(self, relpath: str) -> list[str]:
-        prefix = relpath.rstrip("/") + "/"
-        found = (item for item in self.objects(prefix, "/") if isinstance(item, str))
-        return sorted(name[len(prefix) :].rstrip("/") for name in found)
-
     def modified_at(self, relpath: str) -> float:
-        times = [o.modified for o in self.objects(relpath.rstrip("/") + "/") if isinstance(o, StoredObject)]
+        times = [o.modified for o in self.objects(relpath.rstrip("/") + "/")]
         return max(times, default=float("inf"))
 
     def presigned_url(self, relpath: str, download_name: str, mime: str) -> str | None:
@@ -230,7 +235,7 @@ class S3MediaStore(MediaStore):
         return True
 
     def remove_tree(self, relpath: str) -> int:
-        found = [o for o in self.objects(relpath.rstrip("/") + "/") if isinstance(o, StoredObject)]
+        found = list(self.objects(relpath.rstrip("/") + "/"))
         self.delete_keys([o.key for o in found])
         return sum(o.size for o in found)
 
@@ -243,7 +248,7 @@ class S3MediaStore(MediaStore):
             elif removal.names:
                 keys.extend(f"{removal.path}/{name}" for name in removal.names)
             else:  # no names known: whatever the folder holds
-                keys.extend(o.key for o in self.objects(removal.path + "/") if isinstance(o, StoredObject))
+                keys.extend(o.key for o in self.objects(removal.path + "/"))
         self.delete_keys(keys)
         return [Removed(removal.size, True) for removal in removals]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import tarfile
 import time
 import zipfile
 
@@ -13,7 +14,7 @@ import requests
 
 from photochanger.extensions import db
 from photochanger.models import JobHistory, JobStatus, MediaObject, Slot
-from tests.support.booth import post_photo
+from tests.support.booth import ingest_in_process, post_photo
 from tests.support.images import jpeg_bytes
 from tests.support.net import free_port
 from tests.support.nginx import NGINX, NginxServer
@@ -176,3 +177,36 @@ def test_s3_down_is_503_with_nothing_half_stored(app, app_env, live_server):
     assert health.status_code == 503
     assert "storage" in health.json()["failing"]
     assert health.json()["checks"]["storage"]["status"] == "fail"
+
+
+def test_backup_and_restore_snapshot_the_bucket(app, client, runner, s3_server, bucket, tmp_path):
+    results = {}
+    for n in range(2):
+        resp = ingest_in_process(client, jpeg_bytes(color=(n * 90, 20, 200)), f"slot-00{n + 1}")
+        results[resp.headers["X-Job-Id"]] = resp.data
+    stored = {
+        k: s3_server.client().get_object(Bucket=bucket, Key=k)["Body"].read() for k in s3_server.keys(bucket)
+    }
+
+    done = runner.invoke(args=["backup", str(tmp_path / "backup")])
+    assert done.exit_code == 0, done.output
+    with tarfile.open(tmp_path / "backup" / "media.tar") as tar:
+        archived = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    assert {k: v for k, v in archived.items() if k in stored} == stored  # previews may have come since
+
+    # Lose the bucket's objects and gain a stray one, then restore over it.
+    client_s3 = s3_server.client()
+    for key in s3_server.keys(bucket):
+        client_s3.delete_object(Bucket=bucket, Key=key)
+    client_s3.put_object(Bucket=bucket, Key="results/slot-009/stray/payload.jpg", Body=b"stray")
+    refused = runner.invoke(args=["restore", str(tmp_path / "backup")])
+    assert refused.exit_code != 0 and f"s3://{bucket} has files" in refused.output
+
+    done = runner.invoke(args=["restore", "--force", str(tmp_path / "backup")])
+    assert done.exit_code == 0, done.output
+    assert f"restored into s3://{bucket}" in done.output
+    assert sorted(s3_server.keys(bucket)) == sorted(archived)  # the stray object is gone
+    for job_id, data in results.items():
+        link = client.get(f"/public/results/{job_id}")
+        assert link.status_code == 302
+        assert requests.get(link.headers["Location"], timeout=10).content == data
