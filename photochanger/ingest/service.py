@@ -20,7 +20,14 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from photochanger.clock import utcnow
-from photochanger.errors import DATABASE_DOWN, ApiError, StorageUnavailable, is_disk_full, quiet_rollback
+from photochanger.errors import (
+    DATABASE_DOWN,
+    RETRY_AFTER_UNAVAILABLE,
+    ApiError,
+    StorageUnavailable,
+    is_disk_full,
+    quiet_rollback,
+)
 from photochanger.extensions import db
 from photochanger.infra import metrics
 from photochanger.infra.background import in_thread
@@ -172,9 +179,8 @@ class IngestService:
             # Nothing half-stored: S3 writes are whole objects or none, and a
             # row is recorded only after its object was written.
             self.ledger.abandon()
-            down = StepFailure("storage_unavailable", str(exc), 0)
-            self._fail(job_id, slot, req, down)
-            raise down.api_error(job_id) from exc
+            self._fail(job_id, slot, req, StepFailure("storage_unavailable", str(exc), 0))
+            raise ApiError("storage_unavailable", job_id=job_id, retry_after=RETRY_AFTER_UNAVAILABLE) from exc
         except DATABASE_DOWN:
             quiet_rollback()
             raise  # answered 503 database_unavailable; the sweep fails the job row later

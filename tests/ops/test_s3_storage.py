@@ -77,12 +77,9 @@ def test_ingest_stores_in_the_bucket_and_the_link_redirects_to_it(
         stored = sorted(zipped.read(name) for name in zipped.namelist())
     assert stored == sorted(resp.content for resp in answers)
 
-
-def test_healthz_reports_the_bucket(app, live_server, bucket):
-    server = live_server()
-    body = requests.get(f"{server.url}/healthz", timeout=10).json()
-    assert body["checks"]["storage"] == {"status": "ok", "backend": "s3", "bucket": bucket}
-    assert "storage" not in body["failing"]
+    health = requests.get(f"{server.url}/healthz", timeout=10).json()
+    assert health["checks"]["storage"] == {"status": "ok", "backend": "s3", "bucket": bucket}
+    assert "storage" not in health["failing"]
 
 
 @pytest.mark.nginx
@@ -125,14 +122,12 @@ def test_accel_download_through_nginx_streams_the_object(app, app_env, live_serv
         nginx.stop()
 
 
-def test_cleanup_removes_expired_objects_and_keeps_live_ones(app, runner, live_server, s3_server, bucket):
-    server = live_server()
+def test_cleanup_removes_expired_objects_and_keeps_live_ones(app, client, runner, s3_server, bucket):
     jobs = []
     for n in range(3):
-        resp = post_photo(server.url, jpeg_bytes(color=(n * 60, 90, 40)))
-        assert resp.status_code == 200, resp.text
+        resp = ingest_in_process(client, jpeg_bytes(color=(n * 60, 90, 40)))
         jobs.append(resp.headers["X-Job-Id"])
-        assert requests.get(f"{server.url}/public/results/{jobs[-1]}/preview", timeout=10).status_code == 200
+        assert client.get(f"/public/results/{jobs[-1]}/preview").status_code == 200
     expired, live = jobs[:2], jobs[2]
     with app.app_context():
         for job_id in expired:
@@ -152,8 +147,8 @@ def test_cleanup_removes_expired_objects_and_keeps_live_ones(app, runner, live_s
     assert any(k.startswith(f"results/slot-001/{live}/payload.") for k in keys)
     assert f"results/slot-001/{live}/preview.webp" in keys
     assert any(k.startswith(f"inputs/slot-001/{live}.") for k in keys)
-    gone = requests.get(f"{server.url}/public/results/{expired[0]}", timeout=10)
-    assert gone.status_code == 410
+    assert client.get(f"/public/results/{expired[0]}").status_code == 410
+    assert client.get(f"/public/results/{live}").status_code == 302
 
 
 def test_s3_down_is_503_with_nothing_half_stored(app, app_env, live_server):
@@ -165,6 +160,7 @@ def test_s3_down_is_503_with_nothing_half_stored(app, app_env, live_server):
     assert body["failure_reason"] == "storage_unavailable"
     assert body["message"] == "Хранилище фотографий временно недоступно, повторите позже"
     assert resp.headers["Content-Type"].startswith("application/json")
+    assert resp.headers["Retry-After"] == "5"
     with app.app_context():
         job = db.session.get(JobHistory, body["job_id"])
         assert job.status == JobStatus.FAILED and job.failure_reason == "storage_unavailable"
