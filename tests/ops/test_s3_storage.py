@@ -15,9 +15,13 @@ import requests
 from photochanger.extensions import db
 from photochanger.models import JobHistory, JobStatus, MediaObject, Slot
 from tests.support.booth import ingest_in_process, post_photo
-from tests.support.images import jpeg_bytes
+from tests.support.images import jpeg_bytes, png_bytes
+from tests.support.mock_turbotext import MockTurbotext
+from tests.support.mockserver import step
 from tests.support.net import free_port
 from tests.support.nginx import NGINX, NginxServer
+from tests.support.setup import configure_slot
+from tests.support.templates import add_template
 
 pytestmark = pytest.mark.db
 
@@ -206,3 +210,24 @@ def test_backup_and_restore_snapshot_the_bucket(app, client, runner, s3_server, 
         link = client.get(f"/public/results/{job_id}")
         assert link.status_code == 302
         assert requests.get(link.headers["Location"], timeout=10).content == data
+
+
+def test_templates_and_provider_media_live_in_the_bucket(app, live_server, s3_server, bucket):
+    """A URL-fetching provider gets the photo and the template from provider-media copies in the bucket."""
+    with MockTurbotext(api_key="tt-test-key") as turbotext:
+        server = live_server(
+            TURBOTEXT_API_BASE=turbotext.url, TURBOTEXT_API_KEY="tt-test-key", TURBOTEXT_POLL_INTERVAL="0.1"
+        )
+        configure_slot(
+            app, provider="turbotext", operation="style_transfer", settings_json={"prompt": "акварель"}
+        )
+        template_id = add_template(app, "slot-001", png_bytes(), "style")
+        assert any(k.startswith(f"templates/slot-001/{template_id}.") for k in s3_server.keys(bucket))
+        turbotext.enqueue(step("success"))
+        resp = post_photo(server.url, jpeg_bytes())
+        assert resp.status_code == 200, resp.text
+        job = turbotext.jobs[-1]
+        assert "/public/provider-media/" in job.form["url"]  # the template, streamed from the bucket
+        assert turbotext.fetches and all(f.ok for f in turbotext.fetches)
+    assert s3_server.keys(bucket, "provider-media/") == []  # the links died with the job
+    assert any(k.startswith(f"results/slot-001/{resp.headers['X-Job-Id']}/") for k in s3_server.keys(bucket))
