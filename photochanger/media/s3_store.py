@@ -299,11 +299,6 @@ class _Body(io.RawIOBase):
             raise StorageUnavailable(f"S3 read: {type(exc).__name__}: {exc}") from exc
         return data
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def close(self) -> None:
         if not self.closed:
             self._stream.close()
