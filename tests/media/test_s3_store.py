@@ -11,6 +11,7 @@ from photochanger.errors import StorageUnavailable
 from photochanger.media import s3_store
 from photochanger.media.s3_store import S3MediaStore, S3Settings
 from photochanger.media.storage import Removal
+from photochanger.runtime import open_store
 from tests.support.net import free_port
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
@@ -107,3 +108,24 @@ def test_an_unreachable_server_is_storage_unavailable_not_missing(tmp_path):
         store.write_atomic("results/slot-001/j1/payload.jpg", b"x")
     check = store.check()
     assert check["status"] == "fail" and check["bucket"] == "media"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"MEDIA_STORAGE": "ftp"}, "expected 'local' or 's3'"),
+        ({"MEDIA_STORAGE": "s3"}, "needs S3_BUCKET"),
+        (
+            {"MEDIA_STORAGE": "s3", "S3_BUCKET": "media", "S3_DOWNLOADS": "proxy"},
+            "expected 'redirect' or 'accel'",
+        ),
+    ],
+)
+def test_a_misconfigured_store_stops_the_start(config, message, tmp_path):
+    with pytest.raises(RuntimeError, match=message):
+        open_store({"MEDIA_ROOT": str(tmp_path), **config})
+
+
+def test_local_is_the_default(tmp_path):
+    store = open_store({"MEDIA_ROOT": str(tmp_path)})
+    assert store.kind == "local" and store.check() == {"status": "ok", "backend": "local"}
