@@ -7,10 +7,15 @@ import re
 
 import pytest
 
+from photochanger.clock import utcnow
 from photochanger.errors import StorageUnavailable
+from photochanger.extensions import db
+from photochanger.ingest.ledger import Ledger
+from photochanger.ingest.publishing import Publications
 from photochanger.media import s3_store
 from photochanger.media.s3_store import S3MediaStore, S3Settings
 from photochanger.media.storage import Removal
+from photochanger.models import MediaKind, MediaObject
 from photochanger.runtime import open_store
 from tests.support.net import free_port
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
@@ -129,3 +134,21 @@ def test_a_misconfigured_store_stops_the_start(config, message, tmp_path):
 def test_local_is_the_default(tmp_path):
     store = open_store({"MEDIA_ROOT": str(tmp_path)})
     assert store.kind == "local" and store.check() == {"status": "ok", "backend": "local"}
+
+
+def test_links_retired_while_the_bucket_is_down_end_at_their_deadline(app, tmp_path):
+    """Retiring runs in a ``finally`` after the answer is ready: an outage there must not make it a 503."""
+    dead = _store(f"http://127.0.0.1:{free_port()}", "media", str(tmp_path))
+    media_id, rel = "a" * 32, "provider-media/" + "a" * 32 + ".jpg"
+    with app.app_context():
+        db.session.add(
+            MediaObject(
+                id=media_id, kind=MediaKind.PROVIDER_MEDIA, path=rel, mime="image/jpeg", expires_at=utcnow()
+            )
+        )
+        db.session.commit()
+        links = Publications(dead, Ledger(), "http://booth.example")
+        links.links.append((media_id, rel))
+        links.retire()
+        row = db.session.get(MediaObject, media_id)
+        assert row.cleaned_at is None  # the copy is still there: clean-up removes it once it expired
