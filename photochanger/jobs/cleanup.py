@@ -15,6 +15,8 @@ a cron run), because every run follows the rules of :mod:`photochanger.jobs.clai
 * a result folder with a result row is left to that row's claim; other folders
   go once their job is gone, failed or expired and nothing wrote to them for
   :data:`~photochanger.jobs.recovery.STALE_AFTER`;
+* a batch whose files the store could not remove (an S3 outage) is given back
+  unclaimed and the run stops with :class:`~photochanger.errors.StorageUnavailable`;
 * a photo spooled while it arrived (``media.spool``) is removed only once
   nothing has been written to it for :data:`STALE_SPOOL_AFTER`, and even a
   live upload loses nothing by it: the ingest then writes it from memory.
@@ -25,6 +27,7 @@ never holds a long transaction or a lock.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,8 +35,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from photochanger.clock import utcnow
+from photochanger.errors import StorageUnavailable
 from photochanger.extensions import db
-from photochanger.jobs.claims import claim_ready, expired_batch, folders_to_keep
+from photochanger.jobs.claims import claim_ready, expired_batch, folders_to_keep, release_claims
 from photochanger.jobs.recovery import STALE_AFTER
 from photochanger.media.spool import remove_stale_spools
 from photochanger.media.storage import MediaStore, Removal, Removed, preview_path, result_dir
@@ -131,9 +135,17 @@ def cleanup_media(
             summary.claimed_by_other_run += claimed.taken
             removals = [_removal(media) for media in claimed.mine]
             started = _Batch(
-                [media.kind for media in claimed.mine], removals, pool.submit(store.remove_many, removals)
+                [media.id for media in claimed.mine],
+                [media.kind for media in claimed.mine],
+                removals,
+                pool.submit(store.remove_many, removals),
             )
-            _finish_removals(store, removing, summary)
+            try:
+                _finish_removals(store, removing, summary)
+            except StorageUnavailable:
+                with contextlib.suppress(StorageUnavailable):  # its claims are given back too
+                    _finish_removals(store, started, summary)
+                raise
             removing = started
         _finish_removals(store, removing, summary)
     if max_batches is None or summary.batches < max_batches:
@@ -149,6 +161,7 @@ def cleanup_media(
 class _Batch(NamedTuple):
     """One batch's removals under way."""
 
+    ids: list[str]
     kinds: list[str]
     removals: list[Removal]
     done: Future[list[Removed]]
@@ -158,8 +171,15 @@ def _finish_removals(store: MediaStore, batch: _Batch | None, summary: CleanupSu
     """Wait for one batch's removals, count them, and prune the folders they emptied."""
     if batch is None:
         return
+    try:
+        results = batch.done.result()
+    except StorageUnavailable:
+        # Nothing is lost: the rows are claimable again and the next run
+        # removes their files (an object deleted meanwhile is no error).
+        release_claims(batch.ids)
+        raise
     emptied: dict[str, str] = {}  # parent folder -> a path below it
-    for kind, removal, done in zip(batch.kinds, batch.removals, batch.done.result(), strict=True):
+    for kind, removal, done in zip(batch.kinds, batch.removals, results, strict=True):
         summary.removed[kind] = summary.removed.get(kind, 0) + 1
         summary.files_removed += done.existed
         summary.bytes_freed += done.freed

