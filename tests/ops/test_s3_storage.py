@@ -100,6 +100,10 @@ def test_accel_download_through_nginx_streams_the_object(app, app_env, live_serv
 
         download = requests.get(f"{nginx.url}/public/results/{job_id}", timeout=10)
         assert download.status_code == 200, download.text
+        part = requests.get(
+            f"{nginx.url}/public/results/{job_id}", headers={"Range": "bytes=0-99"}, timeout=10
+        )
+        assert part.status_code == 206 and part.content == resp.content[:100]
         assert download.content == resp.content
         assert download.headers["X-Media-Delivery"] == "x-accel-s3"
         assert download.headers["Content-Type"] == "image/jpeg"
