@@ -22,6 +22,7 @@ from tests.support.mock_turbotext import MockTurbotext
 from tests.support.mockserver import step
 from tests.support.net import free_port
 from tests.support.nginx import NGINX, NginxServer
+from tests.support.s3 import S3Server, weed_binary
 from tests.support.setup import configure_slot
 from tests.support.templates import add_template
 
@@ -161,28 +162,42 @@ def test_cleanup_removes_expired_objects_and_keeps_live_ones(app, client, runner
     assert client.get(f"/public/results/{live}").status_code == 302
 
 
-def test_s3_down_is_503_with_nothing_half_stored(app, app_env, live_server):
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the S3 server is stopped
-    server = live_server(workers=2, S3_ENDPOINT_URL=dead)
-    resp = post_photo(server.url, jpeg_bytes())
-    assert resp.status_code == 503, resp.text
-    body = resp.json()
-    assert body["failure_reason"] == "storage_unavailable"
-    assert body["message"] == "Хранилище фотографий временно недоступно, повторите позже"
-    assert resp.headers["Content-Type"].startswith("application/json")
-    assert resp.headers["Retry-After"] == "5"
-    with app.app_context():
-        job = db.session.get(JobHistory, body["job_id"])
-        assert job.status == JobStatus.FAILED and job.failure_reason == "storage_unavailable"
-        assert (
-            db.session.query(MediaObject).filter_by(job_id=job.job_id).count() == 0
-        )  # no row without its object
-    assert _local_files(app_env["MEDIA_ROOT"]) == []  # the spooled photo is gone too
+def test_s3_stopped_is_503_with_nothing_half_stored(app, app_env, live_server):
+    private = S3Server(weed_binary())  # its own server, to stop it without disturbing the other tests
+    try:
+        server = live_server(workers=2, **private.env(private.make_bucket()))
+        before = post_photo(server.url, jpeg_bytes(color=(5, 5, 200)))
+        assert before.status_code == 200, before.text
+        private.stop()
 
-    health = requests.get(f"{server.url}/healthz", timeout=10)
-    assert health.status_code == 503
-    assert "storage" in health.json()["failing"]
-    assert health.json()["checks"]["storage"]["status"] == "fail"
+        resp = post_photo(server.url, jpeg_bytes())
+        assert resp.status_code == 503, resp.text
+        body = resp.json()
+        assert body["failure_reason"] == "storage_unavailable"
+        assert body["message"] == "Хранилище фотографий временно недоступно, повторите позже"
+        assert resp.headers["Content-Type"].startswith("application/json")
+        assert resp.headers["Retry-After"] == "5"
+        with app.app_context():
+            job = db.session.get(JobHistory, body["job_id"])
+            assert job.status == JobStatus.FAILED and job.failure_reason == "storage_unavailable"
+            # no row without its object
+            assert db.session.query(MediaObject).filter_by(job_id=job.job_id).count() == 0
+        assert _local_files(app_env["MEDIA_ROOT"]) == []  # the spooled photo is gone too
+
+        # the earlier result's link, its preview and its replay: 503, never 500
+        earlier = before.headers["X-Job-Id"]
+        for path in (f"/public/results/{earlier}", f"/public/results/{earlier}/preview"):
+            got = requests.get(f"{server.url}{path}", allow_redirects=False, timeout=10)
+            assert got.status_code == 503 and got.json()["failure_reason"] == "storage_unavailable", path
+        again = post_photo(server.url, jpeg_bytes(color=(5, 5, 200)))
+        assert again.status_code == 503 and again.json()["failure_reason"] == "storage_unavailable"
+
+        health = requests.get(f"{server.url}/healthz", timeout=10)
+        assert health.status_code == 503
+        assert "storage" in health.json()["failing"]
+        assert health.json()["checks"]["storage"]["status"] == "fail"
+    finally:
+        private.stop()
 
 
 def test_backup_and_restore_snapshot_the_bucket(app, client, runner, s3_server, bucket, tmp_path):
