@@ -11,6 +11,7 @@ from cli.admin import admin_bootstrap_command, list_admins_command
 from cli.ops import backup_command, restore_command
 from photochanger.auth.passwords import MIN_INGEST_PASSWORD, generate_password, hash_password
 from photochanger.clock import utcnow
+from photochanger.errors import StorageUnavailable
 from photochanger.extensions import db
 from photochanger.jobs.cleanup import cleanup_media
 from photochanger.jobs.recovery import mark_interrupted, mark_orphaned
@@ -83,7 +84,12 @@ def cleanup_media_command(batch_size: int, max_batches: int | None) -> None:
     Safe while traffic runs and when runs overlap; meant for cron every 15 minutes.
     """
     orphaned = mark_orphaned()  # a cron run also fails jobs a killed worker left running
-    summary = cleanup_media(services().store, batch_size=batch_size, max_batches=max_batches)
+    try:
+        summary = cleanup_media(services().store, batch_size=batch_size, max_batches=max_batches)
+    except StorageUnavailable as exc:
+        raise click.ClickException(
+            f"media storage unavailable ({exc}); what is left is removed by the next run"
+        ) from exc
     for line in summary.lines():
         click.echo(line)
     click.echo(f"interrupted jobs: {orphaned}")

@@ -43,6 +43,21 @@ class Config:
             _env("DATABASE_URL", "sqlite:///" + os.path.join(instance_path, "photochanger.db")) or ""
         )
         self.MEDIA_ROOT = _env("MEDIA_ROOT", os.path.join(instance_path, "media"))
+        # "local" (files under MEDIA_ROOT) or "s3" (a bucket; MEDIA_ROOT then holds
+        # only photos still arriving). docs/storage.md.
+        self.MEDIA_STORAGE = (_env("MEDIA_STORAGE", "local") or "local").lower()
+        # MEDIA_STORAGE=s3: unset keys fall back to boto3's chain (AWS_ACCESS_KEY_ID, ...).
+        self.S3_BUCKET = _env("S3_BUCKET")
+        self.S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL")
+        self.S3_REGION = _env("S3_REGION") or _env("AWS_DEFAULT_REGION") or "us-east-1"
+        self.S3_ACCESS_KEY_ID = _env("S3_ACCESS_KEY_ID")
+        self.S3_SECRET_ACCESS_KEY = _env("S3_SECRET_ACCESS_KEY")
+        # "path" (MinIO, SeaweedFS, most self-hosted servers) or "virtual" (AWS).
+        self.S3_ADDRESSING_STYLE = _env("S3_ADDRESSING_STYLE", "path")
+        # Result downloads: "redirect" (302 to a presigned URL) or "accel" (nginx
+        # fetches the presigned URL through an internal location, nginx/photochanger.conf).
+        self.S3_DOWNLOADS = (_env("S3_DOWNLOADS", "redirect") or "redirect").lower()
+        self.S3_PRESIGN_SECONDS = int(_env("S3_PRESIGN_SECONDS", "300") or 300)
         self.LOCK_DIR = _env("LOCK_DIR", os.path.join(instance_path, "locks"))
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
         self.JWT_SECRET_KEY = _env("JWT_SECRET_KEY")

@@ -44,6 +44,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "not_configured": (503, "Провайдер не настроен"),
     "quota": (503, "Исчерпана квота провайдера"),
     "database_unavailable": (503, "База данных временно недоступна, повторите позже"),
+    "storage_unavailable": (503, "Хранилище фотографий временно недоступно, повторите позже"),
     "storage_full": (507, "На сервере закончилось место для фотографий: сообщите администратору"),
     "provider_5xx": (503, "Провайдер временно недоступен"),
     "network": (503, "Нет связи с провайдером"),
@@ -65,6 +66,10 @@ REASONS: dict[str, tuple[int, str]] = {
     "zip_empty": (400, "В архиве нет ни одного фото"),
     "internal": (500, "Внутренняя ошибка сервера"),
 }
+
+
+class StorageUnavailable(Exception):
+    """The media store (an S3 bucket) cannot be reached or refused the operation: 503, never 500."""
 
 
 class ApiError(Exception):
@@ -199,6 +204,16 @@ def register_error_handlers(app: Flask) -> None:
     for error_class in DATABASE_DOWN:
         app.register_error_handler(error_class, _database_down)
 
+    @app.errorhandler(StorageUnavailable)
+    def _storage_down(exc: StorageUnavailable) -> Any:
+        quiet_rollback()
+        app.logger.error(
+            "media storage unavailable: %s",
+            exc,
+            extra={"event": "storage.unavailable", "path": request.path},
+        )
+        return _unavailable("storage_unavailable", 503)
+
     @app.errorhandler(Exception)
     def _unhandled(exc: Exception) -> Any:
         if is_disk_full(exc):
@@ -226,7 +241,7 @@ def _unavailable(reason: str, status: int) -> Response:
     """The JSON error (or the HTML page) of a server-side outage, with ``Retry-After``."""
     if wants_json():
         return ApiError(reason, retry_after=RETRY_AFTER_UNAVAILABLE).to_response()
-    resp = _html_error(status, None)
+    resp = _html_error(status, None, _HTML_OUTAGES.get(reason))
     resp.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     return resp
 
@@ -261,11 +276,20 @@ _HTML_ERRORS = {
 }
 
 
-def _html_error(code: int, exc: HTTPException | None) -> Response:
+#: Outages whose page says more than their status's page.
+_HTML_OUTAGES = {
+    "storage_unavailable": (
+        "Сервер временно недоступен",
+        "Хранилище фотографий не отвечает. Попробуйте через минуту.",
+    ),
+}
+
+
+def _html_error(code: int, exc: HTTPException | None, page: tuple[str, str] | None = None) -> Response:
     """A Russian HTML page (the public layout) instead of Werkzeug's English one."""
     from flask import render_template
 
-    title, text = _HTML_ERRORS.get(code, (REASONS[_HTTP_REASONS.get(code, "internal")][1], ""))
+    title, text = page or _HTML_ERRORS.get(code, (REASONS[_HTTP_REASONS.get(code, "internal")][1], ""))
     resp = Response(
         render_template("public/message.html", status=code, title=title, text=text),
         status=code,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,8 @@ from photochanger.infra.circuit import OPEN, CircuitBreaker, CircuitState, Circu
 from photochanger.infra.metrics import REDIS_EXT_KEY
 from photochanger.infra.redis_link import RedisLink
 from photochanger.infra.shared_permits import SharedPermits
-from photochanger.media.storage import MediaStore
+from photochanger.media.s3_store import S3MediaStore, S3Settings
+from photochanger.media.storage import LocalMediaStore, MediaStore
 from photochanger.providers.base import ProviderDriver
 from photochanger.providers.registry import build_drivers
 
@@ -68,12 +70,35 @@ def init_services(app: Flask) -> None:
     link = RedisLink(app.config.get("REDIS_URL"))
     app.extensions[REDIS_EXT_KEY] = link
     app.extensions[_EXT_KEY] = AppServices(
-        store=MediaStore(app.config["MEDIA_ROOT"]),
+        store=open_store(app.config),
         drivers=build_drivers(app.config),
         lock_dir=app.config["LOCK_DIR"],
         permits=SharedPermits(app.config["LOCK_DIR"], link, float(app.config["REDIS_LEASE_SECONDS"])),
         circuits=build_store(app.config["LOCK_DIR"], app.config.get("REDIS_URL")),
     )
+
+
+def open_store(config: Mapping[str, Any]) -> MediaStore:
+    """The media backend ``MEDIA_STORAGE`` names (docs/storage.md)."""
+    kind = config.get("MEDIA_STORAGE") or "local"
+    if kind == "local":
+        return LocalMediaStore(config["MEDIA_ROOT"])
+    if kind != "s3":
+        raise RuntimeError(f"MEDIA_STORAGE={kind!r}: expected 'local' or 's3'")
+    if not config.get("S3_BUCKET"):
+        raise RuntimeError("MEDIA_STORAGE=s3 needs S3_BUCKET")
+    if config.get("S3_DOWNLOADS") not in ("redirect", "accel"):
+        raise RuntimeError(f"S3_DOWNLOADS={config.get('S3_DOWNLOADS')!r}: expected 'redirect' or 'accel'")
+    settings = S3Settings(
+        bucket=config["S3_BUCKET"],
+        endpoint_url=config.get("S3_ENDPOINT_URL"),
+        region=config.get("S3_REGION"),
+        access_key_id=config.get("S3_ACCESS_KEY_ID"),
+        secret_access_key=config.get("S3_SECRET_ACCESS_KEY"),
+        addressing_style=config.get("S3_ADDRESSING_STYLE") or "path",
+        presign_seconds=int(config.get("S3_PRESIGN_SECONDS") or 300),
+    )
+    return S3MediaStore(settings, config["MEDIA_ROOT"])
 
 
 def services() -> AppServices:

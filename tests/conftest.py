@@ -23,6 +23,7 @@ from tests.support.live_server import LiveServer
 from tests.support.mock_gemini import MockGemini
 from tests.support.postgres import PostgresCluster, TemplateClones
 from tests.support.redis import redis_server  # noqa: F401 - a fixture for the whole suite
+from tests.support.s3 import s3_server  # noqa: F401 - a fixture for the whole suite
 from tests.support.stack import GEMINI_TEST_KEY, Stack
 
 

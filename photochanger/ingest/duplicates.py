@@ -17,7 +17,7 @@ import gevent
 from photochanger.clock import utcnow
 from photochanger.errors import REASONS, ApiError
 from photochanger.ingest.ledger import Ledger, MatchRow
-from photochanger.ingest.outcome import IngestRequest, IngestSuccess, open_result
+from photochanger.ingest.outcome import IngestRequest, IngestSuccess
 from photochanger.media.storage import MediaStore
 from photochanger.models import JobStatus
 from photochanger.slots.snapshot import SlotSnapshot
@@ -69,7 +69,7 @@ def replay(store: MediaStore, job: _DoneJob) -> IngestSuccess | None:
     if not job.result_path:
         return None
     try:
-        body, size = open_result(store.abspath(job.result_path))
+        body, size = store.open(job.result_path)
     except OSError:
         return None
     log.info("ingest.replay", extra={"event": "ingest.replay", "job_id": job.job_id})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -61,9 +60,3 @@ class StepFailure(Exception):
 
     def api_error(self, job_id: str) -> ApiError:
         return ApiError(self.reason if self.reason in REASONS else "internal", job_id=job_id)
-
-
-def open_result(path: str) -> tuple[BinaryIO, int]:
-    """The result file opened for the answer, and its size."""
-    body = open(path, "rb")  # closed by the WSGI server after the answer
-    return body, os.fstat(body.fileno()).st_size

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from photochanger.clock import utcnow
+from photochanger.errors import StorageUnavailable
 from photochanger.ingest.ledger import Ledger, media_row
 from photochanger.links import provider_media_url
 from photochanger.media import images
@@ -71,9 +72,20 @@ class Publications:
         return new_photo, new_templates
 
     def retire(self) -> None:
-        """Provider-media links die with the job: files removed, links answer 410."""
+        """Provider-media links die with the job: files removed, links answer 410.
+
+        Never raises for an unreachable store (it runs in a ``finally``, after
+        the answer may be ready): a copy it cannot remove keeps its row, so the
+        link still ends at its deadline and clean-up removes the copy later.
+        """
         if not self.links:
             return
-        for _, rel in self.links:
-            self.store.remove(rel)
-        self.ledger.retire_media([media_id for media_id, _ in self.links])
+        removed = []
+        for media_id, rel in self.links:
+            try:
+                self.store.remove(rel)
+            except StorageUnavailable:
+                continue
+            removed.append(media_id)
+        if removed:
+            self.ledger.retire_media(removed)

@@ -20,7 +20,14 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from photochanger.clock import utcnow
-from photochanger.errors import DATABASE_DOWN, ApiError, is_disk_full, quiet_rollback
+from photochanger.errors import (
+    DATABASE_DOWN,
+    RETRY_AFTER_UNAVAILABLE,
+    ApiError,
+    StorageUnavailable,
+    is_disk_full,
+    quiet_rollback,
+)
 from photochanger.extensions import db
 from photochanger.infra import metrics
 from photochanger.infra.background import in_thread
@@ -30,7 +37,7 @@ from photochanger.ingest.duplicates import await_duplicate, find_duplicate, repl
 from photochanger.ingest.early_shrink import prepare_job
 from photochanger.ingest.finishing import finish
 from photochanger.ingest.ledger import Ledger, media_row
-from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure, open_result
+from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure
 from photochanger.ingest.provider_call import AttemptLog
 from photochanger.ingest.publishing import Publications
 from photochanger.ingest.step_runner import StepRunner
@@ -188,6 +195,12 @@ class IngestService:
         except StepFailure as failure:
             self._fail(job_id, slot, req, failure, journal)
             raise failure.api_error(job_id) from None
+        except StorageUnavailable as exc:
+            # Nothing half-stored: S3 writes are whole objects or none, and a
+            # row is recorded only after its object was written.
+            self.ledger.abandon()
+            self._fail(job_id, slot, req, StepFailure("storage_unavailable", str(exc), 0), journal)
+            raise ApiError("storage_unavailable", job_id=job_id, retry_after=RETRY_AFTER_UNAVAILABLE) from exc
         except DATABASE_DOWN:
             quiet_rollback()
             raise  # answered 503 database_unavailable; the sweep fails the job row later
@@ -297,7 +310,7 @@ class IngestService:
         finishing = {**step.settings, "qr": slot.settings.get("qr")}
         data, mime = in_thread(finish, result, finishing, page_url)()
         out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
-        body, size = open_result(self.svc.store.write_atomic(out_rel, data))
+        body, size = self.svc.store.write_opened(out_rel, data)
         self.ledger.record_result(
             job_id,
             media_row(MediaKind.RESULT, out_rel, mime, len(data), job_id, slot.id, ttl_until),
@@ -338,7 +351,10 @@ class IngestService:
     ) -> None:
         attempts = journal.calls if journal.entries else failure.attempts
         status = JobStatus.TIMEOUT if failure.reason == "timeout" else JobStatus.FAILED
-        self.svc.store.remove_tree(result_dir(slot.id, job_id))
+        try:
+            self.svc.store.remove_tree(result_dir(slot.id, job_id))
+        except StorageUnavailable:
+            pass  # clean-up removes the folder as an orphan once the store answers again
         self.ledger.record_failure(
             job_id,
             status=status,
@@ -386,8 +402,12 @@ def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: st
             exc_info=True,
         )
         shown = True  # cannot tell: build it, as every result used to get
-    if shown:
+    if not shown:
+        return
+    try:
         ensure_preview(store, slot_id, job_id, result_rel)
+    except StorageUnavailable as exc:  # built on first request instead
+        log.warning("preview.failed", extra={"event": "preview.failed", "job_id": job_id, "detail": str(exc)})
 
 
 def _elapsed_ms(arrival: float) -> int:

@@ -34,6 +34,7 @@ from photochanger.integration.zip_intake import (
 from photochanger.media.images import EXT_BY_MIME
 from photochanger.media.storage import MediaStore
 from photochanger.media.upload import read_upload
+from photochanger.media.zips import add_stored
 from photochanger.models import ApiBatch, ApiTask, JobHistory, TaskStatus
 
 
@@ -141,10 +142,11 @@ def results_zip(store: MediaStore, tasks: list[ApiTask], base_url: str) -> ZipSt
         if task.status == TaskStatus.DONE and job is not None:
             path, mime, expires = job
             entry["result_url"] = task_view(task, base_url)["result_url"]
-            if (expires is None or expires > utcnow()) and store.exists(path):
+            size = store.size(path) if expires is None or expires > utcnow() else None
+            if size is not None:
                 stem = (task.name or "photo").rsplit(".", 1)[0][:80] or "photo"
                 entry["file"] = f"results/{task.position + 1:03d}_{stem}.{EXT_BY_MIME.get(mime, 'jpg')}"
-                archive.add_path(store.abspath(path), entry["file"])
+                add_stored(archive, store, path, entry["file"], size)
             else:
                 entry["status"], entry["failure_reason"] = TaskStatus.FAILED, "result_expired"
         manifest.append(entry)

@@ -152,6 +152,18 @@ def claim_batch(media_ids: list[str], now: dt.datetime) -> set[str]:
     return claimed
 
 
+def release_claims(media_ids: list[str]) -> None:
+    """Give back rows whose files could not be removed, so a later run claims them again."""
+    if media_ids:
+        db.session.execute(
+            update(MediaObject)
+            .where(MediaObject.id.in_(media_ids))
+            .values(cleaned_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+
 def claim(media_id: str, now: dt.datetime) -> bool:
     """Mark one media row cleaned; ``True`` only for the run whose update changed it."""
     return media_id in claim_batch([media_id], now)

@@ -15,6 +15,8 @@ a cron run), because every run follows the rules of :mod:`photochanger.jobs.clai
 * a result folder with a result row is left to that row's claim; other folders
   go once their job is gone, failed or expired and nothing wrote to them for
   :data:`~photochanger.jobs.recovery.STALE_AFTER`;
+* a batch whose files the store could not remove (an S3 outage) is given back
+  unclaimed and the run stops with :class:`~photochanger.errors.StorageUnavailable`;
 * a photo spooled while it arrived (``media.spool``) is removed only once
   nothing has been written to it for :data:`STALE_SPOOL_AFTER`, and even a
   live upload loses nothing by it: the ingest then writes it from memory.
@@ -25,6 +27,7 @@ never holds a long transaction or a lock.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,17 +35,15 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from photochanger.clock import utcnow
+from photochanger.errors import StorageUnavailable
 from photochanger.extensions import db
-from photochanger.jobs.claims import claim_ready, expired_batch, folders_to_keep
+from photochanger.jobs.claims import claim_ready, expired_batch, folders_to_keep, release_claims
 from photochanger.jobs.recovery import STALE_AFTER
 from photochanger.media.spool import remove_stale_spools
-from photochanger.media.storage import MediaStore, preview_path, result_dir
+from photochanger.media.storage import MediaStore, Removal, Removed, preview_path, result_dir
 from photochanger.models import MediaKind, MediaObject
 
 DEFAULT_BATCH_SIZE = 200
-#: Threads removing claimed folders: the time is spent in unlink/rmdir system
-#: calls, which release the GIL and wait on the disk's journal in parallel.
-REMOVE_THREADS = 8
 #: A spool untouched this long was left by a worker killed mid-upload: a live
 #: upload writes to it every few milliseconds, and nginx gives up on a client
 #: after 60 s without a byte.
@@ -104,13 +105,6 @@ class CleanupSummary:
         }
 
 
-class _Removed(NamedTuple):
-    kind: str
-    freed: int
-    path: str  # the file or result folder removed
-    existed: bool
-
-
 def cleanup_media(
     store: MediaStore,
     *,
@@ -125,10 +119,11 @@ def cleanup_media(
     now = now or utcnow()
     summary = CleanupSummary()
     skip: set[str] = set()
-    # The files of one batch are removed while the next batch is read and
-    # claimed, so the database's share of a run costs no time.
-    removing: list[Future[_Removed]] = []
-    with ThreadPoolExecutor(max_workers=REMOVE_THREADS) as pool:
+    # The files of one batch are removed (by the store, in as few operations as
+    # it allows) while the next batch is read and claimed, so the database's
+    # share of a run costs no time.
+    removing: _Batch | None = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
         while max_batches is None or summary.batches < max_batches:
             rows = expired_batch(now, batch_size, skip, slot_id)
             if not rows:
@@ -138,8 +133,19 @@ def cleanup_media(
             summary.skipped_running += claimed.running
             summary.skipped_live += claimed.live
             summary.claimed_by_other_run += claimed.taken
-            started = [pool.submit(_remove_files, store, media) for media in claimed.mine]
-            _finish_removals(store, removing, summary)
+            removals = [_removal(media) for media in claimed.mine]
+            started = _Batch(
+                [media.id for media in claimed.mine],
+                [media.kind for media in claimed.mine],
+                removals,
+                pool.submit(store.remove_many, removals),
+            )
+            try:
+                _finish_removals(store, removing, summary)
+            except StorageUnavailable:
+                with contextlib.suppress(StorageUnavailable):  # its claims are given back too
+                    _finish_removals(store, started, summary)
+                raise
             removing = started
         _finish_removals(store, removing, summary)
     if max_batches is None or summary.batches < max_batches:
@@ -152,41 +158,52 @@ def cleanup_media(
     return summary
 
 
-def _finish_removals(store: MediaStore, removing: list[Future[_Removed]], summary: CleanupSummary) -> None:
+class _Batch(NamedTuple):
+    """One batch's removals under way."""
+
+    ids: list[str]
+    kinds: list[str]
+    removals: list[Removal]
+    done: Future[list[Removed]]
+
+
+def _finish_removals(store: MediaStore, batch: _Batch | None, summary: CleanupSummary) -> None:
     """Wait for one batch's removals, count them, and prune the folders they emptied."""
+    if batch is None:
+        return
+    try:
+        results = batch.done.result()
+    except StorageUnavailable:
+        # Nothing is lost: the rows are claimable again and the next run
+        # removes their files (an object deleted meanwhile is no error).
+        release_claims(batch.ids)
+        raise
     emptied: dict[str, str] = {}  # parent folder -> a path below it
-    for future in removing:
-        done = future.result()
-        summary.removed[done.kind] = summary.removed.get(done.kind, 0) + 1
+    for kind, removal, done in zip(batch.kinds, batch.removals, results, strict=True):
+        summary.removed[kind] = summary.removed.get(kind, 0) + 1
         summary.files_removed += done.existed
         summary.bytes_freed += done.freed
-        emptied.setdefault(os.path.dirname(done.path), done.path)
+        emptied.setdefault(os.path.dirname(removal.path), removal.path)
     # Once per parent and batch, not per file: a slot's folder holds
     # thousands of results, and each failed rmdir is a system call.
     for path in emptied.values():
         store.prune_empty_parents(path)
 
 
-def _remove_files(store: MediaStore, media: MediaObject) -> _Removed:
-    """Remove one claimed media's files (thread-safe)."""
+def _removal(media: MediaObject) -> Removal:
+    """What removing one claimed media means: its result folder, or its one file."""
     if media.kind == MediaKind.RESULT and media.slot_id and media.job_id:
         folder = result_dir(media.slot_id, media.job_id)
         if os.path.dirname(media.path) == folder:
             # The payload and its preview by name; anything else found there
-            # makes remove_folder fall back to a full scan.
+            # makes the local store fall back to a full scan.
             names = (
                 os.path.basename(media.path),
                 os.path.basename(preview_path(media.slot_id, media.job_id)),
             )
-            freed = store.remove_folder(folder, names)
-        else:
-            freed = store.remove_tree(folder)
-        return _Removed(media.kind, freed, folder, freed > 0)
-    try:
-        freed = os.path.getsize(store.abspath(media.path))
-    except OSError:
-        freed = 0
-    return _Removed(media.kind, freed, media.path, store.remove(media.path))
+            return Removal(folder, names, media.size_bytes)
+        return Removal(folder, (), media.size_bytes)
+    return Removal(media.path, None, media.size_bytes)
 
 
 def _remove_orphans(
@@ -208,36 +225,14 @@ def _remove_orphans(
         kept = folders_to_keep(chunk, now)
         for folder_slot, job_id in chunk:
             folder = result_dir(folder_slot, job_id)
-            if (folder_slot, job_id) not in kept and _mtime(store.abspath(folder)) < young:
+            if (folder_slot, job_id) not in kept and store.modified_at(folder) < young:
                 summary.bytes_freed += store.remove_tree(folder)
                 summary.orphans_removed += 1
         for folder_slot in {folder_slot for folder_slot, _ in chunk}:
-            try:
-                os.rmdir(store.abspath(f"results/{folder_slot}"))
-            except OSError:
-                pass  # not empty: live results remain
+            store.remove_empty_folder(f"results/{folder_slot}")  # stays while live results remain
 
 
 def _result_folders(store: MediaStore, slot_id: str | None) -> list[tuple[str, str]]:
     """``(slot_id, job_id)`` of every result folder, of one slot or of all."""
-    try:
-        results_root = store.abspath("results")
-        slots = [slot_id] if slot_id is not None else sorted(os.listdir(results_root))
-    except (OSError, ValueError):
-        return []
-    folders: list[tuple[str, str]] = []
-    for slot in slots:
-        try:
-            slot_path = store.abspath(f"results/{slot}")
-            names = sorted(os.listdir(slot_path))
-        except (OSError, ValueError):
-            continue  # no results yet, a stray file, or a name that is no folder
-        folders.extend((slot, name) for name in names if os.path.isdir(os.path.join(slot_path, name)))
-    return folders
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return float("inf")
+    slots = [slot_id] if slot_id is not None else store.subfolders("results")
+    return [(slot, name) for slot in slots for name in store.subfolders(f"results/{slot}")]

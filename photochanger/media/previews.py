@@ -15,21 +15,17 @@ def ensure_preview(store: MediaStore, slot_id: str, job_id: str, source_rel: str
     """Write ``preview.webp`` for the result stored at ``source_rel`` if it is missing.
 
     Returns the preview's relative path, or ``None`` when it cannot be built.
-    The read, decode and encode run in an OS thread (``background.in_thread``):
-    Pillow releases the GIL meanwhile, so
-    the worker's event loop keeps serving booths. Nothing in that thread logs
-    or touches gevent objects; failures are reported back here.
+    The decode and encode run in an OS thread (``background.in_thread``):
+    Pillow releases the GIL meanwhile, so the worker's event loop keeps serving
+    booths. The store is read and written here, in the greenlet, because a
+    remote backend's client talks through gevent's sockets.
     """
     rel = preview_path(slot_id, job_id)
     if store.exists(rel):
         return rel
     try:
-        in_thread(_build, store, rel, source_rel)()
+        store.write_atomic(rel, in_thread(images.make_preview, store.read(source_rel))())
     except (OSError, ValueError) as exc:
         log.warning("preview.failed", extra={"event": "preview.failed", "job_id": job_id, "detail": str(exc)})
         return None
     return rel
-
-
-def _build(store: MediaStore, rel: str, source_rel: str) -> None:
-    store.write_atomic(rel, images.make_preview(store.read(source_rel)))

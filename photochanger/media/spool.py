@@ -6,8 +6,9 @@ into fresh memory), all of it between the photo's last
 byte and the provider call. Written chunk by chunk as the upload is parsed,
 the photo is on disk when its last byte arrives, and storing it is a rename.
 
-The spool is a file in ``arriving/`` under ``MEDIA_ROOT`` (the same
-filesystem as ``inputs/``, so the rename is atomic and cheap). It is only a
+The spool is a file in ``arriving/`` under ``MEDIA_ROOT`` (on the local
+backend the same filesystem as ``inputs/``, so storing it is an atomic,
+cheap rename; on S3 it is the working copy that is uploaded). It is only a
 head start, never the sole copy: the upload is still held in memory, and
 any doubt (a write error, another file part, a size that does not match)
 drops the spool so the caller writes the photo from memory as before.
@@ -32,7 +33,7 @@ class InputSpool:
 
     The event loop calls :meth:`write` per chunk; :meth:`keep` moves the file
     to the photo's stored path, :meth:`discard` removes it. Neither
-    :meth:`write` nor :meth:`keep` raises: a failure ends the spool and the
+    :meth:`write` nor :meth:`keep` raises an ``OSError``: a failure ends the spool and the
     caller falls back to writing the photo from memory.
     """
 
@@ -79,10 +80,12 @@ class InputSpool:
         self.written = written + len(chunk)
 
     def keep(self, relpath: str, size: int) -> bool:
-        """Move the spooled photo to ``relpath``; ``False`` when the caller must write it itself.
+        """Store the spooled photo as ``relpath``; ``False`` when the caller must write it itself.
 
         ``size`` is the length of the photo as parsed: a spool of any other
-        length missed a chunk and is not used.
+        length missed a chunk and is not used. An unreachable store raises
+        :class:`~photochanger.errors.StorageUnavailable` (after removing the
+        spool): writing from memory instead would only wait for it again.
         """
         if self._file is None or self.written != size:
             self.discard()
@@ -90,12 +93,13 @@ class InputSpool:
         try:
             self._file.close()
             self._file = None
-            target = self.store.abspath(relpath)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(self.path or "", target)
+            self.store.put_file(relpath, self.path or "")
         except OSError:
             self.discard()
             return False
+        except BaseException:
+            self.discard()
+            raise
         self.path = None
         self.written = None  # kept: nothing left to write or remove
         return True
@@ -111,7 +115,7 @@ class InputSpool:
             unlink_quietly(path)
 
     def _open(self) -> None:
-        fd, self.path = new_media_file(self.store.abspath(SPOOL_DIR), _PREFIX)
+        fd, self.path = new_media_file(self.store.work_path(SPOOL_DIR), _PREFIX)
         self._file = os.fdopen(fd, "wb", buffering=0)
 
 
@@ -124,7 +128,7 @@ def remove_stale_spools(store: MediaStore, older_than: float) -> tuple[int, int]
     """
     removed = freed = 0
     try:
-        entries = os.scandir(store.abspath(SPOOL_DIR))
+        entries = os.scandir(store.work_path(SPOOL_DIR))
     except (FileNotFoundError, NotADirectoryError):
         return 0, 0
     with entries:

@@ -1,6 +1,7 @@
 """``flask backup`` / ``flask restore``: the database and the media store as one folder.
 
-A backup folder holds the database dump, ``media.tar`` and ``manifest.json``. The
+A backup folder holds the database dump, ``media.tar`` (the media folder, or the S3
+bucket's objects with ``MEDIA_STORAGE=s3``) and ``manifest.json``. The
 database is dumped first, then media archived: every file a job row in the dump names
 is in the archive, unless clean-up removed it in between (it had expired). The manifest
 is written last, so a folder without one is an unfinished backup and restore refuses it.
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from photochanger.clock import utcnow
+from photochanger.media.storage import MediaStore
 from photochanger.ops import BackupError, database, media_archive
 from photochanger.ops.files import published
 
@@ -25,8 +27,8 @@ MEDIA_TAR = "media.tar"
 FORMAT = 1
 
 
-def create_backup(dest: str, engine: Engine, media_root: str) -> list[str]:
-    """Back up the database of ``engine`` and ``media_root`` into the new folder ``dest``.
+def create_backup(dest: str, engine: Engine, store: MediaStore) -> list[str]:
+    """Back up the database of ``engine`` and the media ``store`` (local or S3) into the new folder ``dest``.
 
     Returns what it did, as lines for the operator; a failure leaves ``dest`` empty.
     """
@@ -36,7 +38,7 @@ def create_backup(dest: str, engine: Engine, media_root: str) -> list[str]:
         raise BackupError(f"{dest} already exists and is not an empty folder: choose a new one")
     os.makedirs(dest, mode=0o700, exist_ok=True)  # password hashes and provider keys inside
     try:
-        manifest = _write_backup(dest, engine, media_root, kind)
+        manifest = _write_backup(dest, engine, store, kind)
     except BaseException:
         for name in os.listdir(dest):
             os.unlink(os.path.join(dest, name))
@@ -50,12 +52,12 @@ def create_backup(dest: str, engine: Engine, media_root: str) -> list[str]:
     ]
 
 
-def _write_backup(dest: str, engine: Engine, media_root: str, kind: str) -> dict[str, Any]:
+def _write_backup(dest: str, engine: Engine, store: MediaStore, kind: str) -> dict[str, Any]:
     dump_file = database.DUMP_FILE[kind]
     with published(os.path.join(dest, dump_file)) as partial:
         database.dump(engine, partial)
     with published(os.path.join(dest, MEDIA_TAR)) as partial:
-        media = media_archive.write_tar(media_root, partial)
+        media = media_archive.write_store_tar(store, partial)
     manifest = {
         "format": FORMAT,
         "created_at": utcnow().isoformat(),
@@ -74,8 +76,8 @@ def _write_backup(dest: str, engine: Engine, media_root: str, kind: str) -> dict
     return manifest
 
 
-def restore_backup(src: str, engine: Engine, media_root: str, *, force: bool = False) -> list[str]:
-    """Replace the database of ``engine`` and everything under ``media_root`` by the backup ``src``.
+def restore_backup(src: str, engine: Engine, store: MediaStore, *, force: bool = False) -> list[str]:
+    """Replace the database of ``engine`` and every stored file of ``store`` by the backup ``src``.
 
     Refuses a database with rows or a media folder with files unless ``force``.
     """
@@ -85,14 +87,14 @@ def restore_backup(src: str, engine: Engine, media_root: str, *, force: bool = F
     if manifest["engine"] != kind:
         raise BackupError(f"the backup holds a {manifest['engine']} database, this app uses {kind}")
     if not force:
-        _refuse_overwrite(engine, media_root)
+        _refuse_overwrite(engine, store)
 
     database.restore(engine, os.path.join(src, manifest["database"]["file"]))
-    media = media_archive.extract_tar(os.path.join(src, manifest["media"]["file"]), media_root)
+    media = media_archive.extract_store_tar(os.path.join(src, manifest["media"]["file"]), store)
     now = database.revision(engine)
     return [
         f"database: {kind} restored from the backup of {manifest['created_at']} (revision {now})",
-        f"media: {media.files} files, {_mb(media.bytes)} restored into {media_root}",
+        f"media: {media.files} files, {_mb(media.bytes)} restored into {media_archive.describe(store)}",
         f"restore finished in {time.monotonic() - started:.1f} s; "
         "run `flask db upgrade` if this code is newer than the backup",
     ]
@@ -122,13 +124,13 @@ def _read_manifest(src: str) -> dict[str, Any]:
     return manifest
 
 
-def _refuse_overwrite(engine: Engine, media_root: str) -> None:
+def _refuse_overwrite(engine: Engine, store: MediaStore) -> None:
     problems = []
     tables = database.tables_with_rows(engine)
     if tables:
         problems.append(f"the database has rows ({', '.join(tables)})")
-    if media_archive.has_files(media_root):
-        problems.append(f"{media_root} has files")
+    if media_archive.store_has_files(store):
+        problems.append(f"{media_archive.describe(store)} has files")
     if problems:
         raise BackupError(" and ".join(problems) + ": restoring would replace them; add --force to do so")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, send_file
+from flask import Blueprint, Response, render_template, request
 
 from photochanger.clock import utcnow
 from photochanger.errors import ApiError
@@ -17,6 +17,7 @@ from photochanger.media import qr
 from photochanger.media.lifecycle import expire_job_result
 from photochanger.media.previews import ensure_preview
 from photochanger.models import JobHistory, Slot
+from photochanger.public.stored import stored_file
 from photochanger.runtime import services
 from photochanger.slots.downloads import all_slot_ids, zip_response
 from photochanger.slots.shares import all_galleries, share_by_token
@@ -106,7 +107,7 @@ def result_preview(job_id: str) -> Response:
     rel = ensure_preview(services().store, job.slot_id, job.job_id, job.result_path)
     if rel is None:
         raise ApiError("result_not_found")
-    resp = send_file(services().store.abspath(rel), mimetype="image/webp", conditional=True, max_age=0)
+    resp = stored_file(services().store, rel, "image/webp", conditional=True)
     resp.headers["Cache-Control"] = "private, max-age=300"
     return resp
 

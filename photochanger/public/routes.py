@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import Blueprint, Response, current_app, send_file
+from flask import Blueprint, Response
 
 from photochanger.clock import utcnow
 from photochanger.errors import ApiError
@@ -12,12 +10,10 @@ from photochanger.infra.lookup import by_url_id
 from photochanger.media.images import EXT_BY_MIME
 from photochanger.media.lifecycle import expire_job_result, expire_media
 from photochanger.models import JobHistory, MediaKind, MediaObject
+from photochanger.public.stored import download, stored_file
 from photochanger.runtime import services
 
 bp = Blueprint("public", __name__)
-
-#: The internal nginx location that serves MEDIA_ROOT (nginx/photochanger.conf).
-X_ACCEL_PREFIX = "/_protected_media/"
 
 
 @bp.get("/public/results/<job_id>")
@@ -33,25 +29,8 @@ def download_result(job_id: str) -> Response:
     if not store.exists(job.result_path):
         raise ApiError("result_not_found")
     ext = EXT_BY_MIME.get(job.result_mime or "", "jpg")
-    download_name = f"photochanger-{job.job_id}.{ext}"
-    if current_app.config.get("USE_X_ACCEL_REDIRECT"):
-        # TTL checked above; nginx streams the file from disk (internal location
-        # /_protected_media/ aliases MEDIA_ROOT), so no worker holds the download.
-        resp = Response(b"", mimetype=job.result_mime or "application/octet-stream")
-        resp.headers["X-Accel-Redirect"] = X_ACCEL_PREFIX + quote(job.result_path)
-        resp.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
-        resp.headers["Cache-Control"] = "private, no-store"
-        return resp
-    resp = send_file(
-        store.abspath(job.result_path),
-        mimetype=job.result_mime,
-        as_attachment=True,
-        download_name=download_name,
-        conditional=True,
-        max_age=0,
-    )
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    mime = job.result_mime or "application/octet-stream"
+    return download(store, job.result_path, mime, f"photochanger-{job.job_id}.{ext}")
 
 
 @bp.get("/public/provider-media/<media_id>")
@@ -66,6 +45,6 @@ def provider_media(media_id: str) -> Response:
         raise ApiError("media_expired")
     if not store.exists(media.path):
         raise ApiError("not_found", "Файл не найден")
-    resp = send_file(store.abspath(media.path), mimetype=media.mime, max_age=0)
+    resp = stored_file(store, media.path, media.mime)
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -1,10 +1,12 @@
-"""``GET /healthz``: database, media folders and providers, each check named.
+"""``GET /healthz``: database, media folders, the media store and providers, each check named.
 
 Answers 200 when every required check passes, else 503 with the failing
 checks listed. The media check also wants free space on the media disk
-(``HEALTH_MIN_FREE_MB``). Provider probes are TCP connects to the configured base URL
-(for the HTTP-service driver, to every URL its active slots configure),
-cached per worker, so a load balancer polling every few seconds costs nothing.
+(``HEALTH_MIN_FREE_MB``); the storage check names the backend and, for S3,
+asks for the bucket (``HeadBucket``, one attempt within a couple of seconds).
+Provider probes are TCP connects to the configured base URL (for the
+HTTP-service driver, to every URL its active slots configure), cached per
+worker, so a load balancer polling every few seconds costs nothing.
 Only providers that an active slot uses (its own or a fallback step) are required; others are listed
 as ``unused``. A missing API key is reported, never a failure by itself; so is
 each provider's circuit (:mod:`photochanger.infra.circuit`).
@@ -57,10 +59,11 @@ def healthz() -> Response:
     checks: dict[str, Any] = {
         "database": _check_database(),
         "media": _check_media(),
+        "storage": services().store.check(),
     }
     checks["providers"] = _check_providers(db_ok=checks["database"]["status"] == "ok")
     checks["redis"] = services().permits.link.check()
-    failing = [name for name in ("database", "media") if checks[name]["status"] != "ok"]
+    failing = [name for name in ("database", "media", "storage") if checks[name]["status"] != "ok"]
     failing += [
         f"provider:{name}"
         for name, result in checks["providers"].items()

@@ -8,14 +8,14 @@ import gevent
 
 from photochanger.infra import background
 from photochanger.media import images, previews
-from photochanger.media.storage import MediaStore, preview_path
+from photochanger.media.storage import LocalMediaStore, preview_path
 from tests.support.images import jpeg_bytes, open_image
 
 RESULT = "results/slot-001/job-1/payload.jpg"
 
 
 def test_preview_is_built_from_the_stored_result(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     store.write_atomic(RESULT, jpeg_bytes(1600, 800))
 
     rel = previews.ensure_preview(store, "slot-001", "job-1", RESULT)
@@ -26,7 +26,7 @@ def test_preview_is_built_from_the_stored_result(tmp_path):
 
 
 def test_an_unreadable_result_is_logged_and_gives_no_preview(tmp_path, caplog):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     store.write_atomic(RESULT, b"not an image")
 
     assert previews.ensure_preview(store, "slot-001", "job-1", RESULT) is None
@@ -44,7 +44,7 @@ def test_the_event_loop_keeps_turning_while_a_preview_is_encoded(tmp_path, monke
         return real(data)
 
     monkeypatch.setattr(images, "make_preview", slow_preview)
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     store.write_atomic(RESULT, jpeg_bytes())
     job = gevent.spawn(previews.ensure_preview, store, "slot-001", "job-1", RESULT)
     ticks = 0

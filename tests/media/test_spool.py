@@ -9,7 +9,7 @@ import time
 import requests
 
 from photochanger.media.spool import SPOOL_DIR, InputSpool, remove_stale_spools
-from photochanger.media.storage import FILE_MODE, MediaStore
+from photochanger.media.storage import FILE_MODE, LocalMediaStore
 from tests.support.booth import HeldUpload, booth_body, bytes_arriving
 from tests.support.images import noisy_jpeg
 
@@ -21,18 +21,18 @@ class _Part:
 PART = _Part()
 
 
-def spooled(store: MediaStore) -> list[str]:
+def spooled(store: LocalMediaStore) -> list[str]:
     folder = store.abspath(SPOOL_DIR)
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
 
-def spool_size(store: MediaStore) -> int:
+def spool_size(store: LocalMediaStore) -> int:
     (name,) = spooled(store)
     return os.path.getsize(os.path.join(store.abspath(SPOOL_DIR), name))
 
 
 def test_each_chunk_is_on_disk_as_soon_as_it_is_written(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     spool = InputSpool(store)
     assert spooled(store) == []  # nothing is created for a request without a photo
     spool.write(b"a" * 70_000)
@@ -43,7 +43,7 @@ def test_each_chunk_is_on_disk_as_soon_as_it_is_written(tmp_path):
 
 
 def test_keeping_moves_the_photo_to_its_stored_path_readable_like_any_stored_file(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     spool = InputSpool(store)
     spool.write(b"head")
     spool.write(b"tail")
@@ -57,7 +57,7 @@ def test_keeping_moves_the_photo_to_its_stored_path_readable_like_any_stored_fil
 
 
 def test_a_spool_of_another_length_than_the_photo_is_not_kept(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     spool = InputSpool(store)
     spool.write(b"12345")
     assert not spool.keep("inputs/slot-001/job.jpg", 6)
@@ -66,13 +66,13 @@ def test_a_spool_of_another_length_than_the_photo_is_not_kept(tmp_path):
 
 
 def test_a_spool_with_nothing_written_is_not_kept(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     assert not InputSpool(store).keep("inputs/slot-001/job.jpg", 0)
     assert not store.exists("inputs/slot-001/job.jpg")
 
 
 def test_a_disk_that_fills_up_mid_upload_gives_the_spool_up_without_raising(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     spool = InputSpool(store)
     spool.write(b"a" * 1000)
     # From here on every write meets a full disk (the kernel's ENOSPC, not a fake).
@@ -87,7 +87,7 @@ def test_a_disk_that_fills_up_mid_upload_gives_the_spool_up_without_raising(tmp_
 
 
 def test_a_spool_folder_that_cannot_be_made_gives_the_spool_up(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     with open(store.abspath(SPOOL_DIR), "wb") as blocker:  # a file where the folder should be
         blocker.write(b"not a folder")
     spool = InputSpool(store)
@@ -97,7 +97,7 @@ def test_a_spool_folder_that_cannot_be_made_gives_the_spool_up(tmp_path):
 
 
 def test_a_stored_path_that_cannot_be_made_discards_the_spool(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     with open(store.abspath("inputs"), "wb") as blocker:
         blocker.write(b"not a folder")
     spool = InputSpool(store)
@@ -107,7 +107,7 @@ def test_a_stored_path_that_cannot_be_made_discards_the_spool(tmp_path):
 
 
 def test_discarding_removes_the_file_and_may_be_repeated(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     spool = InputSpool(store)
     spool.write(b"photo")
     spool.discard()
@@ -118,7 +118,7 @@ def test_discarding_removes_the_file_and_may_be_repeated(tmp_path):
 
 
 def test_only_the_first_file_part_is_followed_and_serves_tells_which(tmp_path):
-    spool = InputSpool(MediaStore(str(tmp_path)))
+    spool = InputSpool(LocalMediaStore(str(tmp_path)))
     other = _Part()
     assert not spool.serves(PART)
     assert spool.attach(PART)
@@ -129,7 +129,7 @@ def test_only_the_first_file_part_is_followed_and_serves_tells_which(tmp_path):
 
 
 def test_spools_untouched_for_long_are_removed_and_live_ones_kept(tmp_path):
-    store = MediaStore(str(tmp_path))
+    store = LocalMediaStore(str(tmp_path))
     left_behind, live = InputSpool(store), InputSpool(store)
     left_behind.write(b"x" * 300)
     live.write(b"y" * 100)
@@ -145,7 +145,7 @@ def test_spools_untouched_for_long_are_removed_and_live_ones_kept(tmp_path):
 
 
 def test_removing_stale_spools_with_no_folder_yet_finds_nothing(tmp_path):
-    assert remove_stale_spools(MediaStore(str(tmp_path)), time.time()) == (0, 0)
+    assert remove_stale_spools(LocalMediaStore(str(tmp_path)), time.time()) == (0, 0)
 
 
 # -- in a real server ---------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_a_photo_is_on_disk_before_its_last_byte_has_arrived(app, app_env, live_
     server = live_server()
     photo = noisy_jpeg(3000, 2000, quality=95)  # ~3.6 MB: the server reads 1 MB at a time
     body, content_type = booth_body(photo)
-    store = MediaStore(app_env["MEDIA_ROOT"])
+    store = LocalMediaStore(app_env["MEDIA_ROOT"])
 
     def on_disk() -> int:
         return bytes_arriving(app_env["MEDIA_ROOT"])
