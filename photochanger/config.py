@@ -96,6 +96,12 @@ class Config:
         self.DATABASE_BUSY_TIMEOUT = float(_env("DATABASE_BUSY_TIMEOUT", "1.5") or 1.5)
         # Seconds between a worker's sweeps for jobs a killed worker left running.
         self.JOB_SWEEP_SECONDS = float(_env("JOB_SWEEP_SECONDS", "20") or 20)
+        # Seconds without a byte of a request body before it is answered 408 and closed.
+        self.BODY_IDLE_TIMEOUT = float(_env("BODY_IDLE_TIMEOUT", "15") or 15)
+        # Uploads still arriving at once, per client address and in total on this host:
+        # beyond them an upload is refused at once (429 / 503), before its body is read.
+        self.UPLOADS_PER_CLIENT = int(_env("UPLOADS_PER_CLIENT", "8") or 8)
+        self.UPLOADS_IN_FLIGHT = int(_env("UPLOADS_IN_FLIGHT", "200") or 200)
         # /healthz fails below this much free space on the media disk (MB).
         self.HEALTH_MIN_FREE_MB = int(_env("HEALTH_MIN_FREE_MB", "200") or 200)
         # No pool_pre_ping: PostgreSQL connections are checked on checkout

@@ -13,6 +13,7 @@ from werkzeug.formparser import FormDataParser
 
 from photochanger.errors import ApiError
 from photochanger.infra.arriving import ArrivingBytes
+from photochanger.infra.multipart import FieldWatchingFormParser, OnField
 
 #: Most bytes asked of the WSGI server per read while a form is parsed.
 PARSE_BUFFER = 1024 * 1024
@@ -126,6 +127,9 @@ class StrictRequest(Request):
     #: Given each file part (a :class:`HashingUpload`) as it starts arriving; set by
     #: whoever reads the upload (the ingest's Intake) before the form is parsed.
     on_file_part: Callable[[HashingUpload], None] | None = None
+    #: Given each text field ``(name, value)`` as soon as it has arrived, before the
+    #: next part is read; may raise to refuse the request there and then.
+    on_form_field: OnField | None = None
 
     def _get_file_stream(
         self,
@@ -156,17 +160,22 @@ class StrictRequest(Request):
             super()._load_form_data()
         except ValueError as exc:
             raise ApiError("bad_request", _MALFORMED_BODY, extra={"field": "body"}) from exc
+        except ApiError:
+            # Refused mid-body (a wrong password, a body that stopped): the rest is never parsed.
+            self.__dict__["form"] = self.__dict__["files"] = self.parameter_storage_class()
+            raise
         if None in self.form or None in self.files:
             # RFC 7578 requires a name; Werkzeug keys such a part by None, which nothing downstream expects.
             self.__dict__["form"] = self.__dict__["files"] = self.parameter_storage_class()
             raise ApiError("bad_request", _NAMELESS_PART, extra={"field": "body"})
 
     def make_form_data_parser(self) -> FormDataParser:
-        return self.form_data_parser_class(
+        return FieldWatchingFormParser(
             stream_factory=self._get_file_stream,
             max_form_memory_size=self.max_form_memory_size,
             max_content_length=self.max_content_length,
             max_form_parts=self.max_form_parts,
             cls=self.parameter_storage_class,
             silent=False,
+            on_field=self.on_form_field,
         )
