@@ -6,11 +6,12 @@ arrived. :class:`FieldWatchingParser` calls ``on_field(name, value)`` as each
 text field ends, before the next part is read: the ingest refuses a wrong
 password before a byte of the file (issue 20, row 1). The loop is Werkzeug
 3.1's ``MultiPartParser.parse`` with that one call added; Werkzeug offers no
-hook for it.
+hook for it. It also yields to the worker's other requests after each chunk.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -41,6 +42,9 @@ class FieldWatchingParser(MultiPartParser):
         fields: list[tuple[str, str]] = []
         files: list[tuple[str, FileStorage]] = []
         while True:
+            # Let the worker's other requests run between chunks: a body already
+            # received would otherwise be parsed in one go, holding the event loop.
+            time.sleep(0)
             data = stream.read(self.buffer_size)
             decoder.receive_data(data or None)
             event = decoder.next_event()

@@ -23,7 +23,7 @@ from photochanger.clock import utcnow
 from photochanger.errors import DATABASE_DOWN, ApiError, is_disk_full, quiet_rollback
 from photochanger.extensions import db
 from photochanger.infra import metrics
-from photochanger.infra.background import in_thread
+from photochanger.infra.background import in_cpu_thread, in_thread
 from photochanger.infra.permits import HostMutex, Lease, try_acquire
 from photochanger.ingest.duplicates import await_duplicate, find_duplicate, replay
 from photochanger.ingest.early_shrink import prepare_job
@@ -316,7 +316,8 @@ def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:
         raise StepFailure("bad_response", f"provider returned non-image bytes ({result.mime})", 1)
     target = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(output_format)
     if target and target != mime:
-        return images.convert(result.data, target), target
+        # Decoding and encoding the whole result: off the event loop.
+        return in_cpu_thread(images.convert, result.data, target)(), target
     return result.data, mime
 
 

@@ -16,8 +16,8 @@ from photochanger.models import JobHistory
 from tests.support.booth import booth_body, post_photo
 from tests.support.images import jpeg_bytes, open_image
 from tests.support.nginx import NGINX, NginxServer, render
-from tests.support.raw_http import read_answer, start_post
 from tests.support.ops import ensure_admin_credentials
+from tests.support.raw_http import read_answer, start_post
 
 pytestmark = [
     pytest.mark.nginx,
@@ -159,7 +159,8 @@ def test_half_sent_uploads_from_one_address_are_capped_by_nginx(stack):
                 sock.sendall(body[: 64 * 1024])
                 answer = read_answer(sock)
             assert answer.status == 429, answer.body
-            assert answer.json()["failure_reason"] == "too_many_uploads" and answer.headers["retry-after"] == "5"
+            assert answer.json()["failure_reason"] == "too_many_uploads"
+            assert answer.headers["retry-after"] == "5"
         assert requests.get(f"{nginx.url}/healthz", timeout=1).status_code == 200
     finally:
         for sock in held:
