@@ -38,6 +38,7 @@ DRAIN_SECONDS = 30.0
 _DRAIN_CHUNK = 256 * 1024
 _NO_DRAIN_KEY = "photochanger.close_without_drain"
 _BODY_KEY = "photochanger.body"
+_AFTER_BODY_KEY = "photochanger.after_body"
 
 
 class GuardedInput:
@@ -98,6 +99,21 @@ def close_without_drain(environ: dict[str, Any]) -> None:
     environ[_NO_DRAIN_KEY] = True
 
 
+def once_body_is_done(environ: dict[str, Any], fn: Callable[[], None]) -> None:
+    """Run ``fn`` once nothing more of this request's body will be read: now, or after the
+    drain that follows the answer (so a drained upload still counts as arriving)."""
+    body = environ.get(_BODY_KEY)
+    if not isinstance(body, GuardedInput) or not body.unread or environ.get("gunicorn.socket") is None:
+        fn()
+        return
+    environ.setdefault(_AFTER_BODY_KEY, []).append(fn)
+
+
+def _run_after_body(environ: dict[str, Any]) -> None:
+    for fn in environ.pop(_AFTER_BODY_KEY, []):
+        fn()
+
+
 class BodyGuard:
     """WSGI middleware: the idle-body timeout and the drain after early answers."""
 
@@ -111,6 +127,7 @@ class BodyGuard:
         environ["wsgi.input"] = environ[_BODY_KEY] = guarded
         result = self.app(environ, start_response)
         if not guarded.unread or sock is None:
+            _run_after_body(environ)
             return result  # untouched, so a file answer still goes by sendfile
         return _AfterAnswer(result, lambda: _finish(environ, guarded, sock))
 
@@ -136,14 +153,17 @@ class _AfterAnswer:
 
 def _finish(environ: dict[str, Any], body: GuardedInput, sock: socket.socket) -> None:
     """Drain the rest of the body, or shut the connection when that is not worth it."""
-    if not body.timed_out and not environ.get(_NO_DRAIN_KEY) and _drain(body):
-        return  # the body is all read: the connection can serve its next request
-    # Shut, not close: gunicorn closes it next, and its read of the
-    # rest of the body ends at once instead of waiting.
     try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+        if not body.timed_out and not environ.get(_NO_DRAIN_KEY) and _drain(body):
+            return  # the body is all read: the connection can serve its next request
+        # Shut, not close: gunicorn closes it next, and its read of the
+        # rest of the body ends at once instead of waiting.
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    finally:
+        _run_after_body(environ)
 
 
 def _drain(body: GuardedInput) -> bool:

@@ -80,7 +80,6 @@ class Intake:
     def __exit__(self, *_exc: object) -> None:
         self.request.on_file_part = None
         self.request.on_form_field = None
-        self._upload_arrived()
         self.spool.discard()  # a no-op once the ingest kept it
         if self.early is not None:
             self.early.close()
@@ -93,7 +92,8 @@ class Intake:
             self.early.attach(part.arriving)
 
     def _upload_arrived(self) -> None:
-        """All of the body has arrived (or never will): it no longer counts as arriving."""
+        """All of the body has arrived: it no longer counts as arriving (a body left unread
+        is released by the route once drained)."""
         if self._arriving is not None:
             self._arriving.done()
 

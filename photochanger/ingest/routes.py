@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.infra.background import ingest_in_flight, when_idle
+from photochanger.infra.body_guard import once_body_is_done
 from photochanger.infra.lookup import by_url_id
 from photochanger.ingest.arriving_uploads import ArrivingUploads
 from photochanger.ingest.intake import Intake
@@ -41,7 +42,8 @@ def ingest(slot_id: str) -> Response:
                 service = IngestService(services(), settings, public_base_url(), when_idle)
                 return image_response(service.run(slot, req))
     finally:
-        arriving.done()
+        # A body drained after an early answer still counts against its client's cap.
+        once_body_is_done(request.environ, arriving.done)
 
 
 @bp.get("/api/jobs/<job_id>")

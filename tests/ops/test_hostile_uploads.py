@@ -110,3 +110,22 @@ def test_half_sent_bodies_are_capped_answered_and_closed(live_server) -> None:
         assert closed_by_server(sock)
     for sock in sockets + others:
         sock.close()
+
+
+def test_bodies_drained_after_a_401_still_count_against_their_address(live_server) -> None:
+    """A wrong password is answered at once, but the rest of its body is read and dropped
+    (so a client that writes first gets the answer): meanwhile it is still an upload arriving."""
+    server = live_server(workers=2, BODY_IDLE_TIMEOUT="10", UPLOADS_PER_CLIENT="3")
+    body, content_type = _body("wrong-password")
+    head_end = body.index(b"\xff\xd8\xff\xe0") + 1024 * 1024  # the parser reads 1 MiB at first
+    held = []
+    for _ in range(3):
+        sock = start_post(server.url, "/ingest/slot-001", content_type, len(body), timeout=5)
+        sock.sendall(body[:head_end])
+        assert read_answer(sock).status == 401
+        held.append(sock)
+    with start_post(server.url, "/ingest/slot-001", content_type, len(body), timeout=5) as sock:
+        answer = read_answer(sock)  # refused on its head alone
+    assert answer.status == 429 and answer.json()["failure_reason"] == "too_many_uploads", answer.body
+    for sock in held:
+        sock.close()
