@@ -31,10 +31,12 @@ from photochanger.ingest.ledger import Ledger, media_row
 from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure, open_result
 from photochanger.ingest.provider_call import call_provider
 from photochanger.ingest.publishing import Publications
+from photochanger.jobs.input_retention import retire_input
 from photochanger.jobs.shown import is_shown
 from photochanger.media import images
 from photochanger.media.previews import ensure_preview
 from photochanger.media.storage import input_path, result_dir, result_path
+from photochanger.media.upload import Upload
 from photochanger.models import JobStatus, MediaKind
 from photochanger.providers.base import ImageInput, ProviderDriver, ProviderJob, ProviderResult
 from photochanger.runtime import AppServices
@@ -184,7 +186,9 @@ class IngestService:
             links.retire()
         # The preview reads the stored file when it runs: a queue of pending
         # previews must not hold every result of a burst in memory.
-        self.spawn(lambda: build_preview_if_shown(self.svc.store, slot.id, job_id, out_rel))
+        # One deferred task: the input is deleted (or given its keeping time) once the answer is out.
+        store, keep = self.svc.store, self.settings.keep_input_hours
+        self.spawn(lambda: after_answer(store, slot.id, job_id, out_rel, keep))
         self._finished(job_id, slot, req, attempts)
         return success
 
@@ -221,9 +225,10 @@ class IngestService:
         row = media_row(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
         self.ledger.record_input(job_id, row)
         if prepared is not None:
-            return prepared
+            return _then_release(prepared, upload)
         photo, templates = links.publish(job_id, slot, in_rel, pjob.photo, pjob.templates, deadline)
         published = dataclasses.replace(pjob, photo=photo, templates=templates)
+        upload.release()  # the provider fetches the stored file by its link
         return lambda: published
 
     def _templates(self, slot: SlotSnapshot) -> tuple[ImageInput, ...]:
@@ -290,6 +295,8 @@ class IngestService:
             duration_ms=_elapsed_ms(req.arrival),
             provider_attempts=failure.attempts,
         )
+        store, keep = self.svc.store, self.settings.keep_failed_input_hours
+        self.spawn(lambda: retire_input(store, job_id, keep))  # after the answer too
         metrics.ingest_finished(
             slot.id, slot.provider, status, failure.reason, time.monotonic() - req.arrival
         )
@@ -309,6 +316,22 @@ class IngestService:
         )
 
 
+def _then_release(prepared: Callable[[], ProviderJob], upload: Upload) -> Callable[[], ProviderJob]:
+    """``prepared``, after which the upload's bytes are dropped.
+
+    The photo is stored by then, and the prepared job holds what the provider
+    needs (for most providers a photo shrunk to ~2K px): while the provider
+    works, hundreds of waiting ingests hold only that, not their originals.
+    """
+
+    def wait() -> ProviderJob:
+        job = prepared()
+        upload.release()
+        return job
+
+    return wait
+
+
 def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:
     """Check the provider's bytes are an image and convert when the slot asks."""
     mime = images.sniff_mime(result.data[:16])
@@ -319,6 +342,12 @@ def _finalise(result: ProviderResult, output_format: str) -> tuple[bytes, str]:
         # Decoding and encoding the whole result: off the event loop.
         return in_cpu_thread(images.convert, result.data, target)(), target
     return result.data, mime
+
+
+def after_answer(store: Any, slot_id: str, job_id: str, result_rel: str, keep_input_hours: int) -> None:
+    """A successful ingest's work after its answer: the gallery preview, the input's retention."""
+    build_preview_if_shown(store, slot_id, job_id, result_rel)
+    retire_input(store, job_id, keep_input_hours)
 
 
 def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: str) -> None:

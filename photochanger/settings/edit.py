@@ -27,6 +27,9 @@ EDITABLE: dict[str, dict[str, Any]] = {
     "ingest_hash_mode": {"type": "string", "enum": ["log_only", "strict"]},
     # Pillow's own bomb guard stops at ~179 MP; a photobooth's camera makes at most ~60.
     "max_photo_megapixels": {"type": "integer", "minimum": 1, "maximum": 179},
+    # Input photos are guests' faces: deleted once the result is stored unless kept (hours).
+    "keep_input_hours": {"type": "integer", "minimum": 0, "maximum": 720},
+    "keep_failed_input_hours": {"type": "integer", "minimum": 0, "maximum": 720},
 }
 #: bcrypt looks at 72 bytes at most; longer passwords would silently be truncated.
 PASSWORD_SCHEMA = {"type": "string", "minLength": MIN_INGEST_PASSWORD, "maxLength": 72}
