@@ -215,16 +215,24 @@ class IngestService:
             # pins a pooled connection for the whole provider call.
             api_key=provider_api_key(slot.provider, self.settings.raw),
         )
-        # The driver's CPU work (downscaling) runs in a thread while the photo is
-        # stored and the job recorded; it may have begun while the photo arrived.
-        prepared = in_thread(prepare_job, driver, pjob, req.early) if not driver.input_urls else None
         in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
         if req.spool is None or not req.spool.keep(in_rel, upload.size):
             self.svc.store.write_atomic(in_rel, upload.data)
+        if not driver.input_urls:
+            # The photo is on disk now: unless a shrink begun while it arrived still
+            # reads it, its bytes are dropped at once and the driver's preparation
+            # (in a thread, its CPU work off the event loop) reads the stored file.
+            # Ingests queued for a preparation thread then hold no photo in memory.
+            early = req.early if req.early is not None and req.early.reading else None
+            if early is None:
+                upload.release()
+                pjob = dataclasses.replace(pjob, photo=ImageInput(b"", upload.mime, "photo"))
+            store = self.svc.store
+            prepared = in_thread(prepare_job, driver, pjob, early, lambda: store.read(in_rel))
         # Recorded at once, so the stored photo is never without its row.
         row = media_row(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
         self.ledger.record_input(job_id, row)
-        if prepared is not None:
+        if not driver.input_urls:
             return _then_release(prepared, upload)
         photo, templates = links.publish(job_id, slot, in_rel, pjob.photo, pjob.templates, deadline)
         published = dataclasses.replace(pjob, photo=photo, templates=templates)
