@@ -164,6 +164,12 @@ class StrictRequest(Request):
             # Refused mid-body (a wrong password, a body that stopped): the rest is never parsed.
             self.__dict__["form"] = self.__dict__["files"] = self.parameter_storage_class()
             raise
+        stream = self.__dict__.get("stream")
+        if isinstance(stream, io.BufferedReader):
+            # The body is parsed: the 1 MiB read buffer would otherwise stay allocated
+            # for as long as the request lives (a provider's wait, for an ingest).
+            stream.close()
+            self.__dict__["stream"] = io.BytesIO()
         if None in self.form or None in self.files:
             # RFC 7578 requires a name; Werkzeug keys such a part by None, which nothing downstream expects.
             self.__dict__["form"] = self.__dict__["files"] = self.parameter_storage_class()
