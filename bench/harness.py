@@ -169,7 +169,9 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
         default=min(4, (os.cpu_count() or 1) * 2),
         help="gunicorn workers (production default)",
     )
-    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated sections: 1,2,3,4,5 (5 = 5a,5b)")
+    parser.add_argument(
+        "--only", default="1,2,3,4,5", help="comma-separated sections: 1,2,3,4,5 (3 = 3,3b; 5 = 5a,5b)"
+    )
     parser.add_argument(
         "--no-postgres", action="store_true", help="skip 5a (needs PostgreSQL server binaries)"
     )

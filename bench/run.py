@@ -58,7 +58,7 @@ def run_sections(args: argparse.Namespace, stack: Stack, report: Report) -> bool
             failed = True
             report.add(name, ["```", traceback.format_exc()[-3000:], "```"], {"error": True})
 
-    if only & {"1", "2", "3", "4"}:
+    if only & {"1", "2", "3", "3b", "4"}:
         prepare_memory(stack, p, args.no_fill, report)
         live = Live.start(stack, BENCH_SETTINGS)
         if "1" in only:
@@ -67,6 +67,8 @@ def run_sections(args: argparse.Namespace, stack: Stack, report: Report) -> bool
             guarded(throughput.TITLE, lambda: throughput.measure(live, p, report))
         if "3" in only:
             guarded(capacity.TITLE, lambda: capacity.measure(live, p, report, args.answer_mbit))
+        if "3" in only or "3b" in only:
+            guarded(capacity.BIG_TITLE, lambda: capacity.measure_big_photos(live, p, report))
         if "4" in only:
             guarded(downloads.TITLE, lambda: downloads.measure(live, p, report))
     if only & {"5", "5a"} and p["stats_rows"] and not args.no_postgres:

@@ -158,6 +158,9 @@ class Stack:
             "ADMIN_CREDENTIALS_FILE": creds,
             "GEMINI_API_KEY": GEMINI_KEY,
             "LOG_LEVEL": "INFO",  # production default; also LiveServer waits for "Worker ready" lines
+            # The bench's load comes from one address and hundreds of bursts at once.
+            "UPLOADS_PER_CLIENT": "10000",
+            "UPLOADS_IN_FLIGHT": "10000",
             **extra,
         }
 

@@ -57,6 +57,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _init_observability(app)
     _register_blueprints(app)
     _register_cli(app)
+    from photochanger.infra.body_guard import BodyGuard
+
+    # Inside the proxy fix and the arrival stamp: it sees the final environ and times only the body.
+    app.wsgi_app = BodyGuard(app.wsgi_app, float(app.config["BODY_IDLE_TIMEOUT"]))  # type: ignore[method-assign]
     _trust_proxies(app)
     app.wsgi_app = _ArrivalStamp(app.wsgi_app)  # type: ignore[method-assign]
     return app

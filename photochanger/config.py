@@ -135,6 +135,12 @@ class Config:
         # ZIP batches: most photos and most bytes, unpacked, one batch may hold.
         self.BATCH_MAX_FILES = int(_env("BATCH_MAX_FILES", "100") or 100)
         self.BATCH_MAX_UNPACKED_MB = int(_env("BATCH_MAX_UNPACKED_MB", "500") or 500)
+        # Seconds without a byte of a request body before it is answered 408 and closed.
+        self.BODY_IDLE_TIMEOUT = float(_env("BODY_IDLE_TIMEOUT", "15") or 15)
+        # Uploads still arriving at once, per client address and in total on this host:
+        # beyond them an upload is refused at once (429 / 503), before its body is read.
+        self.UPLOADS_PER_CLIENT = int(_env("UPLOADS_PER_CLIENT", "8") or 8)
+        self.UPLOADS_IN_FLIGHT = int(_env("UPLOADS_IN_FLIGHT", "200") or 200)
         # /healthz fails below this much free space on the media disk (MB).
         self.HEALTH_MIN_FREE_MB = int(_env("HEALTH_MIN_FREE_MB", "200") or 200)
         # No pool_pre_ping: PostgreSQL connections are checked on checkout

@@ -70,6 +70,12 @@ class ArrivingBytes(io.RawIOBase):
             self._state = _ABANDONED
             self._wake.put(None)
 
+    def release(self) -> None:
+        """Drop the bytes: the upload has been stored and prepared, nobody reads it any more."""
+        self.abandon()
+        self._store = ([], [])
+        self._joined = None
+
     @property
     def size(self) -> int:
         return self._size

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -233,3 +234,40 @@ def in_thread(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
 
         return fail
     return lambda: value
+
+
+#: How much lower than the event loop's the priority of CPU-bound image work is:
+#: the loop thread then gets a core first, so a worker rendering big photos
+#: still answers its other requests at once.
+CPU_NICE = 10
+_niced = threading.local()
+
+
+@functools.cache
+def _cpu_pool() -> Any:
+    from gevent.threadpool import ThreadPool
+
+    return ThreadPool(maxsize=os.cpu_count() or 2)
+
+
+def in_cpu_thread(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """:func:`in_thread` for CPU-bound work (decoding, filtering, encoding images).
+
+    It runs in a pool of one thread per core, at a lower priority than the
+    event loop's thread: more threads than cores would only share the cores
+    and take them from the loop. Without gevent ``fn`` simply runs now.
+    """
+    if not _gevent_active():
+        return in_thread(fn, *args)
+    pending = _cpu_pool().spawn(_at_low_priority, fn, *args)
+    return lambda: cast(T, pending.get())
+
+
+def _at_low_priority(fn: Callable[..., T], *args: Any) -> T:
+    if not getattr(_niced, "done", False):
+        _niced.done = True
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CPU_NICE)
+        except (OSError, AttributeError):
+            pass  # no per-thread priority here: the pool's size still leaves the loop a share
+    return fn(*args)

@@ -14,6 +14,7 @@ from werkzeug.formparser import FormDataParser
 
 from photochanger.errors import ApiError
 from photochanger.infra.arriving import ArrivingBytes
+from photochanger.infra.multipart import FieldWatchingFormParser, OnField
 
 #: Most bytes asked of the WSGI server per read while a form is parsed.
 PARSE_BUFFER = 1024 * 1024
@@ -130,6 +131,9 @@ class StrictRequest(Request):
     #: File parts go to anonymous temporary files instead of memory (a ZIP batch of
     #: many photos is read member by member, never held whole).
     spill_files_to_disk: bool = False
+    #: Given each text field ``(name, value)`` as soon as it has arrived, before the
+    #: next part is read; may raise to refuse the request there and then.
+    on_form_field: OnField | None = None
 
     def _get_file_stream(
         self,
@@ -162,17 +166,28 @@ class StrictRequest(Request):
             super()._load_form_data()
         except ValueError as exc:
             raise ApiError("bad_request", _MALFORMED_BODY, extra={"field": "body"}) from exc
+        except ApiError:
+            # Refused mid-body (a wrong password, a body that stopped): the rest is never parsed.
+            self.__dict__["form"] = self.__dict__["files"] = self.parameter_storage_class()
+            raise
+        stream = self.__dict__.get("stream")
+        if isinstance(stream, io.BufferedReader):
+            # The body is parsed: the 1 MiB read buffer would otherwise stay allocated
+            # for as long as the request lives (a provider's wait, for an ingest).
+            stream.close()
+            self.__dict__["stream"] = io.BytesIO()
         if None in self.form or None in self.files:
             # RFC 7578 requires a name; Werkzeug keys such a part by None, which nothing downstream expects.
             self.__dict__["form"] = self.__dict__["files"] = self.parameter_storage_class()
             raise ApiError("bad_request", _NAMELESS_PART, extra={"field": "body"})
 
     def make_form_data_parser(self) -> FormDataParser:
-        return self.form_data_parser_class(
+        return FieldWatchingFormParser(
             stream_factory=self._get_file_stream,
             max_form_memory_size=self.max_form_memory_size,
             max_content_length=self.max_content_length,
             max_form_parts=self.max_form_parts,
             cls=self.parameter_storage_class,
             silent=False,
+            on_field=self.on_form_field,
         )

@@ -93,5 +93,6 @@ def await_duplicate(
         if job.status not in JobStatus.RUNNING:
             reason = job.failure_reason or "internal"
             raise ApiError(reason if reason in REASONS else "internal", job_id=job_id)
+        ledger.abandon()  # no pooled connection held while waiting: a burst of replays would take them all
         gevent.sleep(min(_WAIT_POLL, max(0.0, deadline - time.monotonic())))
     raise ApiError("timeout", timeout_message, job_id=job_id)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import _queue
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import IO, Any, cast
 
 from gevent import monkey
@@ -148,6 +149,11 @@ class EarlyShrink:
         except BaseException as exc:  # noqa: BLE001 - handed over; prepare() redoes the work
             return exc
 
+    @property
+    def reading(self) -> bool:
+        """Whether a thread is shrinking the photo from the bytes in memory."""
+        return self._started and self.source is not None
+
     def serves(self, stream: Any) -> bool:
         """Whether the shrinking started on ``stream``, the file part the ingest chose."""
         return self.source is not None and getattr(stream, "arriving", None) is self.source
@@ -187,10 +193,18 @@ class EarlyShrink:
         metrics.early_shrink(self.outcome)
 
 
-def prepare_job(driver: ProviderDriver, job: ProviderJob, early: EarlyShrink | None) -> ProviderJob:
-    """:meth:`ProviderDriver.prepare`, starting from the photo ``early`` already shrank."""
+def prepare_job(
+    driver: ProviderDriver,
+    job: ProviderJob,
+    early: EarlyShrink | None,
+    stored: Callable[[], bytes] | None = None,
+) -> ProviderJob:
+    """:meth:`ProviderDriver.prepare`, starting from the photo ``early`` already shrank,
+    else from the job's photo, or when the job holds none, the ``stored`` one read from disk."""
     shrunk = early.take() if early is not None else None
     if shrunk is not None and job.photo is not None:
         data, mime = shrunk
         job = dataclasses.replace(job, photo=ImageInput(data, mime, job.photo.role))
+    elif job.photo is not None and not job.photo.data and stored is not None:
+        job = dataclasses.replace(job, photo=ImageInput(stored(), job.photo.mime, job.photo.role))
     return driver.prepare(job)

@@ -4,10 +4,11 @@ One Intake per request. Before the body is read it checks the declared size
 and ends the read transaction; while the body is parsed (strictly, by
 :class:`~photochanger.infra.request.StrictRequest`) it is handed each file
 part, which it writes to the disk spool and starts shrinking for the provider
-as the bytes arrive; once parsed it checks the password, the photo (size, type
-by its bytes, hashes) and the booth's hash, and keeps the other fields as
-untrusted metadata. It is the one place that decides what happens to the file
-part before the pipeline sees it.
+as the bytes arrive, and each text field, so a wrong password sent before the
+photo is refused before the photo is read; once parsed it checks the password
+(if it came after the photo), the photo (size, type by its bytes, hashes) and
+the booth's hash, and keeps the other fields as untrusted metadata. It is the
+one place that decides what happens to the file part before the pipeline sees it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from photochanger.auth.ingest_guard import require_ingest_password
 from photochanger.config import HARD_UPLOAD_CAP_MB, MB, MULTIPART_OVERHEAD
 from photochanger.errors import ApiError
 from photochanger.infra.request import HashingUpload, StrictRequest
+from photochanger.ingest.arriving_uploads import ArrivingUploads
 from photochanger.ingest.early_shrink import EarlyShrink
 from photochanger.ingest.ledger import Ledger
 from photochanger.ingest.outcome import IngestRequest
@@ -47,6 +49,7 @@ class Intake:
         settings: RuntimeSettings,
         svc: AppServices,
         arrival: float,
+        arriving: ArrivingUploads | None = None,
     ) -> None:
         self.request = cast(StrictRequest, request)
         self.slot = slot
@@ -58,6 +61,8 @@ class Intake:
         self.spool = InputSpool(svc.store)
         self.early: EarlyShrink | None = None
         self._svc = svc
+        self._arriving = arriving
+        self._password_checked = False
 
     def __enter__(self) -> Intake:
         declared = self.request.content_length
@@ -71,10 +76,12 @@ class Intake:
             driver, self.slot.settings, declared, self.settings.max_photo_megapixels
         )
         self.request.on_file_part = self._follow_part
+        self.request.on_form_field = self._field_arrived
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.request.on_file_part = None
+        self.request.on_form_field = None
         self.spool.discard()  # a no-op once the ingest kept it
         if self.early is not None:
             self.early.close()
@@ -86,10 +93,24 @@ class Intake:
         if self.early is not None:
             self.early.attach(part.arriving)
 
+    def _upload_arrived(self) -> None:
+        """All of the body has arrived: it no longer counts as arriving (a body left unread
+        is released by the route once drained)."""
+        if self._arriving is not None:
+            self._arriving.done()
+
+    def _field_arrived(self, name: str, value: str) -> None:
+        """A text field has arrived: a wrong password is refused before the file is read."""
+        if name == "password" and not self._password_checked:
+            self._password_checked = True
+            require_ingest_password(value, self.settings.ingest_password_hash)
+
     def receive(self) -> IngestRequest:
         """Parse and check the whole upload: 400/401/413/415/429 as documented, else the request."""
         form, files = self._form()
-        require_ingest_password(form.get("password", ""), self.settings.ingest_password_hash)
+        self._upload_arrived()
+        if not self._password_checked:
+            require_ingest_password(form.get("password", ""), self.settings.ingest_password_hash)
         file = next((files[name] for name in FILE_FIELDS if name in files), None)
         if file is None:
             raise ApiError("bad_request", "Не передан файл: поле fileToUpload")
@@ -112,7 +133,7 @@ class Intake:
     def _form(self) -> tuple[Any, Any]:
         try:
             form, files = self.request.form, self.request.files
-        except HTTPException:
+        except (HTTPException, ApiError):
             raise
         except Exception as exc:
             raise ApiError("bad_request", "Некорректное тело multipart/form-data") from exc

@@ -57,7 +57,7 @@ class Publications:
             rel = provider_media_path(media_id, images.EXT_BY_MIME[image.mime])
             self.store.link_or_copy(src_rel, rel)
             self.links.append((media_id, rel))
-            size = len(image.data)
+            size = len(image.data) or (self.store.size(rel) or 0)  # a fallback's photo is read from the store
             rows.append(
                 media_row(MediaKind.PROVIDER_MEDIA, rel, image.mime, size, job_id, slot.id, expires, media_id)
             )

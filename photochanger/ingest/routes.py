@@ -10,7 +10,9 @@ from flask import Blueprint, Response, jsonify, request
 from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.infra.background import ingest_in_flight, when_idle
+from photochanger.infra.body_guard import once_body_is_done
 from photochanger.infra.lookup import by_url_id
+from photochanger.ingest.arriving_uploads import ArrivingUploads
 from photochanger.ingest.intake import Intake
 from photochanger.ingest.ledger import Ledger
 from photochanger.ingest.responses import ARRIVAL_KEY, image_response
@@ -28,14 +30,20 @@ bp = Blueprint("ingest", __name__)
 @bp.post("/ingest/<slot_id>")
 def ingest(slot_id: str) -> Response:
     """Accept a booth photo and answer with the processed image (DESIGN.md §3)."""
-    with ingest_in_flight():
-        arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
-        Ledger().read_only()  # the settings and the slot: no BEGIN/COMMIT round trips around them
-        settings, slot = ingest_config(slot_id)
-        with Intake(request, slot, settings, services(), arrival) as intake:
-            req = intake.receive()
-            service = IngestService(services(), settings, public_base_url(), when_idle)
-            return image_response(service.run(slot, req))
+    arrival = request.environ.get(ARRIVAL_KEY, time.monotonic())
+    # First: a client over its share of arriving uploads costs nothing more.
+    arriving = ArrivingUploads.admit_request(request, services().lock_dir)
+    try:
+        with ingest_in_flight():
+            Ledger().read_only()  # the settings and the slot: no BEGIN/COMMIT round trips around them
+            settings, slot = ingest_config(slot_id)
+            with Intake(request, slot, settings, services(), arrival, arriving) as intake:
+                req = intake.receive()
+                service = IngestService(services(), settings, public_base_url(), when_idle)
+                return image_response(service.run(slot, req))
+    finally:
+        # A body drained after an early answer still counts against its client's cap.
+        once_body_is_done(request.environ, arriving.done)
 
 
 @bp.get("/api/jobs/<job_id>")

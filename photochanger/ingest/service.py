@@ -30,7 +30,7 @@ from photochanger.errors import (
 )
 from photochanger.extensions import db
 from photochanger.infra import metrics
-from photochanger.infra.background import in_thread
+from photochanger.infra.background import in_cpu_thread, in_thread
 from photochanger.infra.shared_permits import Releasable
 from photochanger.ingest.chain_call import call_chain
 from photochanger.ingest.duplicates import await_duplicate, find_duplicate, replay
@@ -41,11 +41,13 @@ from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailur
 from photochanger.ingest.provider_call import AttemptLog
 from photochanger.ingest.publishing import Publications
 from photochanger.ingest.step_runner import StepRunner
+from photochanger.jobs.input_retention import retire_input
 from photochanger.jobs.shown import is_shown
 from photochanger.links import result_page_url
 from photochanger.media import images
 from photochanger.media.previews import ensure_preview
 from photochanger.media.storage import input_path, result_dir, result_path
+from photochanger.media.upload import Upload
 from photochanger.models import JobStatus, MediaKind
 from photochanger.providers.base import ImageInput, ProviderDriver, ProviderJob, ProviderResult
 from photochanger.runtime import AppServices
@@ -217,7 +219,9 @@ class IngestService:
             links.retire()
         # The preview reads the stored file when it runs: a queue of pending
         # previews must not hold every result of a burst in memory.
-        self.spawn(lambda: build_preview_if_shown(self.svc.store, slot.id, job_id, out_rel))
+        # One deferred task: the input is deleted (or given its keeping time) once the answer is out.
+        store, keep = self.svc.store, self.settings.keep_input_hours
+        self.spawn(lambda: after_answer(store, slot.id, job_id, out_rel, keep))
         self._finished(job_id, slot, req, journal, success.provider or slot.provider)
         return success
 
@@ -251,38 +255,62 @@ class IngestService:
             # pins a pooled connection for the whole provider call.
             api_key=provider_api_key(slot.provider, self.settings.raw),
         )
-        # The driver's CPU work (downscaling) runs in a thread while the photo is
-        # stored and the job recorded; it may have begun while the photo arrived.
         early = req.early if sends_photo else None
-        prepared = in_thread(prepare_job, driver, pjob, early) if not driver.input_urls else None
         in_rel = None
-        if upload is None:
-            self.ledger.record_started(job_id)
-        else:
+        if upload is not None:
             in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
             if req.spool is None or not req.spool.keep(in_rel, upload.size):
                 self.svc.store.write_atomic(in_rel, upload.data)
+        stored = self._stored_reader(in_rel)
+        prepared = None
+        if not driver.input_urls:
+            # The photo is on disk now: unless a shrink begun while it arrived still
+            # reads it, its bytes are dropped at once and the driver's preparation
+            # (in a thread, its CPU work off the event loop) reads the stored file.
+            # Ingests queued for a preparation thread then hold no photo in memory.
+            reading = early if early is not None and early.reading else None
+            if reading is None and upload is not None:
+                upload.release()
+                if pjob.photo is not None:
+                    pjob = dataclasses.replace(pjob, photo=ImageInput(b"", upload.mime, "photo"))
+            prepared = in_thread(prepare_job, driver, pjob, reading, stored)
+        if upload is None or in_rel is None:
+            self.ledger.record_started(job_id)
+        else:
             # Recorded at once, so the stored photo is never without its row.
             row = media_row(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
             self.ledger.record_input(job_id, row)
-        if prepared is None:
+        if prepared is not None:
+            first = _then_release(prepared, upload)
+        else:
             sent_rel = in_rel if sends_photo else None
             photo, templates = links.publish(job_id, slot, sent_rel, pjob.photo, pjob.templates, deadline)
             published = dataclasses.replace(pjob, photo=photo, templates=templates)
-            prepared = lambda: published  # noqa: E731 - the same shape as in_thread's waiter
+            if upload is not None:
+                upload.release()  # the provider fetches the stored file by its link
+            first = lambda: published  # noqa: E731 - the same shape as in_thread's waiter
         return StepRunner(
             self.svc,
             self.settings,
             slot,
             job_id,
-            prepared,
-            ImageInput(upload.data, upload.mime, "photo") if upload is not None else None,
+            first,
+            # A fallback step reads the stored photo when it begins, not from memory.
+            ImageInput(b"", upload.mime, "photo") if upload is not None else None,
             in_rel,
+            stored,
             pjob.templates,
             links,
             deadline,
             journal,
         )
+
+    def _stored_reader(self, in_rel: str | None) -> Callable[[], bytes] | None:
+        """Reads the stored input photo (none for a text-to-image run without one)."""
+        if in_rel is None:
+            return None
+        store = self.svc.store
+        return lambda: store.read(in_rel)
 
     def _templates(self, slot: SlotSnapshot) -> tuple[ImageInput, ...]:
         out = []
@@ -308,7 +336,7 @@ class IngestService:
         page_url = result_page_url(self.base_url, job_id)  # known before the bytes: the QR links to it
         # The answering step's format and quality; the QR code is the slot's, whichever step answered.
         finishing = {**step.settings, "qr": slot.settings.get("qr")}
-        data, mime = in_thread(finish, result, finishing, page_url)()
+        data, mime = in_cpu_thread(finish, result, finishing, page_url)()
         out_rel = result_path(slot.id, job_id, images.EXT_BY_MIME[mime])
         body, size = self.svc.store.write_opened(out_rel, data)
         self.ledger.record_result(
@@ -365,6 +393,8 @@ class IngestService:
             provider_attempts=attempts,
             attempts_json=journal.entries or None,
         )
+        store, keep = self.svc.store, self.settings.keep_failed_input_hours
+        self.spawn(lambda: retire_input(store, job_id, keep))  # after the answer too
         metrics.ingest_finished(
             slot.id, slot.provider, status, failure.reason, time.monotonic() - req.arrival
         )
@@ -382,6 +412,29 @@ class IngestService:
                 "duration_ms": _elapsed_ms(req.arrival),
             },
         )
+
+
+def _then_release(prepared: Callable[[], ProviderJob], upload: Upload | None) -> Callable[[], ProviderJob]:
+    """``prepared``, after which the upload's bytes are dropped.
+
+    The photo is stored by then, and the prepared job holds what the provider
+    needs (for most providers a photo shrunk to ~2K px): while the provider
+    works, hundreds of waiting ingests hold only that, not their originals.
+    """
+
+    def wait() -> ProviderJob:
+        job = prepared()
+        if upload is not None:
+            upload.release()
+        return job
+
+    return wait
+
+
+def after_answer(store: Any, slot_id: str, job_id: str, result_rel: str, keep_input_hours: int) -> None:
+    """A successful ingest's work after its answer: the gallery preview, the input's retention."""
+    build_preview_if_shown(store, slot_id, job_id, result_rel)
+    retire_input(store, job_id, keep_input_hours)
 
 
 def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: str) -> None:

@@ -38,6 +38,8 @@ class StepRunner:
     #: the booth photo as sent and its stored path (none for a text-to-image run), and the slot's templates
     photo: ImageInput | None
     in_rel: str | None
+    #: reads the stored photo (a fallback step's photo is read from the store, not kept in memory)
+    stored: Callable[[], bytes] | None
     templates: tuple[ImageInput, ...]
     links: Publications
     deadline: float
@@ -98,7 +100,7 @@ class StepRunner:
             api_key=provider_api_key(step.provider, self.settings.raw),
         )
         if not driver.input_urls:
-            return in_thread(prepare_job, driver, pjob, None)
+            return in_thread(prepare_job, driver, pjob, None, self.stored)
         sent_rel = self.in_rel if pjob.photo is not None else None
         photo, linked = self.links.publish(
             self.job_id, self.slot, sent_rel, pjob.photo, pjob.templates, step_deadline

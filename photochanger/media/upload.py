@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
 from typing import IO
 
 from photochanger.config import MB
 from photochanger.errors import ApiError
+from photochanger.infra.arriving import ArrivingBytes
 from photochanger.infra.request import HashingUpload
 from photochanger.media.images import size_from_head, sniff_mime, verify_image
 
@@ -19,17 +19,33 @@ _CHUNK = 1024 * 1024
 HEAD_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
 class Upload:
-    data: bytes
-    mime: str
-    sha1: str
-    sha256: str
-    filename: str | None
+    """A checked photo: its bytes until :meth:`release`, and what is known of it for good."""
 
-    @property
-    def size(self) -> int:
-        return len(self.data)
+    def __init__(
+        self,
+        data: bytes,
+        mime: str,
+        sha1: str,
+        sha256: str,
+        filename: str | None,
+        held_by: ArrivingBytes | None = None,
+    ) -> None:
+        self.data = data
+        self.mime = mime
+        self.sha1 = sha1
+        self.sha256 = sha256
+        self.filename = filename
+        self.size = len(data)
+        self._held_by = held_by
+
+    def release(self) -> None:
+        """Drop the bytes (once stored and prepared for the provider): a request that
+        waits for its provider then holds only what the provider still needs."""
+        self.data = b""
+        if self._held_by is not None:
+            self._held_by.release()
+            self._held_by = None
 
 
 def read_upload(
@@ -50,9 +66,11 @@ def read_upload(
         if len(data) > limit:
             raise _too_large(limit_mb)
         sha1, sha256 = stream.sha1, stream.sha256
-        stream.release()  # the Upload now owns the only reference to the bytes
+        held_by: ArrivingBytes | None = stream.arriving
+        stream.release()  # the Upload and the arriving bytes now hold the only references
     else:
         data, sha1, sha256 = _read_hashing(stream, limit, limit_mb)
+        held_by = None
     if not data:
         raise ApiError("bad_request", "Файл пустой")
     if sniff_mime(data[:16]) is None:
@@ -65,7 +83,7 @@ def read_upload(
             "unsupported_media_type",
             "Файл повреждён или не является изображением JPEG, PNG или WEBP",
         )
-    return Upload(data, mime, sha1.hexdigest(), sha256.hexdigest(), filename)
+    return Upload(data, mime, sha1.hexdigest(), sha256.hexdigest(), filename, held_by)
 
 
 def check_pixels(data: bytes, max_megapixels: int) -> None:

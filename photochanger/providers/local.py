@@ -7,11 +7,13 @@ once, and tests get real image output without a mock.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from PIL import Image, ImageEnhance, ImageOps
 
+from photochanger.infra.background import in_cpu_thread
 from photochanger.providers.base import (
     CallContext,
     FailureKind,
@@ -119,6 +121,15 @@ class LocalDriver(ProviderDriver):
     }
 
     def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
+        # Decoding, filtering and encoding a big photo takes a core for seconds:
+        # in an OS thread the worker's event loop keeps serving its other
+        # requests, and the ingest's deadline (a gevent.Timeout) fires on time.
+        return in_cpu_thread(self._render, job, ctx.deadline)()
+
+    def _render(self, job: ProviderJob, deadline: float) -> ProviderResult:
+        if time.monotonic() >= deadline:
+            # Queued behind other renders past the ingest's deadline: nobody waits for it any more.
+            raise ProviderError(FailureKind.TIMEOUT, "deadline reached before the render started")
         settings = job.settings
         try:
             opened = Image.open(io.BytesIO(job.guest_photo("local").data))

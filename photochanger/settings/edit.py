@@ -29,6 +29,9 @@ EDITABLE: dict[str, dict[str, Any]] = {
     "max_photo_megapixels": {"type": "integer", "minimum": 1, "maximum": 179},
     "circuit_failure_threshold": {"type": "integer", "minimum": 1, "maximum": 100},
     "circuit_cooldown_seconds": {"type": "integer", "minimum": 1, "maximum": 3600},
+    # Input photos are guests' faces: deleted once the result is stored unless kept (hours).
+    "keep_input_hours": {"type": "integer", "minimum": 0, "maximum": 720},
+    "keep_failed_input_hours": {"type": "integer", "minimum": 0, "maximum": 720},
 }
 #: bcrypt looks at 72 bytes at most; longer passwords would silently be truncated.
 PASSWORD_SCHEMA = {"type": "string", "minLength": MIN_INGEST_PASSWORD, "maxLength": 72}

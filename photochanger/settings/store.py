@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "concurrency_per_provider": 16,
     "ingest_hash_mode": "log_only",
     "max_photo_megapixels": 64,
+    "keep_input_hours": 0,
+    "keep_failed_input_hours": 24,
     "ingest_password_hash": None,
     "circuit_failure_threshold": 3,
     "circuit_cooldown_seconds": 30,
@@ -42,6 +44,10 @@ class RuntimeSettings:
     concurrency_per_provider: int
     ingest_hash_mode: str
     max_photo_megapixels: int
+    #: hours a successful job's input photo is kept after its result is stored (0: deleted at once)
+    keep_input_hours: int
+    #: hours a failed job's input photo is kept, for the admin to see what failed
+    keep_failed_input_hours: int
     ingest_password_hash: str | None
     #: consecutive network/5xx failures that open a provider's circuit
     circuit_failure_threshold: int
@@ -75,6 +81,8 @@ def load_settings() -> RuntimeSettings:
         concurrency_per_provider=int(values["concurrency_per_provider"]),
         ingest_hash_mode=str(values["ingest_hash_mode"]),
         max_photo_megapixels=int(values["max_photo_megapixels"]),
+        keep_input_hours=int(values["keep_input_hours"]),
+        keep_failed_input_hours=int(values["keep_failed_input_hours"]),
         ingest_password_hash=values["ingest_password_hash"],
         circuit_failure_threshold=int(values["circuit_failure_threshold"]),
         circuit_cooldown_seconds=int(values["circuit_cooldown_seconds"]),

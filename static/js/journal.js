@@ -60,8 +60,12 @@
     if (job.input_url) {
       if (job.result_url) files.append(" · ");
       files.append(el("a", { href: job.input_url, target: "_blank", text: "исходное фото" }));
+    } else if (job.input_size) {
+      // The photo was received but is no longer kept (settings: input photo retention).
+      if (job.result_url) files.append(" · ");
+      files.append(el("span", { class: "muted", text: "исходное фото удалено" }));
     }
-    if (!job.result_url && !job.input_url) files.append("—");
+    if (!job.result_url && !job.input_url && !job.input_size) files.append("—");
     return el("tr", { "data-job-id": job.job_id, "data-status": job.status }, [
       el("td", { class: "cell-wide", text: PC.fmtDateTime(job.started_at), title: job.job_id, "data-label": "Время" }),
       el("td", { text: SOURCES[job.source] || job.source, "data-label": "Источник" }),

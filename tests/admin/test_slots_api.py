@@ -16,6 +16,7 @@ from photochanger.extensions import db
 from photochanger.models import JobHistory, MediaObject, Slot
 from photochanger.runtime import services
 from tests.support.images import jpeg_bytes, png_bytes
+from tests.support.setup import set_settings
 
 from .conftest import ADMIN_USER
 
@@ -355,6 +356,7 @@ class TestCleanupAndGallery:
     def test_cleanup_removes_only_expired_media(
         self, app: Flask, client: FlaskClient, auth: dict[str, str]
     ) -> None:
+        set_settings(app, keep_input_hours=1)  # inputs kept past the result, for the clean-up to find
         old_job = _test_run(client, auth).headers["X-Job-Id"]
         live_job = _test_run(client, auth, data=jpeg_bytes(color=(200, 10, 10))).headers["X-Job-Id"]
         template = _template(client, auth)

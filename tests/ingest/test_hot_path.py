@@ -29,7 +29,7 @@ from photochanger.runtime import services
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image, png_bytes
 from tests.support.postgres import log_statements, psycopg2_url, statements_logged
-from tests.support.setup import configure_slot
+from tests.support.setup import configure_slot, set_settings
 from tests.support.statements import record_statements
 from tests.support.templates import add_template
 
@@ -240,6 +240,7 @@ def writes(app, monkeypatch) -> list[str]:
 
 
 def test_the_photo_written_while_it_arrived_is_stored_without_a_second_write(app, client, writes):
+    set_settings(app, keep_input_hours=1)  # the stored input is looked at below
     photo = jpeg_bytes(800, 600)
     resp = _post(client, photo)
     assert resp.status_code == 200, resp.get_data(as_text=True)
@@ -250,6 +251,7 @@ def test_the_photo_written_while_it_arrived_is_stored_without_a_second_write(app
 
 
 def test_a_photo_that_cannot_be_spooled_is_stored_from_memory(app, client, writes):
+    set_settings(app, keep_input_hours=1)  # the stored input is looked at below
     with app.app_context():
         blocked = services().store.abspath(SPOOL_DIR)
     os.makedirs(os.path.dirname(blocked), exist_ok=True)
@@ -263,6 +265,7 @@ def test_a_photo_that_cannot_be_spooled_is_stored_from_memory(app, client, write
 
 
 def test_the_stored_photo_is_the_chosen_file_part_even_when_another_was_spooled_first(app, client, writes):
+    set_settings(app, keep_input_hours=1)  # the stored input is looked at below
     decoy, photo = jpeg_bytes(400, 300, color=(200, 10, 10)), jpeg_bytes(800, 600)
     resp = client.post(
         "/ingest/slot-001",

@@ -13,10 +13,11 @@ import requests
 
 from photochanger.extensions import db
 from photochanger.models import JobHistory
-from tests.support.booth import post_photo
+from tests.support.booth import booth_body, post_photo
 from tests.support.images import jpeg_bytes, open_image
 from tests.support.nginx import NGINX, NginxServer, render
 from tests.support.ops import ensure_admin_credentials
+from tests.support.raw_http import read_answer, start_post
 
 pytestmark = [
     pytest.mark.nginx,
@@ -139,3 +140,28 @@ def test_template_render_fills_only_named_variables():
 
 def _upstream_lines(nginx: NginxServer) -> str:
     return "\n".join(line for line in nginx.access_log().splitlines() if "upstream_status=2" in line)
+
+
+def test_half_sent_uploads_from_one_address_are_capped_by_nginx(stack):
+    """Issue 20, row 2 behind nginx: beyond 8 uploads at once from one address, 429 JSON at once."""
+    _, nginx = stack
+    photo = b"\xff\xd8\xff" + os.urandom(4 * 1024 * 1024)
+    body, content_type = booth_body(photo)
+    held = []
+    try:
+        for _ in range(8):
+            sock = start_post(nginx.url, "/ingest/slot-001", content_type, len(body), timeout=5)
+            sock.sendall(body[: 512 * 1024])
+            held.append(sock)
+        time.sleep(0.3)  # nginx has counted them
+        for _ in range(3):
+            with start_post(nginx.url, "/ingest/slot-001", content_type, len(body), timeout=5) as sock:
+                sock.sendall(body[: 64 * 1024])
+                answer = read_answer(sock)
+            assert answer.status == 429, answer.body
+            assert answer.json()["failure_reason"] == "too_many_uploads"
+            assert answer.headers["retry-after"] == "5"
+        assert requests.get(f"{nginx.url}/healthz", timeout=1).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()

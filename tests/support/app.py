@@ -54,6 +54,9 @@ def make_env(instance: Any, database_url: str) -> dict[str, str]:
         "JWT_SECRET_KEY": JWT_TEST_SECRET,
         "ADMIN_CREDENTIALS_FILE": str(instance / "credentials.json"),
         "LOG_LEVEL": "INFO",
+        # Tests send bursts from one address; tests/ops/test_hostile_uploads.py checks the caps.
+        "UPLOADS_PER_CLIENT": "1000",
+        "UPLOADS_IN_FLIGHT": "1000",
     }
 
 
