@@ -3,7 +3,6 @@ phones on the venue's Wi-Fi take from a booth sending photos meanwhile."""
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -13,7 +12,7 @@ import requests
 from . import load
 from .harness import Live, Report, loadavg, ms, warm
 from .photos import jpeg_of_size, multipart
-from .servers import INGEST_PASSWORD, ROOT, BenchServer, settle
+from .servers import INGEST_PASSWORD, BenchServer, settle
 
 TITLE = "4. Public result downloads"
 #: A guest's phone on the venue's Wi-Fi, in Mbit/s.
@@ -43,11 +42,7 @@ def measure(live: Live, p: dict[str, Any], report: Report) -> None:
         "straight from Flask", urls, live.server, live.stack.workers, p
     )
     phone_lines.append(line)
-    routes = open(os.path.join(ROOT, "photochanger", "public", "routes.py")).read()
-    if "X-Accel-Redirect" not in routes:
-        lines.append("| nginx + X-Accel-Redirect | pending: USE_X_ACCEL_REDIRECT not in place yet | | |")
-    else:
-        _through_nginx(live, ids, size, p, lines, phone_lines, data)
+    _through_nginx(live, ids, size, p, lines, phone_lines, data)
     lines += [
         "",
         f"Guests' phones on the venue's Wi-Fi: each fetches results back to back at {PHONE_MBIT} Mbit/s "

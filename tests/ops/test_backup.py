@@ -20,6 +20,7 @@ from photochanger.ops import media_archive
 from tests.support.app import dispose_app, make_env
 from tests.support.booth import ingest_in_process
 from tests.support.images import jpeg_bytes
+from tests.support.setup import set_settings
 
 pytestmark = pytest.mark.db  # the round trip runs on each engine the suite runs on
 
@@ -61,6 +62,7 @@ def _backup(runner, dest) -> None:
 
 
 def test_restore_into_a_fresh_deployment(app, client, runner, database_factory, tmp_path, monkeypatch):
+    set_settings(app, keep_input_hours=1)  # inputs kept past their results: the backup holds them too
     results = _ingest(client, 3)
     jobs = _jobs(app)
     dest = tmp_path / "backup"

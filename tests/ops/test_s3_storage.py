@@ -23,7 +23,7 @@ from tests.support.mockserver import step
 from tests.support.net import free_port
 from tests.support.nginx import NGINX, NginxServer
 from tests.support.s3 import S3Server, weed_binary
-from tests.support.setup import configure_slot
+from tests.support.setup import configure_slot, set_settings
 from tests.support.templates import add_template
 
 pytestmark = pytest.mark.db
@@ -38,6 +38,12 @@ def bucket(s3_server):
 def app_env(app_env, s3_server, bucket):
     """Every app and gunicorn of these tests keeps its media in a fresh bucket."""
     return {**app_env, **s3_server.env(bucket)}
+
+
+@pytest.fixture(autouse=True)
+def _inputs_kept(app):
+    """Input photos stay past their result (keep_input_hours), so their objects can be checked."""
+    set_settings(app, keep_input_hours=1)
 
 
 def _local_files(root: str) -> list[str]:
