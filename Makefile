@@ -57,15 +57,21 @@ system-deps:
 # flock limits, logs, metrics, the browser, nginx, the bench tools and packaging are left unmarked
 # even when an ingest passes through the database on the way: the engine cannot change what they
 # check, so they run once, on SQLite. `pytest --db=postgresql` still runs everything on PostgreSQL.
+# Most tests wait on servers they start (gunicorn, nginx, PostgreSQL, Chromium), so three pytest
+# workers keep two cores busy. A test module runs whole on one worker (--dist loadfile): its
+# module-scoped servers start once, and the contract fuzz and its coverage check stay together.
+PYTEST_WORKERS ?= 3
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
+
 test: system-deps install-dev lint
-	$(BIN)/pytest --db=sqlite
-	$(BIN)/pytest --db=postgresql -m db
+	$(BIN)/pytest --db=sqlite $(PYTEST_PARALLEL)
+	$(BIN)/pytest --db=postgresql -m db $(PYTEST_PARALLEL)
 
 test-sqlite: install-dev
-	$(BIN)/pytest --db=sqlite
+	$(BIN)/pytest --db=sqlite $(PYTEST_PARALLEL)
 
 test-postgres: install-dev
-	$(BIN)/pytest --db=postgresql -m db
+	$(BIN)/pytest --db=postgresql -m db $(PYTEST_PARALLEL)
 
 lint: install-dev
 	$(BIN)/ruff check .
