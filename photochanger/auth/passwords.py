@@ -27,9 +27,22 @@ _lock = threading.Lock()
 MIN_INGEST_PASSWORD = 8
 
 
+#: bcrypt reads at most this many bytes of a password; newer bcrypt refuses longer ones.
+_BCRYPT_MAX_BYTES = 72
+
+
+def _secret(password: str) -> bytes:
+    """The bytes bcrypt hashes: UTF-8, cut to bcrypt's 72 the same way when set and when checked.
+
+    A schema allows any string up to its length in characters; a long Cyrillic one is
+    more than 72 bytes, which bcrypt 4.1+ refuses with an error instead of cutting.
+    """
+    return password.encode("utf-8")[:_BCRYPT_MAX_BYTES]
+
+
 def hash_password(password: str, rounds: int = 12) -> str:
     """A bcrypt hash of ``password`` (UTF-8, at most 72 bytes are significant)."""
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+    return bcrypt.hashpw(_secret(password), bcrypt.gensalt(rounds)).decode("ascii")
 
 
 def check_password(password: str, password_hash: str | None) -> bool:
@@ -45,7 +58,7 @@ def check_password(password: str, password_hash: str | None) -> bool:
         # In an OS thread: bcrypt releases the GIL, and a check (a worker's first
         # ingest, every wrong password, every admin login) would otherwise stop
         # the worker's event loop, and every booth it serves, for the whole check.
-        ok = in_thread(bcrypt.checkpw, password.encode("utf-8"), password_hash.encode("ascii"))()
+        ok = in_thread(bcrypt.checkpw, _secret(password), password_hash.encode("ascii"))()
     except ValueError:
         return False
     if ok:

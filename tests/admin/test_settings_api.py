@@ -113,6 +113,14 @@ class TestUpdate:
         assert ingest("123456") == 401
         assert ingest("studio-2026") == 200
 
+    def test_a_password_longer_than_bcrypts_72_bytes_is_saved_and_checked(
+        self, client: FlaskClient, auth: dict[str, str]
+    ) -> None:
+        long = "фотобудка-" * 7  # 70 characters (the schema allows 72), 133 bytes: bcrypt reads 72
+        assert _put(client, auth, {"ingest_password": long}).status_code == 200
+        files = {"password": long, "fileToUpload": (jpeg_bytes_io(), "a.jpg")}
+        assert client.post("/ingest/slot-001", data=files).status_code == 200
+
 
 def jpeg_bytes_io() -> Any:
     import io
