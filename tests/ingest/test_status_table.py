@@ -328,12 +328,17 @@ def test_502_no_image_twice_then_success_is_one_job_and_three_calls(app, server,
 # -- 504 ---------------------------------------------------------------------
 
 
-@pytest.mark.db
-@pytest.mark.slow
-def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server, gemini):
+def hanging_provider(app, gemini) -> None:
+    """A Gemini slot whose provider hangs past a 10 s deadline."""
     gemini_slot(app)
     set_settings(app, sync_response_seconds=10)
     gemini.enqueue(step("hang", seconds=30))
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server, gemini):
+    hanging_provider(app, gemini)
     started = time.monotonic()
     resp = post_photo(server.url, jpeg_bytes())
     elapsed = time.monotonic() - started
@@ -351,9 +356,7 @@ def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server,
 @pytest.mark.db
 @pytest.mark.slow
 def test_504_deadline_counts_from_the_first_byte_not_the_last_header(app, server, gemini):
-    gemini_slot(app)
-    set_settings(app, sync_response_seconds=10)
-    gemini.enqueue(step("hang", seconds=30))
+    hanging_provider(app, gemini)
     body, content_type = booth_body(jpeg_bytes())
     host, port = server.url.removeprefix("http://").split(":")
     stall = 4.0
