@@ -16,7 +16,8 @@ bind = os.environ.get(
     "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() * 2)))
-worker_class = "gevent"
+# gunicorn's gevent worker, with each request stamped at its first byte (the deadline counts from it).
+worker_class = "photochanger.infra.first_byte.FirstByteWorker"
 # Greenlets per worker: booths wait up to 60 s on the provider, so many
 # requests are in flight at once while using almost no CPU.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))

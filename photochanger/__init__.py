@@ -165,11 +165,14 @@ def _register_cli(app: Flask) -> None:
 
 
 class _ArrivalStamp:
-    """Records when a request arrived: the ingest deadline counts from here."""
+    """Records when a request arrived (under gunicorn, its first byte): the deadline counts from here."""
 
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        from photochanger.infra.first_byte import ARRIVAL_KEY, first_byte_time
+
         self.wsgi_app = wsgi_app
+        self.key, self.first_byte_time = ARRIVAL_KEY, first_byte_time
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        environ.setdefault("photochanger.arrival", time.monotonic())
+        environ.setdefault(self.key, self.first_byte_time() or time.monotonic())
         return self.wsgi_app(environ, start_response)

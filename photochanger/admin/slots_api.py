@@ -18,8 +18,9 @@ from photochanger.config import HARD_UPLOAD_CAP_MB
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.background import in_thread, when_idle
+from photochanger.infra.first_byte import ARRIVAL_KEY
 from photochanger.infra.lookup import by_url_id
-from photochanger.ingest.responses import ARRIVAL_KEY, image_response
+from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestRequest, IngestService
 from photochanger.jobs.cleanup import cleanup_media
 from photochanger.links import public_base_url, result_page_url

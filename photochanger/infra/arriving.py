@@ -6,15 +6,20 @@ photo while the rest of it is still on the wire. The two sides share only
 immutable ``bytes`` and plain attributes (atomic under the GIL); the reader
 sleeps on a C-level queue that gevent does not patch, so it blocks its own OS
 thread and never the event loop.
+
+The bytes may instead be in a file the producer appends to (the upload's disk
+spool): then only their count is kept here and reads are positional reads of
+that file, so an arriving photo holds no memory.
 """
 
 from __future__ import annotations
 
 import _queue
 import io
+import os
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 #: The longest a reader waits for more bytes before it gives up on the upload:
 #: every request ends its upload (complete or abandoned) long before this; it
@@ -41,6 +46,7 @@ class ArrivingBytes(io.RawIOBase):
         self._wake: Any = _queue.SimpleQueue()
         self._pos = 0
         self._joined: bytes | None = None
+        self._file: IO[bytes] | None = None
         #: called by :meth:`feed` after each chunk, in the producer's event loop
         self.on_feed: Callable[[], None] | None = None
 
@@ -57,6 +63,25 @@ class ArrivingBytes(io.RawIOBase):
         self._wake.put(None)
         if self.on_feed is not None:
             self.on_feed()
+
+    def use_file(self, file: IO[bytes]) -> None:
+        """From now on the bytes are in ``file`` (before any chunk was fed): see :meth:`fed_to_file`."""
+        assert self._size == 0, "the file must hold every byte"
+        self._file = file
+
+    def fed_to_file(self, count: int) -> None:
+        """``count`` more bytes have been appended to the file; wake the reader."""
+        if not count:
+            return
+        self._size += count
+        self._wake.put(None)
+        if self.on_feed is not None:
+            self.on_feed()
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the bytes are read from a file rather than held in memory."""
+        return self._file is not None
 
     def complete(self) -> None:
         """No more bytes will come; the reader gets end-of-file after the last one."""
@@ -75,6 +100,7 @@ class ArrivingBytes(io.RawIOBase):
         self.abandon()
         self._store = ([], [])
         self._joined = None
+        self._file = None  # closed once no reader holds it
 
     @property
     def size(self) -> int:
@@ -86,7 +112,9 @@ class ArrivingBytes(io.RawIOBase):
         return self._slice(0, end) if end > 0 else b""
 
     def getvalue(self) -> bytes:
-        """All bytes so far as one object (joined once, then shared)."""
+        """All bytes so far as one object (joined once, then shared; read anew from a file)."""
+        if self._file is not None:
+            return self._slice(0, self._size) if self._size else b""
         if self._joined is None or len(self._joined) != self._size:
             chunks, _ = self._store
             joined = b"".join(chunks)
@@ -153,6 +181,9 @@ class ArrivingBytes(io.RawIOBase):
                 raise UploadAbandoned("no bytes arrived in time") from None
 
     def _slice(self, start: int, end: int) -> bytes:
+        file = self._file
+        if file is not None:
+            return _read_at(file, start, end)
         chunks, ends = self._store
         i = bisect_right(ends, start)
         pieces = []
@@ -164,3 +195,14 @@ class ArrivingBytes(io.RawIOBase):
             pos += len(piece)
             i += 1
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _read_at(file: IO[bytes], start: int, end: int) -> bytes:
+    """Bytes ``start:end`` of ``file``, by positional reads (no shared file offset)."""
+    data = os.pread(file.fileno(), end - start, start)
+    while len(data) < end - start:  # a short read only at a signal; an empty one means the file shrank
+        more = os.pread(file.fileno(), end - start - len(data), start + len(data))
+        if not more:
+            raise UploadAbandoned("the upload's file is shorter than what arrived")
+        data += more
+    return data

@@ -25,9 +25,16 @@ READ_WAIT = 0.02
 
 
 class ChunkSink(Protocol):
-    """Where a file part's chunks are copied as they are parsed (see ``media.spool``)."""
+    """Where a file part's chunks are written as they are parsed (see ``media.spool``)."""
+
+    #: bytes written so far; ``None`` once the sink gave up
+    written: int | None
+    #: why it gave up mid-write, if it did
+    error: OSError | None
 
     def write(self, chunk: bytes) -> None: ...
+
+    def reader(self) -> IO[bytes] | None: ...
 
 
 class HashingUpload:
@@ -35,12 +42,13 @@ class HashingUpload:
     updated chunk by chunk as the part streams in, so the photo is read from
     the socket once, hashed once and never read back just to be hashed.
 
-    The part is kept in memory (not spooled to a temporary file): its bytes go
-    to the provider anyway, and the only disk write is the stored input.
-    ``MAX_CONTENT_LENGTH`` bounds its size before it is ever buffered. The
-    chunks are held by an :class:`ArrivingBytes`, which another thread may
-    read while the part is still arriving (see ``ingest.early_shrink``), and
-    ``sink`` may copy them to disk as they come (see ``media.spool``).
+    The chunks go to ``sink`` when one is given (the ingest's disk spool, see
+    ``media.spool``), else to memory: either way an :class:`ArrivingBytes`
+    tells them to another thread while the part is still arriving (see
+    ``ingest.early_shrink``) and to the upload's checks. A sink that cannot
+    be made at its first chunk leaves the part in memory; one that fails
+    later raises its error, since the bytes written so far are gone.
+    ``MAX_CONTENT_LENGTH`` bounds the part's size before any of it is read.
     """
 
     def __init__(self) -> None:
@@ -51,14 +59,34 @@ class HashingUpload:
         self._file: io.BytesIO | None = None
 
     def write(self, chunk: bytes) -> int:
-        # The decoding thread gets the chunk first: hashing and the sink's
-        # write release the GIL, so all three overlap.
-        self.arriving.feed(chunk)
+        if self.sink is None or not self._to_sink(chunk):
+            self.arriving.feed(chunk)  # the decoding thread gets the chunk before the hashes
         self.sha1.update(chunk)
         self.sha256.update(chunk)
-        if self.sink is not None:
-            self.sink.write(chunk)
         return len(chunk)
+
+    def _to_sink(self, chunk: bytes) -> bool:
+        """Write ``chunk`` to the sink; ``False`` when the part is held in memory instead."""
+        sink = self.sink
+        assert sink is not None
+        first = not self.arriving.on_disk
+        sink.write(chunk)
+        reader = sink.reader() if first and sink.written is not None else None
+        if sink.written is None or (first and reader is None):
+            self.sink = None
+            if not first:  # the bytes before this chunk were only in the sink's file
+                self.arriving.abandon()
+                raise sink.error or OSError("the upload's spool was given up")
+            return False
+        if reader is not None:
+            self.arriving.use_file(reader)
+        self.arriving.fed_to_file(len(chunk))
+        return True
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the part's bytes are in the sink's file, not in memory."""
+        return self.arriving.on_disk
 
     def getvalue(self) -> bytes:
         """The whole part, joined once and then shared."""
@@ -71,7 +99,13 @@ class HashingUpload:
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         # Werkzeug seeks to 0 when the part has ended: nothing more will arrive.
         self.arriving.complete()
+        if self._file is None and offset == 0 and whence == io.SEEK_SET:
+            return 0  # no whole copy of a part on disk just to be at its start
         return self._as_file().seek(offset, whence)
+
+    def close(self) -> None:
+        """Werkzeug closes the form's files when the request ends."""
+        self._file = None
 
     def _as_file(self) -> io.BytesIO:
         if self._file is None:

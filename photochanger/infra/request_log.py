@@ -19,9 +19,10 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
+from photochanger.infra.first_byte import ARRIVAL_KEY
+
 REQUEST_ID_HEADER = "X-Request-Id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_ARRIVAL_KEY = "photochanger.arrival"
 REDACTED = "[redacted]"
 
 #: Extra keys whose values are secret or personal, whatever their content.
@@ -76,7 +77,7 @@ def _assign_request_id() -> None:
 def _finish_request(response: Response) -> Response:
     request_id = g.get("request_id") or uuid.uuid4().hex
     response.headers[REQUEST_ID_HEADER] = request_id
-    arrival = request.environ.get(_ARRIVAL_KEY)
+    arrival = request.environ.get(ARRIVAL_KEY)
     extra: dict[str, Any] = {
         "event": "http.request",
         "method": request.method,

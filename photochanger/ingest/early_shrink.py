@@ -4,7 +4,8 @@ A provider such as Gemini gets the photo reduced to ~1–2K px, and decoding a
 multi-megabyte JPEG is the costliest step of an ingest. The upload itself
 takes longer than that over a studio's Wi-Fi, so the decode starts on the
 first bytes of the file part, in an OS thread reading them as they arrive
-(:class:`~photochanger.infra.arriving.ArrivingBytes`), and the provider call
+(:class:`~photochanger.infra.arriving.ArrivingBytes`, read back from the
+upload's disk spool), and the provider call
 finds the photo ready.
 
 It is only a head start: the stored input is always the upload as received,
@@ -151,7 +152,7 @@ class EarlyShrink:
 
     @property
     def reading(self) -> bool:
-        """Whether a thread is shrinking the photo from the bytes in memory."""
+        """Whether a thread is still shrinking the photo from its arriving bytes."""
         return self._started and self.source is not None
 
     def serves(self, stream: Any) -> bool:

@@ -136,6 +136,8 @@ class Intake:
         except (HTTPException, ApiError):
             raise
         except Exception as exc:
+            if exc is self.spool.error:
+                raise  # the disk failed under the photo, its only copy (507 when full)
             raise ApiError("bad_request", "Некорректное тело multipart/form-data") from exc
         if not self.request.mimetype.startswith("multipart/form-data"):
             raise ApiError("bad_request", "Ожидается multipart/form-data")

@@ -8,8 +8,6 @@ from werkzeug.wsgi import wrap_file
 from photochanger.ingest.outcome import IngestSuccess
 from photochanger.links import public_base_url, result_url
 
-ARRIVAL_KEY = "photochanger.arrival"
-
 
 def image_response(success: IngestSuccess) -> Response:
     """Bare image body with the headers DSLR Remote Pro and admins rely on."""

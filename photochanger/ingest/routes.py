@@ -11,11 +11,12 @@ from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.infra.background import ingest_in_flight, when_idle
 from photochanger.infra.body_guard import once_body_is_done
+from photochanger.infra.first_byte import ARRIVAL_KEY
 from photochanger.infra.lookup import by_url_id
 from photochanger.ingest.arriving_uploads import ArrivingUploads
 from photochanger.ingest.intake import Intake
 from photochanger.ingest.ledger import Ledger
-from photochanger.ingest.responses import ARRIVAL_KEY, image_response
+from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestService
 from photochanger.links import public_base_url, result_url
 from photochanger.models import JobHistory

@@ -260,6 +260,9 @@ class IngestService:
         if upload is not None:
             in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
             if req.spool is None or not req.spool.keep(in_rel, upload.size):
+                if upload.on_disk:  # the spool was the photo's only copy
+                    spool_error = req.spool.error if req.spool is not None else None
+                    raise spool_error or OSError("the photo's spool could not be stored")
                 self.svc.store.write_atomic(in_rel, upload.data)
         stored = self._stored_reader(in_rel)
         prepared = None

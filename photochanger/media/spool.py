@@ -8,10 +8,12 @@ the photo is on disk when its last byte arrives, and storing it is a rename.
 
 The spool is a file in ``arriving/`` under ``MEDIA_ROOT`` (on the local
 backend the same filesystem as ``inputs/``, so storing it is an atomic,
-cheap rename; on S3 it is the working copy that is uploaded). It is only a
-head start, never the sole copy: the upload is still held in memory, and
-any doubt (a write error, another file part, a size that does not match)
-drops the spool so the caller writes the photo from memory as before.
+cheap rename; on S3 it is the working copy that is uploaded). Once its first
+chunk is written it is the only copy of the photo: the upload's checks and the
+early shrink read it back (:meth:`InputSpool.reader`), so a request holds no
+original in memory while it arrives or waits. A spool that cannot be made
+at all leaves the photo in memory as before; one that fails later loses the
+upload, which is refused with the disk's error (507 when it is full).
 ``flask cleanup-media`` removes spools a killed worker left behind.
 """
 
@@ -42,6 +44,8 @@ class InputSpool:
         #: bytes written so far; ``None`` once the spool was given up
         self.written: int | None = 0
         self.path: str | None = None
+        #: why the spool was given up mid-write, if it was
+        self.error: OSError | None = None
         self._file: IO[bytes] | None = None
         self._source: weakref.ref[object] | None = None
 
@@ -74,10 +78,23 @@ class InputSpool:
                 if not done:
                     raise OSError("the spool file took no bytes")
                 view = view[done:]
-        except OSError:
+        except OSError as exc:
+            self.error = exc
             self.discard()
             return
         self.written = written + len(chunk)
+
+    def reader(self) -> IO[bytes] | None:
+        """The spool's bytes for reading, by position, while it is still written; ``None`` if gone.
+
+        An open file, so it stays readable once the spool is kept (renamed) or discarded.
+        """
+        if self.path is None or self.written is None:
+            return None
+        try:
+            return open(self.path, "rb", buffering=0)  # closed once its reader is dropped
+        except OSError:
+            return None
 
     def keep(self, relpath: str, size: int) -> bool:
         """Store the spooled photo as ``relpath``; ``False`` when the caller must write it itself.
@@ -94,7 +111,8 @@ class InputSpool:
             self._file.close()
             self._file = None
             self.store.put_file(relpath, self.path or "")
-        except OSError:
+        except OSError as exc:
+            self.error = exc
             self.discard()
             return False
         except BaseException:

@@ -20,7 +20,11 @@ HEAD_BYTES = 64 * 1024
 
 
 class Upload:
-    """A checked photo: its bytes until :meth:`release`, and what is known of it for good."""
+    """A checked photo: its bytes until :meth:`release`, and what is known of it for good.
+
+    A photo that arrived into the ingest's disk spool has no bytes here
+    (``on_disk``): the spool is its only copy, stored by renaming it.
+    """
 
     def __init__(
         self,
@@ -30,13 +34,15 @@ class Upload:
         sha256: str,
         filename: str | None,
         held_by: ArrivingBytes | None = None,
+        size: int | None = None,
     ) -> None:
         self.data = data
         self.mime = mime
         self.sha1 = sha1
         self.sha256 = sha256
         self.filename = filename
-        self.size = len(data)
+        self.size = len(data) if size is None else size
+        self.on_disk = size is not None and not data
         self._held_by = held_by
 
     def release(self) -> None:
@@ -61,6 +67,8 @@ def read_upload(
     ``unsupported_media_type`` (415). The declared content type is ignored.
     """
     limit = limit_mb * MB
+    if isinstance(stream, HashingUpload) and stream.on_disk:
+        return _check_on_disk(stream, filename, limit_mb, max_megapixels)
     if isinstance(stream, HashingUpload):
         data = stream.getvalue()
         if len(data) > limit:
@@ -79,11 +87,32 @@ def read_upload(
         check_pixels(data, max_megapixels)
     mime = verify_image(data)
     if mime is None:
-        raise ApiError(
-            "unsupported_media_type",
-            "Файл повреждён или не является изображением JPEG, PNG или WEBP",
-        )
+        raise _not_an_image()
     return Upload(data, mime, sha1.hexdigest(), sha256.hexdigest(), filename, held_by)
+
+
+def _check_on_disk(
+    stream: HashingUpload, filename: str | None, limit_mb: int, max_megapixels: int | None
+) -> Upload:
+    """:func:`read_upload`'s checks of a part in the disk spool, reading it back only for them."""
+    arriving = stream.arriving
+    size = arriving.size
+    if size > limit_mb * MB:
+        raise _too_large(limit_mb)
+    if not size:
+        raise ApiError("bad_request", "Файл пустой")
+    if sniff_mime(arriving.peek(16)) is None:
+        raise ApiError("unsupported_media_type")
+    # The checks need the whole photo (the structure check its end): read back, dropped right after.
+    whole = arriving.getvalue()
+    if max_megapixels is not None:
+        check_pixels(whole, max_megapixels)
+    mime = verify_image(whole)
+    del whole
+    if mime is None:
+        raise _not_an_image()
+    stream.release()
+    return Upload(b"", mime, stream.sha1.hexdigest(), stream.sha256.hexdigest(), filename, arriving, size)
 
 
 def check_pixels(data: bytes, max_megapixels: int) -> None:
@@ -118,3 +147,8 @@ def _read_hashing(stream: IO[bytes], limit: int, limit_mb: int) -> tuple[bytes, 
 
 def _too_large(limit_mb: int) -> ApiError:
     return ApiError("payload_too_large", f"Файл больше допустимого размера: предел {limit_mb} МБ")
+
+
+def _not_an_image() -> ApiError:
+    message = "Файл повреждён или не является изображением JPEG, PNG или WEBP"
+    return ApiError("unsupported_media_type", message)

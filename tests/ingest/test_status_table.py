@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +11,7 @@ import requests
 
 from photochanger.extensions import db
 from photochanger.models import JobHistory
-from tests.support.booth import post_photo
+from tests.support.booth import booth_body, post_photo
 from tests.support.images import jpeg_bytes, noisy_jpeg, open_image, png_bytes, webp_bytes
 from tests.support.mockserver import step
 from tests.support.net import free_port
@@ -327,12 +328,17 @@ def test_502_no_image_twice_then_success_is_one_job_and_three_calls(app, server,
 # -- 504 ---------------------------------------------------------------------
 
 
-@pytest.mark.db
-@pytest.mark.slow
-def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server, gemini):
+def hanging_provider(app, gemini) -> None:
+    """A Gemini slot whose provider hangs past a 10 s deadline."""
     gemini_slot(app)
     set_settings(app, sync_response_seconds=10)
     gemini.enqueue(step("hang", seconds=30))
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server, gemini):
+    hanging_provider(app, gemini)
     started = time.monotonic()
     resp = post_photo(server.url, jpeg_bytes())
     elapsed = time.monotonic() - started
@@ -345,6 +351,29 @@ def test_504_hanging_provider_answers_within_deadline_and_cleans_up(app, server,
     assert status["status"] == "timeout"
     result = requests.get(f"{server.url}/public/results/{body['job_id']}", timeout=5)
     assert result.status_code == 404
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_504_deadline_counts_from_the_first_byte_not_the_last_header(app, server, gemini):
+    hanging_provider(app, gemini)
+    body, content_type = booth_body(jpeg_bytes())
+    host, port = server.url.removeprefix("http://").split(":")
+    stall = 4.0
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /ingest/slot-001 HTTP/1.1\r\n")
+        time.sleep(stall)  # the rest of the headers trickle in late
+        head = f"Host: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        sock.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 504 "), answer[:200]
+    assert b'"failure_reason":"timeout"' in answer.replace(b" ", b"")
+    # Counted from the headers' end it would be 10 s + the stall.
+    assert elapsed < 10 + stall / 2, elapsed
 
 
 # -- 500 ---------------------------------------------------------------------
