@@ -71,12 +71,18 @@ class S3MediaStore(MediaStore):
     # -- clients -------------------------------------------------------------
 
     def client(self, purpose: str = "data") -> Any:
-        """A boto3 client, made on first use (thread-safe, shared by the worker's greenlets)."""
-        client = self._clients.get(purpose)
+        """A boto3 client, made on first use: one per OS thread, shared by that thread's greenlets.
+
+        Under gevent a pooled connection belongs to the event loop of the thread that opened
+        it; a preparation thread (``in_thread``) reading the input on the loop's connection
+        fails with "Cannot switch to a different thread", so each thread keeps its own pool.
+        """
+        key = f"{purpose}@{threading.get_native_id()}"
+        client = self._clients.get(key)
         if client is None:
             with self._lock:
-                client = self._clients.get(purpose) or self._new_client(purpose)
-                self._clients[purpose] = client
+                client = self._clients.get(key) or self._new_client(purpose)
+                self._clients[key] = client
         return client
 
     def _new_client(self, purpose: str) -> Any:

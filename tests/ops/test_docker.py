@@ -117,6 +117,38 @@ def test_compose_scales_the_app_behind_nginx_with_shared_redis_and_s3():
     assert any(v.startswith("s3data:") for v in s3["volumes"])
 
 
+def test_compose_keeps_media_in_the_s3_service():
+    """Every replica and cleanup use one bucket in the s3 service, signed with the keys the
+    s3 service is started with; the bucket exists before any replica starts."""
+    services = _compose()["services"]
+    app, s3, init, nginx = services["app"], services["s3"], services["s3-init"], services["nginx"]
+    env = app["environment"]
+    assert env["MEDIA_STORAGE"] == "s3"
+    assert env["S3_ENDPOINT_URL"] == f"http://s3:{s3['command'][-1].split('=')[1]}"
+    assert env["S3_ACCESS_KEY_ID"] == s3["environment"]["AWS_ACCESS_KEY_ID"]
+    assert env["S3_SECRET_ACCESS_KEY"] == s3["environment"]["AWS_SECRET_ACCESS_KEY"]
+    for name in ("MEDIA_STORAGE", "S3_ENDPOINT_URL", "S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"):
+        assert services["cleanup"]["environment"][name] == init["environment"][name] == env[name], name
+    assert app["depends_on"]["s3-init"]["condition"] == "service_completed_successfully"
+    assert init["depends_on"]["s3"]["condition"] == "service_started" and init["restart"] == "no"
+    # accel downloads: nginx fetches the presigned URL from "s3", a name it resolves with Docker's DNS
+    assert env["S3_DOWNLOADS"] == "accel"
+    assert re.fullmatch(r"resolver 127\.0\.0\.11 valid=\d+s;", nginx["environment"]["PHOTOCHANGER_RESOLVER"])
+
+
+def test_the_compose_bucket_step_creates_the_bucket_once(s3_server):
+    """The s3-init script itself, against a real S3 server: creates the bucket, then is a no-op."""
+    init = _compose()["services"]["s3-init"]
+    bucket = f"pc-init-{os.urandom(4).hex()}"
+    path = f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"  # python with boto3
+    env = {**os.environ, "PATH": path, **s3_server.env(bucket)}
+    for _ in range(2):
+        run = subprocess.run(init["entrypoint"], env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0 and f"bucket ready: {bucket}" in run.stdout, run.stdout + run.stderr
+    names = [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
+    assert names.count(bucket) == 1
+
+
 def test_nginx_fails_over_only_what_is_safe_to_repeat():
     """GET/HEAD go to the next app host on a refused connection or 502-504; a POST is never repeated."""
     with open(TEMPLATE, encoding="utf-8") as fh:

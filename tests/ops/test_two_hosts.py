@@ -1,9 +1,10 @@
 """Two app hosts behind one nginx behave as one service (issue 22).
 
-Two gunicorn masters with separate instance folders (so separate lock files
-and metrics) share one PostgreSQL database, one Redis, one media store and a
-real nginx in front. Each test drives the hosts directly or through nginx and
-checks a promise that used to stop at one host. The tests share the set-up and
+Two gunicorn masters with separate instance folders (so separate lock files,
+metrics and upload spools) share one PostgreSQL database, one Redis, one S3
+bucket on a real SeaweedFS server and a real nginx in front. Each test drives
+the hosts directly or through nginx and checks a promise that used to stop at
+one host. The tests share the set-up and
 run in file order: the last one stops host A.
 """
 
@@ -16,7 +17,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +34,7 @@ from tests.support.mock_gemini import MockGemini
 from tests.support.mockserver import step
 from tests.support.nginx import NGINX, NginxServer
 from tests.support.redis import RedisServer
+from tests.support.s3 import S3Server
 from tests.support.setup import gemini_slot, set_settings
 from tests.support.stack import GEMINI_TEST_KEY
 
@@ -48,9 +49,9 @@ LEASE_SECONDS = 3
 SWEEP_SECONDS = 1
 
 
-def shared_media_env(root: Path) -> dict[str, str]:
-    """The media store every host uses: the one place to switch to the S3 store (MEDIA_STORAGE=s3)."""
-    return {"MEDIA_ROOT": str(root), "USE_X_ACCEL_REDIRECT": "1"}
+def shared_media_env(s3: S3Server) -> dict[str, str]:
+    """The media store every host uses: one bucket, downloads streamed by nginx from S3 (accel)."""
+    return {**s3.env(s3.make_bucket()), "S3_DOWNLOADS": "accel"}
 
 
 @dataclass
@@ -61,7 +62,6 @@ class TwoHosts:
     nginx: NginxServer
     redis: RedisServer
     gemini: MockGemini
-    media_root: str
 
     def running_jobs(self, slot_id: str) -> list[str]:
         with self.app.app_context():
@@ -74,12 +74,12 @@ class TwoHosts:
 
 
 @pytest.fixture(scope="module")
-def hosts(request, database_factory, tmp_path_factory) -> Iterator[TwoHosts]:
+def hosts(request, database_factory, tmp_path_factory, s3_server) -> Iterator[TwoHosts]:
     if request.config.getoption("--db") != "postgresql":
         pytest.skip("two hosts share a PostgreSQL server: runs in the PostgreSQL pass (-m db)")
     url = database_factory()
     base = tmp_path_factory.mktemp("two-hosts")
-    media = shared_media_env(base / "shared-media")
+    media = shared_media_env(s3_server)
     redis = RedisServer()
     try:
         with pytest.MonkeyPatch.context() as mp, MockGemini(api_key=GEMINI_TEST_KEY) as gemini:
@@ -98,9 +98,10 @@ def hosts(request, database_factory, tmp_path_factory) -> Iterator[TwoHosts]:
             with ThreadPoolExecutor(2) as pool:  # the two masters boot side by side
                 a, b = pool.map(lambda env: LiveServer(env, workers=2), (env_a, env_b))
             upstreams = [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"]
-            nginx = NginxServer(str(base / "nginx"), upstreams, media["MEDIA_ROOT"])
+            # No host's local folder is nginx's: every download is fetched from the bucket.
+            nginx = NginxServer(str(base / "nginx"), upstreams, str(base / "no-local-media"))
             try:
-                yield TwoHosts(app, a, b, nginx, redis, gemini, media["MEDIA_ROOT"])
+                yield TwoHosts(app, a, b, nginx, redis, gemini)
             finally:
                 nginx.stop()
                 a.stop()
@@ -265,17 +266,60 @@ def test_stopping_redis_mid_run_costs_no_5xx(hosts):
         assert _redis_up(host.url) == 1
 
 
-def test_a_result_made_on_host_a_downloads_through_nginx_after_host_a_stops(hosts):
+def _download(hosts: TwoHosts, job_id: str) -> requests.Response:
+    return requests.get(f"{hosts.nginx.url}/public/results/{job_id}", timeout=10)
+
+
+def test_stopping_host_a_mid_burst_loses_no_stored_result(hosts):
+    """SIGTERM to host A's master while booths send through nginx: every 200 keeps its result,
+    also one made on host A itself, and no download through nginx gets a 5xx."""
     hosts.gemini.reset()
-    gemini_slot(hosts.app, "slot-001")
+    slots = ["slot-001", "slot-011", "slot-012"]
+    for slot in slots:
+        gemini_slot(hosts.app, slot)
     made = post_photo(hosts.a.url, _photo(50), "slot-001")
     assert made.status_code == 200, made.text
-    job_id = made.headers["X-Job-Id"]
-    hosts.a.stop()
+    # Slow provider answers keep some ingests in flight on host A when it is told to stop.
+    hosts.gemini.enqueue(*[step("hang", seconds=1)] * 6)
+    answers: list[tuple[bytes, requests.Response | None]] = []
+    told_to_stop = threading.Event()
+
+    def booth(slot: str, first: int) -> None:
+        after = 0
+        for n in range(first, first + 12):
+            if after == 3:  # three ingests sent while host A drains or is gone
+                return
+            after += told_to_stop.is_set()
+            photo = _photo(n)
+            try:
+                answers.append((photo, post_photo(hosts.nginx.url, photo, slot, timeout=60)))
+            except requests.RequestException:
+                answers.append((photo, None))
+
+    booths = [
+        threading.Thread(target=booth, args=(slot, 60 + 20 * i), daemon=True) for i, slot in enumerate(slots)
+    ]
+    for thread in booths:
+        thread.start()
+    _wait("ingests in flight", lambda: len(hosts.running_jobs("slot-011")) + len(answers) >= 3, 10)
+    # Graceful: the master closes its socket and lets its workers finish what they hold; it
+    # exits when nginx drops its idle connections to it (up to keepalive_timeout, 60 s).
+    hosts.a.proc.send_signal(signal.SIGTERM)
+    told_to_stop.set()
+    for thread in booths:
+        thread.join(60)
+    hosts.a.stop()  # the rest of the stop, quickly: downloads below find host A gone
+
+    stored = [(photo, resp) for photo, resp in answers if resp is not None and resp.status_code == 200]
+    assert len(stored) >= 6, [resp and resp.status_code for _, resp in answers]
+    made_on_a = [resp for _, resp in stored if resp.headers["X-Job-Id"] in hosts.a.log()]
+    assert made_on_a, "no ingest of the burst reached host A"
+    for resp in [made, *(resp for _, resp in stored)]:
+        download = _download(hosts, resp.headers["X-Job-Id"])
+        assert download.status_code == 200, download.text
+        assert download.content == resp.content
+        assert download.headers["X-Media-Delivery"] == "x-accel-s3"
     for _ in range(4):  # round robin sends some of them to the stopped host first
-        download = requests.get(f"{hosts.nginx.url}/public/results/{job_id}", timeout=10)
-        assert download.status_code == 200
-        assert download.content == made.content
-        assert download.headers["X-Media-Delivery"] == "x-accel"
-    job = requests.get(f"{hosts.nginx.url}/api/jobs/{job_id}", timeout=10)
+        assert _download(hosts, made.headers["X-Job-Id"]).status_code == 200
+    job = requests.get(f"{hosts.nginx.url}/api/jobs/{made.headers['X-Job-Id']}", timeout=10)
     assert job.status_code == 200 and job.json()["status"] == "done"

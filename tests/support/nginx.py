@@ -55,6 +55,7 @@ class NginxServer:
                     ),
                     "PHOTOCHANGER_LISTEN": f"127.0.0.1:{self.port}",
                     "PHOTOCHANGER_SERVER_NAME": "localhost",
+                    "PHOTOCHANGER_RESOLVER": "",  # the test S3 server is an IP address
                     "MEDIA_ROOT": os.path.abspath(media_root),
                 },
             )
