@@ -56,6 +56,10 @@ def test_ingest_and_x_accel_download_through_nginx(app, stack):
     for name, value in (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY")):
         assert download.raw.headers.getlist(name) == [value], name
     assert "frame-ancestors 'none'" in download.headers["Content-Security-Policy"]
+    # nginx writes the access-log line after the response is sent: give it a moment
+    end = time.monotonic() + 5
+    while "/_protected_media/results/slot-001/" not in nginx.access_log() and time.monotonic() < end:
+        time.sleep(0.05)
     assert "/_protected_media/results/slot-001/" in nginx.access_log()
 
     # gunicorn itself answers with the redirect and no body
