@@ -30,6 +30,7 @@ from gevent import monkey
 from photochanger.infra import metrics
 from photochanger.infra.arriving import ArrivingBytes
 from photochanger.media.images import shrink_file, size_from_head
+from photochanger.media.upload import Upload
 from photochanger.providers.base import ImageInput, ProviderDriver, ProviderJob
 
 log = logging.getLogger("photochanger.ingest")
@@ -209,3 +210,20 @@ def prepare_job(
     elif job.photo is not None and not job.photo.data and stored is not None:
         job = dataclasses.replace(job, photo=ImageInput(stored(), job.photo.mime, job.photo.role))
     return driver.prepare(job)
+
+
+def then_release(prepared: Callable[[], ProviderJob], upload: Upload | None) -> Callable[[], ProviderJob]:
+    """``prepared``, after which the upload's bytes are dropped.
+
+    The photo is stored by then, and the prepared job holds what the provider
+    needs (for most providers a photo shrunk to ~2K px): while the provider
+    works, hundreds of waiting ingests hold only that, not their originals.
+    """
+
+    def wait() -> ProviderJob:
+        job = prepared()
+        if upload is not None:
+            upload.release()
+        return job
+
+    return wait

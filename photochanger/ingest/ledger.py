@@ -25,6 +25,8 @@ data-modifying ``WITH``: the same writes are two statements in a transaction.
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, TypeAlias
@@ -35,7 +37,9 @@ from sqlalchemy.orm import Session
 from photochanger.clock import utcnow
 from photochanger.extensions import db
 from photochanger.infra.autocommit import autocommit
+from photochanger.ingest.outcome import IngestRequest
 from photochanger.models import JobHistory, JobStatus, MediaObject
+from photochanger.slots.snapshot import SlotSnapshot
 
 _JOB = JobHistory.__table__
 _MEDIA = MediaObject.__table__
@@ -249,3 +253,31 @@ class Ledger:
         """The job as another worker left it now (a fresh read, no cached state)."""
         self.session.rollback()
         return self.session.get(JobHistory, job_id, populate_existing=True)
+
+
+#: Recorded on each job: the start-up check fails only this host's running jobs.
+_HOST = socket.gethostname()
+
+
+def claim_values(job_id: str, slot: SlotSnapshot, req: IngestRequest, deadline: float) -> dict[str, Any]:
+    """The new job row's values: ``pending``, with the photo's facts and the deadline as a time."""
+    now = utcnow()
+    return {
+        "job_id": job_id,
+        "slot_id": slot.id,
+        "status": JobStatus.PENDING,
+        "source": req.source,
+        "provider_id": slot.provider,
+        "operation": slot.operation,
+        "slot_version": slot.version,
+        "input_sha256": req.upload.sha256 if req.upload else None,
+        "input_mime": req.upload.mime if req.upload else None,
+        "input_size": req.upload.size if req.upload else None,
+        "idempotency_key": req.idempotency_key,
+        "hash_provided": req.hash_field is not None,
+        "hash_matched": req.hash_matched,
+        "host": _HOST,
+        "started_at": now,
+        "deadline_at": now + dt.timedelta(seconds=deadline - time.monotonic()),
+        "metadata_json": req.metadata,
+    }

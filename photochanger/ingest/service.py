@@ -11,13 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from photochanger.clock import utcnow
 from photochanger.errors import (
@@ -28,26 +24,23 @@ from photochanger.errors import (
     is_disk_full,
     quiet_rollback,
 )
-from photochanger.extensions import db
 from photochanger.infra import metrics
 from photochanger.infra.background import in_cpu_thread, in_thread
 from photochanger.infra.shared_permits import Releasable
+from photochanger.ingest.after_answer import after_answer
 from photochanger.ingest.chain_call import call_chain
 from photochanger.ingest.duplicates import await_duplicate, find_duplicate, replay
-from photochanger.ingest.early_shrink import prepare_job
+from photochanger.ingest.early_shrink import prepare_job, then_release
 from photochanger.ingest.finishing import finish
-from photochanger.ingest.ledger import Ledger, media_row
+from photochanger.ingest.ledger import Ledger, claim_values, media_row
 from photochanger.ingest.outcome import IngestRequest, IngestSuccess, StepFailure
 from photochanger.ingest.provider_call import AttemptLog
 from photochanger.ingest.publishing import Publications
 from photochanger.ingest.step_runner import StepRunner
 from photochanger.jobs.input_retention import retire_input
-from photochanger.jobs.shown import is_shown
 from photochanger.links import result_page_url
 from photochanger.media import images
-from photochanger.media.previews import ensure_preview
 from photochanger.media.storage import input_path, result_dir, result_path
-from photochanger.media.upload import Upload
 from photochanger.models import JobStatus, MediaKind
 from photochanger.providers.base import ImageInput, ProviderDriver, ProviderJob, ProviderResult
 from photochanger.runtime import AppServices
@@ -60,7 +53,6 @@ __all__ = ["IngestRequest", "IngestService", "IngestSuccess"]
 log = logging.getLogger("photochanger.ingest")
 
 RETRY_AFTER_SECONDS = 5
-_HOST = socket.gethostname()
 
 
 class _Replay(Exception):
@@ -135,7 +127,7 @@ class IngestService:
                     raise _Replay(earlier)
             job_id = uuid.uuid4().hex
             leases = self._permits(slot, job_id)
-            self.ledger.claim(**self._job_values(job_id, slot, req, deadline))
+            self.ledger.claim(**claim_values(job_id, slot, req, deadline))
             return job_id, leases, None
 
     def _permits(self, slot: SlotSnapshot, job_id: str) -> list[Releasable]:
@@ -157,30 +149,6 @@ class IngestService:
     def _share(self, limit: int) -> int:
         """The permits this caller may use: lock files ``0 .. n-1`` of the limit's ``0 .. limit-1``."""
         return max(1, limit - self.booth_reserve) if self.booth_reserve else limit
-
-    def _job_values(
-        self, job_id: str, slot: SlotSnapshot, req: IngestRequest, deadline: float
-    ) -> dict[str, Any]:
-        now = utcnow()
-        return {
-            "job_id": job_id,
-            "slot_id": slot.id,
-            "status": JobStatus.PENDING,
-            "source": req.source,
-            "provider_id": slot.provider,
-            "operation": slot.operation,
-            "slot_version": slot.version,
-            "input_sha256": req.upload.sha256 if req.upload else None,
-            "input_mime": req.upload.mime if req.upload else None,
-            "input_size": req.upload.size if req.upload else None,
-            "idempotency_key": req.idempotency_key,
-            "hash_provided": req.hash_field is not None,
-            "hash_matched": req.hash_matched,
-            "host": _HOST,
-            "started_at": now,
-            "deadline_at": now + dt.timedelta(seconds=deadline - time.monotonic()),
-            "metadata_json": req.metadata,
-        }
 
     # -- process: prepare → provider → store ----------------------------------
 
@@ -256,14 +224,7 @@ class IngestService:
             api_key=provider_api_key(slot.provider, self.settings.raw),
         )
         early = req.early if sends_photo else None
-        in_rel = None
-        if upload is not None:
-            in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
-            if req.spool is None or not req.spool.keep(in_rel, upload.size):
-                if upload.on_disk:  # the spool was the photo's only copy
-                    spool_error = req.spool.error if req.spool is not None else None
-                    raise spool_error or OSError("the photo's spool could not be stored")
-                self.svc.store.write_atomic(in_rel, upload.data)
+        in_rel = self._store_input(job_id, slot, req)
         stored = self._stored_reader(in_rel)
         prepared = None
         if not driver.input_urls:
@@ -284,7 +245,7 @@ class IngestService:
             row = media_row(MediaKind.INPUT, in_rel, upload.mime, upload.size, job_id, slot.id, ttl_until)
             self.ledger.record_input(job_id, row)
         if prepared is not None:
-            first = _then_release(prepared, upload)
+            first = then_release(prepared, upload)
         else:
             sent_rel = in_rel if sends_photo else None
             photo, templates = links.publish(job_id, slot, sent_rel, pjob.photo, pjob.templates, deadline)
@@ -307,6 +268,19 @@ class IngestService:
             deadline,
             journal,
         )
+
+    def _store_input(self, job_id: str, slot: SlotSnapshot, req: IngestRequest) -> str | None:
+        """Keep the booth photo (the spool renamed into place, else written); its path, or ``None``."""
+        upload = req.upload
+        if upload is None:
+            return None
+        in_rel = input_path(slot.id, job_id, images.EXT_BY_MIME[upload.mime])
+        if req.spool is None or not req.spool.keep(in_rel, upload.size):
+            if upload.on_disk:  # the spool was the photo's only copy
+                spool_error = req.spool.error if req.spool is not None else None
+                raise spool_error or OSError("the photo's spool could not be stored")
+            self.svc.store.write_atomic(in_rel, upload.data)
+        return in_rel
 
     def _stored_reader(self, in_rel: str | None) -> Callable[[], bytes] | None:
         """Reads the stored input photo (none for a text-to-image run without one)."""
@@ -415,55 +389,6 @@ class IngestService:
                 "duration_ms": _elapsed_ms(req.arrival),
             },
         )
-
-
-def _then_release(prepared: Callable[[], ProviderJob], upload: Upload | None) -> Callable[[], ProviderJob]:
-    """``prepared``, after which the upload's bytes are dropped.
-
-    The photo is stored by then, and the prepared job holds what the provider
-    needs (for most providers a photo shrunk to ~2K px): while the provider
-    works, hundreds of waiting ingests hold only that, not their originals.
-    """
-
-    def wait() -> ProviderJob:
-        job = prepared()
-        if upload is not None:
-            upload.release()
-        return job
-
-    return wait
-
-
-def after_answer(store: Any, slot_id: str, job_id: str, result_rel: str, keep_input_hours: int) -> None:
-    """A successful ingest's work after its answer: the gallery preview, the input's retention."""
-    build_preview_if_shown(store, slot_id, job_id, result_rel)
-    retire_input(store, job_id, keep_input_hours)
-
-
-def build_preview_if_shown(store: Any, slot_id: str, job_id: str, result_rel: str) -> None:
-    """The deferred gallery preview, unless no page shows this result any more.
-
-    Run once the worker is idle, in an application context: after a burst,
-    most of its results are already outside every gallery and recent list
-    (:mod:`~photochanger.jobs.shown`). One that is skipped is still built if
-    it is ever asked for.
-    """
-    try:
-        shown = is_shown(slot_id, job_id)
-    except SQLAlchemyError:
-        db.session.rollback()
-        log.warning(
-            "preview.check_failed",
-            extra={"event": "preview.check_failed", "job_id": job_id, "slot_id": slot_id},
-            exc_info=True,
-        )
-        shown = True  # cannot tell: build it, as every result used to get
-    if not shown:
-        return
-    try:
-        ensure_preview(store, slot_id, job_id, result_rel)
-    except StorageUnavailable as exc:  # built on first request instead
-        log.warning("preview.failed", extra={"event": "preview.failed", "job_id": job_id, "detail": str(exc)})
 
 
 def _elapsed_ms(arrival: float) -> int:

@@ -17,8 +17,8 @@ from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.arriving import ArrivingBytes
 from photochanger.infra.request import HashingUpload
+from photochanger.ingest import after_answer
 from photochanger.ingest import routes as ingest_routes
-from photochanger.ingest import service as ingest_service
 from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestSuccess
 from photochanger.media.spool import SPOOL_DIR, InputSpool
@@ -428,7 +428,7 @@ def test_a_preview_is_built_when_whether_it_is_shown_cannot_be_told(
     def broken(*_args):
         raise OperationalError("SELECT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(ingest_service, "is_shown", broken)
+    monkeypatch.setattr(after_answer, "is_shown", broken)
     caplog.clear()
     with app.app_context(), caplog.at_level("WARNING", logger="photochanger.ingest"):
         pending[0]()
