@@ -24,26 +24,9 @@ from typing import Any, ClassVar
 import requests
 
 from photochanger.media.images import EXT_BY_MIME
-from photochanger.providers.base import (
-    TEXT_TO_IMAGE,
-    CallContext,
-    FailureKind,
-    ImageInput,
-    ProviderError,
-    ProviderJob,
-    ProviderResult,
-    slot_settings_schema,
-)
-from photochanger.providers.transport import (
-    HttpDriver,
-    as_dict,
-    as_list,
-    checked_image,
-    json_of,
-    poll,
-    send,
-    status_failure,
-)
+from photochanger.providers import base, transport
+from photochanger.providers.base import CallContext, FailureKind, ProviderError, ProviderJob, ProviderResult
+from photochanger.providers.transport import as_dict, as_list
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8188"
 MAX_SEED = 2**32 - 1
@@ -90,7 +73,7 @@ def fill(node: Any, values: Mapping[str, Any]) -> Any:
     return node
 
 
-class ComfyUIDriver(HttpDriver):
+class ComfyUIDriver(transport.HttpDriver):
     """Runs the slot's workflow on the studio's ComfyUI server (``COMFYUI_API_BASE``)."""
 
     name = "comfyui"
@@ -98,14 +81,14 @@ class ComfyUIDriver(HttpDriver):
     operations: ClassVar[Mapping[str, str]] = {
         "identity_transfer": "Замена лица (workflow ComfyUI)",
         "image_edit": "Изменение фото по промпту (workflow ComfyUI)",
-        TEXT_TO_IMAGE: "Картинка по промпту (workflow ComfyUI, фото гостя не используется)",
+        base.TEXT_TO_IMAGE: "Картинка по промпту (workflow ComfyUI, фото гостя не используется)",
     }
-    text_to_image_operations = frozenset({TEXT_TO_IMAGE})
+    text_to_image_operations = frozenset({base.TEXT_TO_IMAGE})
     default_base_url = DEFAULT_BASE_URL
     key_optional = True
     max_templates = 4
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "identity_transfer": slot_settings_schema(
+        "identity_transfer": base.slot_settings_schema(
             {
                 "workflow": _workflow_setting("face_swap.json"),
                 "prompt": {"type": "string", "title": "Промпт (если workflow его использует)"},
@@ -113,7 +96,7 @@ class ComfyUIDriver(HttpDriver):
             },
             required=["workflow"],
         ),
-        "image_edit": slot_settings_schema(
+        "image_edit": base.slot_settings_schema(
             {
                 "workflow": _workflow_setting("img2img.json"),
                 "prompt": {"type": "string", "minLength": 1, "title": "Промпт"},
@@ -121,7 +104,7 @@ class ComfyUIDriver(HttpDriver):
             },
             required=["workflow", "prompt"],
         ),
-        TEXT_TO_IMAGE: slot_settings_schema(
+        base.TEXT_TO_IMAGE: base.slot_settings_schema(
             {
                 "workflow": _workflow_setting("flux_text_to_image.json"),
                 "prompt": {"type": "string", "minLength": 1, "title": "Промпт"},
@@ -156,13 +139,13 @@ class ComfyUIDriver(HttpDriver):
         prompt_id = self._queue(ctx, headers, fill(workflow, values), job.job_id)
 
         def probe() -> dict[str, Any] | None:
-            resp = send(ctx, "GET", f"{self.base_url}/history/{prompt_id}", headers=headers)
+            resp = transport.send(ctx, "GET", f"{self.base_url}/history/{prompt_id}", headers=headers)
             if resp.status_code != 200:
-                raise status_failure(resp, "comfyui history")
-            entry = as_dict(as_dict(json_of(resp, "comfyui history")).get(prompt_id))
+                raise transport.status_failure(resp, "comfyui history")
+            entry = as_dict(as_dict(transport.json_of(resp, "comfyui history")).get(prompt_id))
             return entry or None  # {} until the prompt has finished
 
-        entry = poll(ctx, self.config.poll_interval, probe)
+        entry = transport.poll(ctx, self.config.poll_interval, probe)
         self._check_status(as_dict(entry.get("status")))
         return self._fetch(ctx, headers, self.output_image(entry))
 
@@ -172,9 +155,9 @@ class ComfyUIDriver(HttpDriver):
         return int(value) if value is not None else random.randint(0, MAX_SEED)
 
     @staticmethod
-    def inputs_used(text: str, job: ProviderJob) -> dict[str, ImageInput]:
+    def inputs_used(text: str, job: ProviderJob) -> dict[str, base.ImageInput]:
         """The images the workflow refers to, by placeholder (``photo``, ``template_1`` …)."""
-        used: dict[str, ImageInput] = {}
+        used: dict[str, base.ImageInput] = {}
         for match in _IMAGE_PLACEHOLDER.finditer(text):
             if match.group(1) == "photo":
                 used["photo"] = job.guest_photo("comfyui")
@@ -197,11 +180,11 @@ class ComfyUIDriver(HttpDriver):
         headers: Mapping[str, str],
         job: ProviderJob,
         placeholder: str,
-        image: ImageInput,
+        image: base.ImageInput,
     ) -> str:
         """``POST /upload/image``; the name to put in a ``LoadImage`` node."""
         filename = f"photochanger-{job.job_id}-{placeholder}.{EXT_BY_MIME.get(image.mime, 'jpg')}"
-        resp = send(
+        resp = transport.send(
             ctx,
             "POST",
             f"{self.base_url}/upload/image",
@@ -210,8 +193,8 @@ class ComfyUIDriver(HttpDriver):
             headers=dict(headers),
         )
         if resp.status_code != 200:
-            raise status_failure(resp, "comfyui upload")
-        answer = as_dict(json_of(resp, "comfyui upload"))
+            raise transport.status_failure(resp, "comfyui upload")
+        answer = as_dict(transport.json_of(resp, "comfyui upload"))
         name, subfolder = answer.get("name"), answer.get("subfolder")
         if not isinstance(name, str) or not name:
             raise ProviderError(
@@ -220,7 +203,7 @@ class ComfyUIDriver(HttpDriver):
         return f"{subfolder}/{name}" if isinstance(subfolder, str) and subfolder else name
 
     def _queue(self, ctx: CallContext, headers: Mapping[str, str], prompt: Any, job_id: str) -> str:
-        resp = send(
+        resp = transport.send(
             ctx,
             "POST",
             f"{self.base_url}/prompt",
@@ -230,8 +213,8 @@ class ComfyUIDriver(HttpDriver):
         if resp.status_code == 400:
             raise self._invalid_workflow(resp)
         if resp.status_code != 200:
-            raise status_failure(resp, "comfyui prompt")
-        prompt_id = as_dict(json_of(resp, "comfyui prompt")).get("prompt_id")
+            raise transport.status_failure(resp, "comfyui prompt")
+        prompt_id = as_dict(transport.json_of(resp, "comfyui prompt")).get("prompt_id")
         if not isinstance(prompt_id, str) or not prompt_id:
             raise ProviderError(
                 FailureKind.BAD_RESPONSE, "comfyui: /prompt answered no prompt_id", retryable=True
@@ -260,10 +243,10 @@ class ComfyUIDriver(HttpDriver):
             "subfolder": str(image.get("subfolder") or ""),
             "type": str(image.get("type") or "output"),
         }
-        resp = send(ctx, "GET", f"{self.base_url}/view", params=params, headers=dict(headers))
+        resp = transport.send(ctx, "GET", f"{self.base_url}/view", params=params, headers=dict(headers))
         if resp.status_code != 200:
-            raise status_failure(resp, "comfyui view")
-        return checked_image(resp.content, "comfyui")
+            raise transport.status_failure(resp, "comfyui view")
+        return transport.checked_image(resp.content, "comfyui")
 
     # -- errors ----------------------------------------------------------------
 

@@ -17,27 +17,9 @@ from typing import Any, ClassVar
 import pybase64
 import requests
 
-from photochanger.providers.base import (
-    TEXT_TO_IMAGE,
-    CallContext,
-    FailureKind,
-    ProviderError,
-    ProviderJob,
-    ProviderResult,
-    slot_settings_schema,
-)
-from photochanger.providers.transport import (
-    HttpDriver,
-    as_dict,
-    as_list,
-    checked_image,
-    download,
-    json_of,
-    parse_seconds,
-    poll,
-    public_url,
-    send,
-)
+from photochanger.providers import base, transport
+from photochanger.providers.base import CallContext, FailureKind, ProviderError, ProviderJob, ProviderResult
+from photochanger.providers.transport import as_dict, as_list
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
 #: ``error_type`` values of request (infrastructure) errors: another attempt may land on a healthy runner.
@@ -82,22 +64,22 @@ _PROMPT = {"type": "string", "minLength": 1, "title": "Промпт"}
 _SEED = {"type": "integer", "minimum": 0, "title": "Зерно (seed)", "description": "Пусто — случайное"}
 
 
-class FalDriver(HttpDriver):
+class FalDriver(transport.HttpDriver):
     """Image edits (nano-banana, FLUX Kontext) and text-to-image (Imagen 4) through the FAL queue."""
 
     name = "fal"
     title = "FAL (nano-banana, FLUX Kontext, Imagen 4)"
     operations: ClassVar[Mapping[str, str]] = {
         "image_edit": "Редактирование фото по промпту",
-        TEXT_TO_IMAGE: "Картинка по промпту (фото гостя не используется)",
+        base.TEXT_TO_IMAGE: "Картинка по промпту (фото гостя не используется)",
     }
-    text_to_image_operations = frozenset({TEXT_TO_IMAGE})
+    text_to_image_operations = frozenset({base.TEXT_TO_IMAGE})
     default_base_url = DEFAULT_BASE_URL
     input_urls = True
     #: nano-banana/edit takes several images; FLUX Kontext only the photo
     max_templates = 9
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "image_edit": slot_settings_schema(
+        "image_edit": base.slot_settings_schema(
             {
                 "prompt": {**_PROMPT, "description": "Фото гостя — первое изображение, шаблоны — следующие"},
                 "model": {
@@ -117,7 +99,7 @@ class FalDriver(HttpDriver):
             },
             required=["prompt"],
         ),
-        TEXT_TO_IMAGE: slot_settings_schema(
+        base.TEXT_TO_IMAGE: base.slot_settings_schema(
             {
                 "prompt": _PROMPT,
                 "model": {
@@ -143,12 +125,12 @@ class FalDriver(HttpDriver):
         key = self.api_key(job)
         model = self.model(job)
         headers = {"Authorization": f"Key {key}"}
-        resp = send(
+        resp = transport.send(
             ctx, "POST", f"{self.base_url}/{model}", json=self.build_input(job, model), headers=headers
         )
         if resp.status_code != 200:
             raise self._http_error(resp)
-        queued = as_dict(json_of(resp, "fal submit"))
+        queued = as_dict(transport.json_of(resp, "fal submit"))
         status_url, response_url = queued.get("status_url"), queued.get("response_url")
         if not isinstance(status_url, str) or not isinstance(response_url, str):
             raise ProviderError(
@@ -156,17 +138,17 @@ class FalDriver(HttpDriver):
             )
 
         def probe() -> dict[str, Any] | None:
-            answer = send(ctx, "GET", status_url, headers=headers)
+            answer = transport.send(ctx, "GET", status_url, headers=headers)
             if answer.status_code not in (200, 202):
                 raise self._http_error(answer)
-            state = as_dict(json_of(answer, "fal status"))
+            state = as_dict(transport.json_of(answer, "fal status"))
             return state if state.get("status") == "COMPLETED" else None
 
-        done = poll(ctx, self.config.poll_interval, probe)
-        resp = send(ctx, "GET", response_url, headers=headers)
+        done = transport.poll(ctx, self.config.poll_interval, probe)
+        resp = transport.send(ctx, "GET", response_url, headers=headers)
         if resp.status_code != 200:
             raise self._http_error(resp)
-        return self._image(ctx, as_dict(json_of(resp, "fal result")), done)
+        return self._image(ctx, as_dict(transport.json_of(resp, "fal result")), done)
 
     @staticmethod
     def model(job: ProviderJob) -> str:
@@ -192,10 +174,10 @@ class FalDriver(HttpDriver):
         body: dict[str, Any] = {"prompt": job.prompt}
         if spec.images == "list":
             photo = job.guest_photo("fal")
-            body["image_urls"] = [public_url(image, "fal") for image in (photo, *job.templates)]
+            body["image_urls"] = [transport.public_url(image, "fal") for image in (photo, *job.templates)]
             body["num_images"] = 1
         elif spec.images == "one":
-            body["image_url"] = public_url(job.guest_photo("fal"), "fal")
+            body["image_url"] = transport.public_url(job.guest_photo("fal"), "fal")
         else:
             body["num_images"] = 1
             if settings.get("negative_prompt"):
@@ -224,13 +206,15 @@ class FalDriver(HttpDriver):
             raise ProviderError(FailureKind.BLOCKED, "fal: the result was flagged as NSFW")
         if url.startswith("data:"):  # sync_mode / data URI answers
             try:
-                return checked_image(pybase64.b64decode(url.partition(",")[2], validate=True), "fal")
+                return transport.checked_image(
+                    pybase64.b64decode(url.partition(",")[2], validate=True), "fal"
+                )
             except (binascii.Error, ValueError) as exc:
                 raise ProviderError(
                     FailureKind.BAD_RESPONSE, "fal: data URI is not base64", retryable=True
                 ) from exc
         # The CDN needs no key, and it is not sent where it is not needed.
-        return download(ctx, url, "fal")
+        return transport.download(ctx, url, "fal")
 
     # -- errors ----------------------------------------------------------------
 
@@ -250,7 +234,7 @@ class FalDriver(HttpDriver):
         retryable = resp.headers.get("X-Fal-Retryable", "").lower() == "true"
         error = self._failure(resp.status_code, message, error_type, types, retryable)
         if error.kind is FailureKind.QUOTA and resp.status_code == 429:
-            error.retry_after = parse_seconds(resp.headers.get("Retry-After"))
+            error.retry_after = transport.parse_seconds(resp.headers.get("Retry-After"))
         return error
 
     @staticmethod

@@ -16,26 +16,9 @@ import orjson
 import pybase64
 import requests
 
-from photochanger.providers.base import (
-    TEXT_TO_IMAGE,
-    CallContext,
-    FailureKind,
-    ImageInput,
-    ProviderError,
-    ProviderJob,
-    ProviderResult,
-    slot_settings_schema,
-)
-from photochanger.providers.transport import (
-    HttpDriver,
-    as_dict,
-    as_list,
-    checked_image,
-    parse_seconds,
-    send,
-    shrink_inputs,
-    shrunk,
-)
+from photochanger.providers import base, transport
+from photochanger.providers.base import CallContext, FailureKind, ProviderError, ProviderJob, ProviderResult
+from photochanger.providers.transport import as_dict, as_list
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 MODELS = [
@@ -90,7 +73,7 @@ def _get(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
     return obj.get(camel, obj.get(snake))
 
 
-class GeminiDriver(HttpDriver):
+class GeminiDriver(transport.HttpDriver):
     """Edits the booth photo with a Gemini image model following the slot prompt."""
 
     name = "gemini"
@@ -99,12 +82,12 @@ class GeminiDriver(HttpDriver):
     max_templates = 13
     operations: ClassVar[Mapping[str, str]] = {
         "image_edit": "Редактирование по промпту",
-        TEXT_TO_IMAGE: "Картинка по промпту (фото гостя не используется)",
+        base.TEXT_TO_IMAGE: "Картинка по промпту (фото гостя не используется)",
     }
-    text_to_image_operations = frozenset({TEXT_TO_IMAGE})
+    text_to_image_operations = frozenset({base.TEXT_TO_IMAGE})
     default_base_url = DEFAULT_BASE_URL
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "image_edit": slot_settings_schema(
+        "image_edit": base.slot_settings_schema(
             {
                 "prompt": {
                     "type": "string",
@@ -129,7 +112,7 @@ class GeminiDriver(HttpDriver):
             },
             required=["prompt"],
         ),
-        TEXT_TO_IMAGE: slot_settings_schema(
+        base.TEXT_TO_IMAGE: base.slot_settings_schema(
             {
                 "prompt": {
                     "type": "string",
@@ -164,7 +147,7 @@ class GeminiDriver(HttpDriver):
         header read.
         """
         side, floor = self.photo_box(job.settings)
-        return shrink_inputs(job, side, floor, "gemini")
+        return transport.shrink_inputs(job, side, floor, "gemini")
 
     @staticmethod
     def model(job: ProviderJob) -> str:
@@ -185,7 +168,7 @@ class GeminiDriver(HttpDriver):
             raise ProviderError(FailureKind.NOT_CONFIGURED, "gemini: the slot has no prompt")
         model = self.model(job)
         body = self.build_request(job, model)
-        resp = send(
+        resp = transport.send(
             ctx,
             "POST",
             f"{self.base_url}/v1beta/models/{model}:generateContent",
@@ -271,9 +254,9 @@ class GeminiDriver(HttpDriver):
         return self.config.min_input_side
 
     @classmethod
-    def _inline(cls, image: ImageInput, max_side: int, min_side: int) -> tuple[str, bytes]:
+    def _inline(cls, image: base.ImageInput, max_side: int, min_side: int) -> tuple[str, bytes]:
         """``(mime, base64 bytes)`` of one image, shrunk for the request."""
-        data, mime = shrunk(image, max_side, min_side, "gemini")
+        data, mime = transport.shrunk(image, max_side, min_side, "gemini")
         return mime, pybase64.b64encode(data)
 
     @staticmethod
@@ -322,7 +305,7 @@ class GeminiDriver(HttpDriver):
                     "gemini: image data is not valid base64",
                     retryable=True,
                 ) from exc
-            return checked_image(data, "gemini")
+            return transport.checked_image(data, "gemini")
 
         candidates = [as_dict(c) for c in as_list(payload.get("candidates"))]
         reasons = [str(_get(c, "finishReason", "finish_reason") or "") for c in candidates]
@@ -365,10 +348,10 @@ class GeminiDriver(HttpDriver):
                 f"gemini: model {model!r} is unknown or retired — choose another model ({message})",
             )
         if status == 429:
-            delays = [parse_seconds(d.get("retryDelay")) for d in details if "retryDelay" in d]
+            delays = [transport.parse_seconds(d.get("retryDelay")) for d in details if "retryDelay" in d]
             retry_after = next((d for d in delays if d is not None), None)
             if retry_after is None:
-                retry_after = parse_seconds(resp.headers.get("Retry-After"))
+                retry_after = transport.parse_seconds(resp.headers.get("Retry-After"))
             return ProviderError(FailureKind.QUOTA, what, retry_after=retry_after)
         if status >= 500:
             return ProviderError(FailureKind.PROVIDER_5XX, what, retryable=True)

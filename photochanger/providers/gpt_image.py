@@ -15,24 +15,9 @@ import pybase64
 import requests
 
 from photochanger.media.images import EXT_BY_MIME
-from photochanger.providers.base import (
-    CallContext,
-    FailureKind,
-    ProviderError,
-    ProviderJob,
-    ProviderResult,
-    slot_settings_schema,
-)
-from photochanger.providers.transport import (
-    HttpDriver,
-    as_dict,
-    as_list,
-    checked_image,
-    json_of,
-    send,
-    shrink_inputs,
-    status_failure,
-)
+from photochanger.providers import base, transport
+from photochanger.providers.base import CallContext, FailureKind, ProviderError, ProviderJob, ProviderResult
+from photochanger.providers.transport import as_dict, as_list
 
 DEFAULT_BASE_URL = "https://api.openai.com"
 MODELS = ["gpt-image-1", "gpt-image-1.5", "gpt-image-1-mini"]
@@ -47,7 +32,7 @@ MAX_IMAGES = 16
 BILLING_CODES = frozenset({"billing_hard_limit_reached", "insufficient_quota"})
 
 
-class GptImageDriver(HttpDriver):
+class GptImageDriver(transport.HttpDriver):
     """Edits the booth photo with an OpenAI GPT Image model following the slot prompt."""
 
     name = "gpt_image"
@@ -56,7 +41,7 @@ class GptImageDriver(HttpDriver):
     operations: ClassVar[Mapping[str, str]] = {"image_edit": "Редактирование по промпту"}
     default_base_url = DEFAULT_BASE_URL
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "image_edit": slot_settings_schema(
+        "image_edit": base.slot_settings_schema(
             {
                 "prompt": {
                     "type": "string",
@@ -92,13 +77,13 @@ class GptImageDriver(HttpDriver):
         return self.config.max_input_side, min(self.config.min_input_side, self.config.max_input_side)
 
     def prepare(self, job: ProviderJob) -> ProviderJob:
-        return shrink_inputs(job, *self.photo_box(job.settings), "gpt_image")
+        return transport.shrink_inputs(job, *self.photo_box(job.settings), "gpt_image")
 
     def process(self, job: ProviderJob, ctx: CallContext) -> ProviderResult:
         key = self.api_key(job)
         if job.operation not in self.operations:
             raise ProviderError(FailureKind.NOT_CONFIGURED, f"gpt_image: unknown operation {job.operation!r}")
-        resp = send(
+        resp = transport.send(
             ctx,
             "POST",
             f"{self.base_url}/v1/images/edits",
@@ -108,7 +93,7 @@ class GptImageDriver(HttpDriver):
         )
         if resp.status_code != 200:
             raise self._http_error(resp)
-        return self.parse_response(as_dict(json_of(resp, "gpt_image")))
+        return self.parse_response(as_dict(transport.json_of(resp, "gpt_image")))
 
     # -- request ---------------------------------------------------------------
 
@@ -162,7 +147,7 @@ class GptImageDriver(HttpDriver):
             raise ProviderError(
                 FailureKind.BAD_RESPONSE, "gpt_image: b64_json is not valid base64", retryable=True
             ) from exc
-        return checked_image(data, "gpt_image")
+        return transport.checked_image(data, "gpt_image")
 
     @staticmethod
     def _http_error(resp: requests.Response) -> ProviderError:
@@ -185,4 +170,4 @@ class GptImageDriver(HttpDriver):
             return ProviderError(FailureKind.BAD_RESPONSE, f"{what} — choose another model")
         # 429 rate_limit_exceeded (retried after retry-after); 401 invalid_api_key;
         # 403 e.g. an organisation not verified for the model; 5xx.
-        return status_failure(resp, "gpt_image", f"{code or kind}: {message}")
+        return transport.status_failure(resp, "gpt_image", f"{code or kind}: {message}")

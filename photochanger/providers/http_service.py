@@ -18,24 +18,9 @@ import pybase64
 import requests
 
 from photochanger.media.images import EXT_BY_MIME
-from photochanger.providers.base import (
-    CallContext,
-    FailureKind,
-    ProviderError,
-    ProviderJob,
-    ProviderResult,
-    slot_settings_schema,
-)
-from photochanger.providers.transport import (
-    HttpDriver,
-    as_dict,
-    as_list,
-    checked_image,
-    download,
-    json_of,
-    send,
-    status_failure,
-)
+from photochanger.providers import base, transport
+from photochanger.providers.base import CallContext, FailureKind, ProviderError, ProviderJob, ProviderResult
+from photochanger.providers.transport import as_dict, as_list
 
 REQUEST_FORMATS = ["multipart", "binary", "json_base64"]
 RESPONSE_FORMATS = ["image", "json_base64", "json_url"]
@@ -73,7 +58,7 @@ def pick(payload: Any, path: str) -> Any:
     return value
 
 
-class HttpServiceDriver(HttpDriver):
+class HttpServiceDriver(transport.HttpDriver):
     """Sends the booth photo to the URL in the slot settings and takes the image it answers."""
 
     name = "http_service"
@@ -84,7 +69,7 @@ class HttpServiceDriver(HttpDriver):
     key_optional = True
     max_templates = 4
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "image_edit": slot_settings_schema(
+        "image_edit": base.slot_settings_schema(
             {
                 "url": {
                     "type": "string",
@@ -164,7 +149,7 @@ class HttpServiceDriver(HttpDriver):
         body = self.body(job)
         if isinstance(body.get("data"), bytes):  # the photo is the whole body
             headers.setdefault("Content-Type", job.guest_photo("http_service").mime)
-        resp = send(ctx, str(settings.get("method") or "POST"), url, headers=headers, **body)
+        resp = transport.send(ctx, str(settings.get("method") or "POST"), url, headers=headers, **body)
         if resp.status_code != 200:
             raise self._http_error(resp)
         return self._result(ctx, job, resp)
@@ -212,9 +197,9 @@ class HttpServiceDriver(HttpDriver):
     def _result(self, ctx: CallContext, job: ProviderJob, resp: requests.Response) -> ProviderResult:
         how = str(job.settings.get("response_format") or "image")
         if how == "image":
-            return checked_image(resp.content, "http_service")
+            return transport.checked_image(resp.content, "http_service")
         path = str(job.settings.get("response_field") or "image")
-        value = pick(json_of(resp, "http_service"), path)
+        value = pick(transport.json_of(resp, "http_service"), path)
         if isinstance(value, list) and value:
             value = value[0]
         if not isinstance(value, str) or not value:
@@ -223,7 +208,7 @@ class HttpServiceDriver(HttpDriver):
             )
         if how == "json_url":
             # A relative link is resolved against the service's URL.
-            return download(ctx, urljoin(str(job.settings["url"]), value), "http_service")
+            return transport.download(ctx, urljoin(str(job.settings["url"]), value), "http_service")
         encoded = value.partition(",")[2] if value.startswith("data:") else value
         try:
             data = pybase64.b64decode(encoded, validate=True)
@@ -231,7 +216,7 @@ class HttpServiceDriver(HttpDriver):
             raise ProviderError(
                 FailureKind.BAD_RESPONSE, f"http_service: {path!r} is not base64", retryable=True
             ) from exc
-        return checked_image(data, "http_service")
+        return transport.checked_image(data, "http_service")
 
     @staticmethod
     def _http_error(resp: requests.Response) -> ProviderError:
@@ -255,4 +240,4 @@ class HttpServiceDriver(HttpDriver):
                 f"http_service: HTTP {resp.status_code} — check the URL and method "
                 f"({detail or resp.text[:100]})",
             )
-        return status_failure(resp, "http_service", detail)
+        return transport.status_failure(resp, "http_service", detail)

@@ -14,15 +14,8 @@ from typing import Any, ClassVar
 from PIL import Image, ImageEnhance, ImageOps
 
 from photochanger.infra.background import in_cpu_thread
-from photochanger.providers.base import (
-    CallContext,
-    FailureKind,
-    ProviderDriver,
-    ProviderError,
-    ProviderJob,
-    ProviderResult,
-    slot_settings_schema,
-)
+from photochanger.providers import base
+from photochanger.providers.base import CallContext, FailureKind, ProviderError, ProviderJob, ProviderResult
 
 FILTERS: dict[str, str] = {
     "none": "Без фильтра",
@@ -92,7 +85,7 @@ def apply_filter(im: Image.Image, name: str) -> Image.Image:
     return FILTER_FUNCS[name](im.convert("RGB"))
 
 
-class LocalDriver(ProviderDriver):
+class LocalDriver(base.ProviderDriver):
     """Frames/overlays a template PNG over the photo and applies colour filters."""
 
     name = "local"
@@ -103,10 +96,10 @@ class LocalDriver(ProviderDriver):
         "overlay": "Рамка / наложение шаблона",
     }
     settings_schemas: ClassVar[dict[str, dict[str, Any]]] = {
-        "filter": slot_settings_schema(
+        "filter": base.slot_settings_schema(
             {"filter": _FILTER_PROP, "quality": _QUALITY_PROP}, required=["filter"]
         ),
-        "overlay": slot_settings_schema(
+        "overlay": base.slot_settings_schema(
             {
                 "filter": {**_FILTER_PROP, "default": "none"},
                 "quality": _QUALITY_PROP,

@@ -13,23 +13,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from photochanger.providers.base import (
-    CallContext,
-    FailureKind,
-    ProviderError,
-    ProviderJob,
-    ProviderResult,
-    slot_settings_schema,
-)
-from photochanger.providers.transport import (
-    HttpDriver,
-    as_dict,
-    download,
-    parse_seconds,
-    poll,
-    public_url,
-    send,
-)
+from photochanger.providers import base, transport
+from photochanger.providers.base import CallContext, FailureKind, ProviderError, ProviderJob, ProviderResult
+from photochanger.providers.transport import as_dict
 
 DEFAULT_BASE_URL = "https://www.turbotext.ru"
 #: operation id -> Turbotext method name
@@ -50,7 +36,7 @@ TRANSIENT_WORDS = (
 _PROMPT = {"type": "string", "title": "Промпт"}
 
 
-class TurbotextDriver(HttpDriver):
+class TurbotextDriver(transport.HttpDriver):
     """Style mix, face swap and image-to-image through the Turbotext queue API."""
 
     name = "turbotext"
@@ -64,8 +50,10 @@ class TurbotextDriver(HttpDriver):
     input_urls = True
     max_templates = 1
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "style_transfer": slot_settings_schema({"prompt": {**_PROMPT, "title": "Подсказка (необязательно)"}}),
-        "identity_transfer": slot_settings_schema(
+        "style_transfer": base.slot_settings_schema(
+            {"prompt": {**_PROMPT, "title": "Подсказка (необязательно)"}}
+        ),
+        "identity_transfer": base.slot_settings_schema(
             {
                 "face_restore": {
                     "type": "boolean",
@@ -74,7 +62,7 @@ class TurbotextDriver(HttpDriver):
                 }
             }
         ),
-        "image_edit": slot_settings_schema(
+        "image_edit": base.slot_settings_schema(
             {
                 "prompt": {**_PROMPT, "minLength": 1},
                 "strength": {
@@ -124,12 +112,14 @@ class TurbotextDriver(HttpDriver):
         if not created.get("success") or queue_id in (None, ""):
             raise self._failure(created, "create_queue")
         result = self._poll(ctx, url, headers, queue_id)
-        return download(ctx, self._result_url(result), "turbotext", max_bytes=self.config.max_answer_bytes)
+        return transport.download(
+            ctx, self._result_url(result), "turbotext", max_bytes=self.config.max_answer_bytes
+        )
 
     def build_fields(self, job: ProviderJob) -> dict[str, str]:
         """Form fields of the method; note mix_images and deepfake_photo swap the URL roles."""
         settings = job.settings
-        photo = public_url(job.guest_photo("turbotext"), "turbotext")
+        photo = transport.public_url(job.guest_photo("turbotext"), "turbotext")
         if job.operation == "image_edit":
             if not job.prompt.strip():
                 raise ProviderError(FailureKind.NOT_CONFIGURED, "turbotext: the slot has no prompt")
@@ -151,7 +141,7 @@ class TurbotextDriver(HttpDriver):
                 FailureKind.NOT_CONFIGURED,
                 f"turbotext: {self.operations[job.operation]} needs a template image in the slot",
             )
-        template = public_url(job.templates[0], "turbotext")
+        template = transport.public_url(job.templates[0], "turbotext")
         if job.operation == "style_transfer":
             # The guest photo is processed; the template lends its style.
             fields = {"url_image_target": photo, "url": template}
@@ -175,7 +165,7 @@ class TurbotextDriver(HttpDriver):
         headers: Mapping[str, str],
         form: Mapping[str, Any],
     ) -> dict[str, Any]:
-        resp = send(
+        resp = transport.send(
             ctx, "POST", url, data=dict(form), headers=dict(headers), max_bytes=self.config.max_answer_bytes
         )
         if resp.status_code != 200:
@@ -197,7 +187,7 @@ class TurbotextDriver(HttpDriver):
             # "still working", with or without success:false
             return None if answer.get("action") == "reconnect" else answer
 
-        return poll(ctx, self.config.poll_interval, probe)
+        return transport.poll(ctx, self.config.poll_interval, probe)
 
     def _result_url(self, answer: Mapping[str, Any]) -> str:
         data = as_dict(answer.get("data"))
@@ -246,7 +236,7 @@ class TurbotextDriver(HttpDriver):
         if status in (401, 403):
             return ProviderError(FailureKind.NOT_CONFIGURED, f"turbotext: API key rejected ({what})")
         if status == 429:
-            retry_after = parse_seconds(resp.headers.get("Retry-After"))
+            retry_after = transport.parse_seconds(resp.headers.get("Retry-After"))
             return ProviderError(FailureKind.QUOTA, what, retry_after=retry_after)
         if status >= 500:
             return ProviderError(FailureKind.PROVIDER_5XX, what, retryable=True)
