@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from photochanger.clock import utcnow
 from photochanger.errors import ApiError
@@ -16,7 +16,7 @@ from photochanger.links import public_base_url, result_page_url
 from photochanger.media import qr
 from photochanger.media.lifecycle import expire_job_result
 from photochanger.media.previews import ensure_preview
-from photochanger.models import JobHistory, Slot
+from photochanger.models import GalleryShare, JobHistory, Slot
 from photochanger.public.stored import stored_file
 from photochanger.runtime import services
 from photochanger.slots.downloads import all_slot_ids, zip_response
@@ -38,62 +38,55 @@ def _live_job(job_id: str) -> tuple[JobHistory | None, bool]:
     return job, False
 
 
-def _gallery_slot(slot_id: str) -> Slot | None:
-    """The slot whose current share token came with the request, else ``None``."""
+def _gallery_slot(slot_id: str) -> Slot:
+    """The slot whose current share token came with the request; else the request ends with a 404 page."""
     slot = by_url_id(Slot, slot_id) if len(slot_id) <= 32 else None
     token = request.args.get("token", "")
     # compare bytes: compare_digest raises TypeError on non-ASCII str (any URL can carry one)
     expected = (slot.gallery_token or "").encode() if slot is not None else b""
     if slot is None or not token or not secrets.compare_digest(token.encode(), expected):
-        return None
+        abort(_no_gallery())
     return slot
+
+
+def _live_share(token: str) -> GalleryShare:
+    """The share link behind ``token``; else the request ends with a 404 (unknown) or 410 (ended) page."""
+    share, ended = share_by_token(token)
+    if share is None:
+        abort(_no_gallery())
+    if ended:
+        abort(_page("public/message.html", 410, title="Ссылка больше не действует", text=_SHARE_ENDED))
+    return share
 
 
 @bp.get("/public/slots/<slot_id>")
 def slot_gallery(slot_id: str) -> Any:
     """The slot's last live results; 404 without the slot's current share token."""
     slot = _gallery_slot(slot_id)
-    if slot is None:
-        return _no_gallery()
     jobs = db.session.execute(gallery_query(slot.id, utcnow())).scalars().all()
-    resp = Response(render_template("public/gallery.html", slot=slot, jobs=jobs, token=request.args["token"]))
-    resp.headers["Cache-Control"] = "private, no-store"
-    resp.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
-    return resp
+    html = render_template("public/gallery.html", slot=slot, jobs=jobs, token=request.args["token"])
+    return _token_page(html)
 
 
 @bp.get("/public/slots/<slot_id>/photos.zip")
 def slot_gallery_zip(slot_id: str) -> Any:
     """Every live result of the slot as one ZIP («Скачать все»), with the gallery's token."""
     slot = _gallery_slot(slot_id)
-    if slot is None:
-        return _no_gallery()
     return zip_response(services().store, [slot.id], f"{slot.id}.zip")
 
 
 @bp.get("/public/galleries/<token>/photos.zip")
 def shared_galleries_zip(token: str) -> Any:
     """Every live result of every slot as one ZIP, while the share link is valid."""
-    share, ended = share_by_token(token)
-    if share is None:
-        return _no_gallery()
-    if ended:
-        return _page("public/message.html", 410, title="Ссылка больше не действует", text=_SHARE_ENDED)
+    _live_share(token)
     return zip_response(services().store, all_slot_ids(), "photos.zip")
 
 
 @bp.get("/public/galleries/<token>")
 def shared_galleries(token: str) -> Any:
     """All slots' galleries behind an admin's time-limited share link."""
-    share, ended = share_by_token(token)
-    if share is None:
-        return _no_gallery()
-    if ended:
-        return _page("public/message.html", 410, title="Ссылка больше не действует", text=_SHARE_ENDED)
-    resp = Response(render_template("public/galleries.html", share=share, galleries=all_galleries()))
-    resp.headers["Cache-Control"] = "private, no-store"
-    resp.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
-    return resp
+    share = _live_share(token)
+    return _token_page(render_template("public/galleries.html", share=share, galleries=all_galleries()))
 
 
 @bp.get("/public/results/<job_id>/preview")
@@ -135,6 +128,14 @@ _NOT_FOUND = "Такой фотографии нет. Проверьте ссы�
 
 def _no_gallery() -> Response:
     return _page("public/message.html", 404, title="Галерея не найдена", text=_GALLERY_404)
+
+
+def _token_page(html: str) -> Response:
+    """A page opened by a secret token in its URL: never cached, and the token not leaked to other sites."""
+    resp = Response(html)
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
 
 
 def _page(template: str, status: int, **context: Any) -> Response:
