@@ -37,19 +37,24 @@ RETRY_SCHEMA: dict[str, Any] = {
 TIME_SHARE_SCHEMA: dict[str, Any] = {"type": ["number", "null"], "minimum": 0.1, "maximum": 0.9}
 
 
+def step_properties(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
+    """The JSON-schema properties of one provider step: a fallback's, and the slot's own in its body."""
+    return {
+        "provider": {"type": "string", "enum": sorted(drivers)},
+        "operation": {"type": "string", "minLength": 1, "maxLength": 64},
+        "settings": {"type": "object"},
+        "retry": RETRY_SCHEMA,
+        "time_share": TIME_SHARE_SCHEMA,
+    }
+
+
 def fallback_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
     """One fallback step in a ``PUT /api/slots/{id}`` body."""
     return {
         "type": "object",
         "additionalProperties": False,
         "required": ["provider"],
-        "properties": {
-            "provider": {"type": "string", "enum": sorted(drivers)},
-            "operation": {"type": "string", "minLength": 1, "maxLength": 64},
-            "settings": {"type": "object"},
-            "retry": RETRY_SCHEMA,
-            "time_share": TIME_SHARE_SCHEMA,
-        },
+        "properties": step_properties(drivers),
     }
 
 

@@ -20,10 +20,9 @@ from photochanger.settings.store import RuntimeSettings
 from photochanger.slots.catalog import new_gallery_token, validate_slot_settings
 from photochanger.slots.chain import (
     MAX_FALLBACKS,
-    RETRY_SCHEMA,
-    TIME_SHARE_SCHEMA,
     chain_view,
     fallback_schema,
+    step_properties,
     updated_chain,
 )
 from photochanger.validation import check, field_error
@@ -160,18 +159,16 @@ def slot_detail(
 
 
 def update_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
-    """Shape of a ``PUT /api/slots/{id}`` body; every field is optional."""
+    """Shape of a ``PUT /api/slots/{id}`` body; every field is optional, the slot's own step among them."""
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {
+            **step_properties(drivers),
             "display_name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "provider": {"type": "string", "enum": sorted(drivers)},
-            "operation": {"type": "string", "minLength": 1, "maxLength": 64},
             "is_active": {"type": "boolean"},
             "size_limit_mb": {"type": ["integer", "null"], "minimum": 1, "maximum": HARD_UPLOAD_CAP_MB},
             "sync_response_seconds": {"type": "integer"},
-            "settings": {"type": "object"},
             "template_media": {
                 "type": "array",
                 "maxItems": MAX_TEMPLATES,
@@ -185,8 +182,6 @@ def update_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
                     },
                 },
             },
-            "retry": RETRY_SCHEMA,
-            "time_share": TIME_SHARE_SCHEMA,
             "fallbacks": {"type": "array", "maxItems": MAX_FALLBACKS, "items": fallback_schema(drivers)},
             "version": {"type": "integer"},
         },
