@@ -167,6 +167,10 @@ COMMON_SETTINGS_PROPERTIES: dict[str, Any] = {
 }
 
 
+#: The slot's prompt where an operation needs one; a driver adds its own description or limit.
+PROMPT_SETTING: dict[str, Any] = {"type": "string", "minLength": 1, "title": "Промпт"}
+
+
 def slot_settings_schema(properties: Mapping[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     """A driver's slot-settings JSON schema, with the settings every slot has."""
     return {

@@ -99,7 +99,7 @@ class ComfyUIDriver(transport.HttpDriver):
         "image_edit": base.slot_settings_schema(
             {
                 "workflow": _workflow_setting("img2img.json"),
-                "prompt": {"type": "string", "minLength": 1, "title": "Промпт"},
+                "prompt": base.PROMPT_SETTING,
                 "seed": _SEED,
             },
             required=["workflow", "prompt"],
@@ -107,7 +107,7 @@ class ComfyUIDriver(transport.HttpDriver):
         base.TEXT_TO_IMAGE: base.slot_settings_schema(
             {
                 "workflow": _workflow_setting("flux_text_to_image.json"),
-                "prompt": {"type": "string", "minLength": 1, "title": "Промпт"},
+                "prompt": base.PROMPT_SETTING,
                 "seed": _SEED,
             },
             required=["workflow", "prompt"],

@@ -60,7 +60,6 @@ MODELS: dict[str, FalModel] = {
 EDIT_MODELS = ["fal-ai/nano-banana/edit", "fal-ai/flux-pro/kontext"]
 TEXT_MODELS = ["fal-ai/imagen4/preview"]
 
-_PROMPT = {"type": "string", "minLength": 1, "title": "Промпт"}
 _SEED = {"type": "integer", "minimum": 0, "title": "Зерно (seed)", "description": "Пусто — случайное"}
 
 
@@ -81,7 +80,10 @@ class FalDriver(transport.HttpDriver):
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "image_edit": base.slot_settings_schema(
             {
-                "prompt": {**_PROMPT, "description": "Фото гостя — первое изображение, шаблоны — следующие"},
+                "prompt": {
+                    **base.PROMPT_SETTING,
+                    "description": "Фото гостя — первое изображение, шаблоны — следующие",
+                },
                 "model": {
                     "type": "string",
                     "enum": EDIT_MODELS,
@@ -101,7 +103,7 @@ class FalDriver(transport.HttpDriver):
         ),
         base.TEXT_TO_IMAGE: base.slot_settings_schema(
             {
-                "prompt": _PROMPT,
+                "prompt": base.PROMPT_SETTING,
                 "model": {
                     "type": "string",
                     "enum": TEXT_MODELS,

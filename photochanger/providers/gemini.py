@@ -90,9 +90,7 @@ class GeminiDriver(transport.HttpDriver):
         "image_edit": base.slot_settings_schema(
             {
                 "prompt": {
-                    "type": "string",
-                    "minLength": 1,
-                    "title": "Промпт",
+                    **base.PROMPT_SETTING,
                     "description": "Фото гостя — «Изображение №1», шаблоны — №2, №3 … по порядку",
                 },
                 "model": {
@@ -115,9 +113,7 @@ class GeminiDriver(transport.HttpDriver):
         base.TEXT_TO_IMAGE: base.slot_settings_schema(
             {
                 "prompt": {
-                    "type": "string",
-                    "minLength": 1,
-                    "title": "Промпт",
+                    **base.PROMPT_SETTING,
                     "description": "Шаблоны слота, если есть, — «Изображение №1», №2 … по порядку",
                 },
                 "model": {"type": "string", "enum": MODELS, "default": MODELS[0], "title": "Модель"},

@@ -44,10 +44,8 @@ class GptImageDriver(transport.HttpDriver):
         "image_edit": base.slot_settings_schema(
             {
                 "prompt": {
-                    "type": "string",
-                    "minLength": 1,
+                    **base.PROMPT_SETTING,
                     "maxLength": 32000,
-                    "title": "Промпт",
                     "description": "Фото гостя — первое изображение, шаблоны — следующие по порядку",
                 },
                 "model": {"type": "string", "enum": MODELS, "default": MODELS[0], "title": "Модель"},

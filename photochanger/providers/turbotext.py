@@ -33,7 +33,6 @@ TRANSIENT_WORDS = (
     "busy",
     "занят",
 )
-_PROMPT = {"type": "string", "title": "Промпт"}
 
 
 class TurbotextDriver(transport.HttpDriver):
@@ -51,7 +50,7 @@ class TurbotextDriver(transport.HttpDriver):
     max_templates = 1
     settings_schemas: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "style_transfer": base.slot_settings_schema(
-            {"prompt": {**_PROMPT, "title": "Подсказка (необязательно)"}}
+            {"prompt": {"type": "string", "title": "Подсказка (необязательно)"}}
         ),
         "identity_transfer": base.slot_settings_schema(
             {
@@ -64,7 +63,7 @@ class TurbotextDriver(transport.HttpDriver):
         ),
         "image_edit": base.slot_settings_schema(
             {
-                "prompt": {**_PROMPT, "minLength": 1},
+                "prompt": base.PROMPT_SETTING,
                 "strength": {
                     "type": "integer",
                     "minimum": 0,
