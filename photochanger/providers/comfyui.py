@@ -253,10 +253,7 @@ class ComfyUIDriver(transport.HttpDriver):
     @staticmethod
     def _invalid_workflow(resp: requests.Response) -> ProviderError:
         """400 from ``/prompt``: the workflow does not fit this server (missing node or model)."""
-        try:
-            body = as_dict(resp.json())
-        except ValueError:
-            body = {}
+        body = transport.error_body(resp)
         error = body.get("error")
         message = str(as_dict(error).get("message") or "") if isinstance(error, dict) else str(error or "")
         problems = [

@@ -222,10 +222,7 @@ class FalDriver(transport.HttpDriver):
 
     def _http_error(self, resp: requests.Response) -> ProviderError:
         """``detail`` is a list of ``{loc,msg,type}`` (model errors) or a string plus ``error_type``."""
-        try:
-            body = as_dict(resp.json())
-        except ValueError:
-            body = {}
+        body = transport.error_body(resp)
         detail = body.get("detail")
         items = [as_dict(d) for d in as_list(detail)]
         types = {str(d.get("type") or "") for d in items}

@@ -320,10 +320,7 @@ class GeminiDriver(transport.HttpDriver):
     @staticmethod
     def _http_error(resp: requests.Response, model: str) -> ProviderError:
         status = resp.status_code
-        try:
-            error = as_dict(as_dict(resp.json()).get("error"))
-        except ValueError:
-            error = {}
+        error = as_dict(transport.error_body(resp).get("error"))
         rpc_status = str(error.get("status") or "")
         message = str(error.get("message") or resp.text[:200])
         details = [as_dict(d) for d in as_list(error.get("details"))]

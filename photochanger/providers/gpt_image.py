@@ -150,10 +150,7 @@ class GptImageDriver(transport.HttpDriver):
     @staticmethod
     def _http_error(resp: requests.Response) -> ProviderError:
         status = resp.status_code
-        try:
-            error = as_dict(as_dict(resp.json()).get("error"))
-        except ValueError:
-            error = {}
+        error = as_dict(transport.error_body(resp).get("error"))
         code = str(error.get("code") or "")
         kind = str(error.get("type") or "")
         message = str(error.get("message") or resp.text[:200])

@@ -216,6 +216,14 @@ def json_of(resp: requests.Response, where: str) -> Any:
         ) from exc
 
 
+def error_body(resp: requests.Response) -> dict[str, Any]:
+    """The JSON object of an error answer; ``{}`` when its body is not one."""
+    try:
+        return as_dict(resp.json())
+    except ValueError:
+        return {}
+
+
 def status_failure(resp: requests.Response, where: str, detail: str = "") -> ProviderError:
     """The plain HTTP mapping: 401/403 key rejected, 429 quota, 5xx transient, other 4xx bad request."""
     status = resp.status_code
