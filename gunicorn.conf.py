@@ -49,28 +49,21 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 def on_starting(server):
-    """Before any worker takes traffic: fresh metrics folder, start-up checks.
+    """Before any worker takes traffic: fresh metrics folder, package import, start-up checks.
 
-    The checks (admin credentials file, jobs a crash left running) run in a
-    child process: building the app here would leave its extensions' timers
-    to every forked worker (see photochanger/startup.py).
+    The checks (admin credentials file, jobs a crash left running) build the app,
+    so they run in a forked child: an app built here would leave its extensions'
+    timers to every worker (see photochanger/startup.py).
     """
-    import subprocess
-    import sys
-
     from photochanger.infra.multiproc import prepare_multiproc_dir
+    from photochanger.startup import preload_modules, run_checks_forked
 
     prepare_multiproc_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    here = os.path.dirname(os.path.abspath(__file__))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
-    checks = subprocess.run([sys.executable, "-m", "photochanger.startup"], env=env, check=False)
-    if checks.returncode != 0:
-        # gunicorn prints the exception and exits 1; the child already said why.
-        raise RuntimeError(f"start-up checks failed (exit {checks.returncode}); see the message above")
-
-    from photochanger.startup import preload_modules
-
     preload_modules()
+    code = run_checks_forked()
+    if code != 0:
+        # gunicorn prints the exception and exits 1; the child already said why.
+        raise RuntimeError(f"start-up checks failed (exit {code}); see the message above")
     # Imported code never becomes garbage: keep it out of every later GC pass
     # (and its pages shared copy-on-write with the workers).
     gc.freeze()

@@ -106,7 +106,9 @@ http {{
         def probe() -> object:
             return requests.get(f"{self.url}/healthz", timeout=1)
 
-        processes.wait_ready(self.proc, probe, "nginx", (requests.ConnectionError,), self.error_log)
+        # A loaded machine may answer the proxied /healthz late: that is not nginx failing to start.
+        errors = (requests.ConnectionError, requests.Timeout)
+        processes.wait_ready(self.proc, probe, "nginx", errors, self.error_log, timeout=30.0)
 
     def access_log(self) -> str:
         return _read(os.path.join(self.workdir, "access.log"))
