@@ -21,10 +21,12 @@ from tests.support.images import jpeg_bytes, noisy_jpeg
 def _held(size: int) -> list[str]:
     """Where a bytes object of exactly ``size`` bytes is still referenced from."""
     found = []
-    for obj in gc.get_objects():
-        for ref in gc.get_referents(obj):
-            if type(ref) is bytes and len(ref) == size:
-                found.append(type(obj).__name__)
+    objects = gc.get_objects()
+    step = 20_000  # one C call per chunk: a loaded test process has millions of objects
+    for start in range(0, len(objects), step):
+        chunk = objects[start : start + step]
+        if any(_is_photo(ref, size) for ref in gc.get_referents(*chunk)):
+            found += [type(o).__name__ for o in chunk if any(_is_photo(r, size) for r in gc.get_referents(o))]
     for frame in sys._current_frames().values():
         while frame is not None:
             for name, value in frame.f_locals.items():
@@ -32,6 +34,10 @@ def _held(size: int) -> list[str]:
                     found.append(f"{frame.f_code.co_name}:{name}")
             frame = frame.f_back
     return found
+
+
+def _is_photo(ref: object, size: int) -> bool:
+    return type(ref) is bytes and len(ref) == size
 
 
 def _photo() -> tuple[io.BytesIO, int]:
