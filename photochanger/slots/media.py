@@ -119,14 +119,21 @@ def register_temp(store: MediaStore, upload: Upload, slot_id: str | None, ttl: d
     media_id = uuid.uuid4().hex
     rel = f"temp/{media_id}.{EXT_BY_MIME[upload.mime]}"
     store.write_atomic(rel, upload.data)
+    return _expiring_row(media_id, slot_id, MediaKind.TEMP, rel, upload.mime, upload.size, ttl)
+
+
+def _expiring_row(
+    media_id: str, slot_id: str | None, kind: str, rel: str, mime: str, size: int, ttl: dt.timedelta
+) -> MediaObject:
+    """A new media row that expires ``ttl`` from now, added to the session."""
     now = utcnow()
     media = MediaObject(
         id=media_id,
         slot_id=slot_id,
-        kind=MediaKind.TEMP,
+        kind=kind,
         path=rel,
-        mime=upload.mime,
-        size_bytes=upload.size,
+        mime=mime,
+        size_bytes=size,
         created_at=now,
         expires_at=now + ttl,
     )
@@ -143,19 +150,9 @@ def publish_provider_link(store: MediaStore, media: MediaObject, lifetime: dt.ti
     link_id = uuid.uuid4().hex
     rel = provider_media_path(link_id, EXT_BY_MIME[media.mime])
     store.link_or_copy(media.path, rel)
-    now = utcnow()
-    link = MediaObject(
-        id=link_id,
-        slot_id=media.slot_id,
-        kind=MediaKind.PROVIDER_MEDIA,
-        path=rel,
-        mime=media.mime,
-        size_bytes=media.size_bytes,
-        created_at=now,
-        expires_at=now + lifetime,
+    return _expiring_row(
+        link_id, media.slot_id, MediaKind.PROVIDER_MEDIA, rel, media.mime, media.size_bytes, lifetime
     )
-    db.session.add(link)
-    return link
 
 
 def provider_link_view(link: MediaObject, source: MediaObject, base_url: str) -> dict[str, object]:
