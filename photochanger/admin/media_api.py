@@ -31,6 +31,10 @@ bp = Blueprint("media_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
 
 
+#: How long an admin's provider-media link opens: a job's (its deadline, 10–60 s) is too short to
+#: carry the URL to another network or paste it into a provider's console.
+PROVIDER_LINK_LIFETIME = dt.timedelta(minutes=10)
+
 #: Batches one click of «Очистить кеш медиа» removes at most; the cron does the rest.
 CLEANUP_BATCHES = 20
 
@@ -110,12 +114,11 @@ def download_media(media_id: str) -> Response:
 def provider_link(media_id: str) -> Response:
     """Publish a registered image (test photo or template) at a provider-media URL.
 
-    It lives as long as a job's links do (``sync_response_seconds``), so an admin can
-    check that providers reach PUBLIC_BASE_URL (NAT, nginx) before a booth needs it.
+    An admin can then check that providers reach PUBLIC_BASE_URL (NAT, nginx) before a
+    booth needs it; the link ends after :data:`PROVIDER_LINK_LIFETIME`.
     """
     source = get_media(media_id, MediaKind.TEMP, MediaKind.TEMPLATE)
-    lifetime = dt.timedelta(seconds=load_settings().sync_response_seconds)
-    link = publish_provider_link(services().store, source, lifetime)
+    link = publish_provider_link(services().store, source, PROVIDER_LINK_LIFETIME)
     db.session.commit()
     resp = jsonify(provider_link_view(link, source, public_base_url()))
     resp.status_code = 201

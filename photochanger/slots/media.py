@@ -144,8 +144,8 @@ def _expiring_row(
 def publish_provider_link(store: MediaStore, media: MediaObject, lifetime: dt.timedelta) -> MediaObject:
     """Publish ``media`` at an unguessable provider-media URL, as a job publishes its inputs.
 
-    The link lives ``lifetime`` (a job's links live until its deadline); then it
-    answers 410 and clean-up removes its copy like any expired link. Caller commits.
+    The link lives ``lifetime``; then, like a job's expired links, it answers 410 and
+    clean-up removes its copy. Caller commits.
     """
     link_id = uuid.uuid4().hex
     rel = provider_media_path(link_id, EXT_BY_MIME[media.mime])
