@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, Response, jsonify, request
 
 from photochanger.admin.files import media_file
@@ -10,15 +12,28 @@ from photochanger.auth.session import current_admin, require_admin
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.jobs.cleanup import cleanup_media
+from photochanger.links import public_base_url
 from photochanger.models import MediaKind
 from photochanger.runtime import services
 from photochanger.settings.store import load_settings
 from photochanger.slots import edit as slot_edit
-from photochanger.slots.media import delete_template, get_media, media_view, register_temp, register_template
+from photochanger.slots.media import (
+    delete_template,
+    get_media,
+    media_view,
+    provider_link_view,
+    publish_provider_link,
+    register_temp,
+    register_template,
+)
 
 bp = Blueprint("media_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
 
+
+#: How long an admin's provider-media link opens: a job's (its deadline, 10–60 s) is too short to
+#: carry the URL to another network or paste it into a provider's console.
+PROVIDER_LINK_LIFETIME = dt.timedelta(minutes=10)
 
 #: Batches one click of «Очистить кеш медиа» removes at most; the cron does the rest.
 CLEANUP_BATCHES = 20
@@ -93,6 +108,22 @@ def register_media() -> Response:
 @bp.get("/media/<media_id>")
 def download_media(media_id: str) -> Response:
     return _file(media_id, MediaKind.TEMP)
+
+
+@bp.post("/media/<media_id>/provider-link")
+def provider_link(media_id: str) -> Response:
+    """Publish a registered image (test photo or template) at a provider-media URL.
+
+    An admin can then check that providers reach PUBLIC_BASE_URL (NAT, nginx) before a
+    booth needs it; the link ends after :data:`PROVIDER_LINK_LIFETIME`.
+    """
+    source = get_media(media_id, MediaKind.TEMP, MediaKind.TEMPLATE)
+    link = publish_provider_link(services().store, source, PROVIDER_LINK_LIFETIME)
+    db.session.commit()
+    resp = jsonify(provider_link_view(link, source, public_base_url()))
+    resp.status_code = 201
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _file(media_id: str, kind: str) -> Response:

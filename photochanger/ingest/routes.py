@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from photochanger.auth.ingest_guard import ingest_admin
 from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.infra.background import ingest_in_flight, when_idle
@@ -38,7 +39,8 @@ def ingest(slot_id: str) -> Response:
         with ingest_in_flight():
             Ledger().read_only()  # the settings and the slot: no BEGIN/COMMIT round trips around them
             settings, slot = ingest_config(slot_id)
-            with Intake(request, slot, settings, services(), arrival, arriving) as intake:
+            admin = ingest_admin()
+            with Intake(request, slot, settings, services(), arrival, arriving, admin) as intake:
                 req = intake.receive()
                 service = IngestService(services(), settings, public_base_url(), when_idle)
                 return image_response(service.run(slot, req))

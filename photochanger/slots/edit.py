@@ -80,6 +80,8 @@ def slot_summary(slot: Slot, base_url: str) -> dict[str, Any]:
         "updated_at": iso_z(slot.updated_at),
         "updated_by": slot.updated_by,
         "ingest_url": ingest_url(base_url, slot.id),
+        "gallery_token": slot.gallery_token,
+        "gallery_url": gallery_url(base_url, slot),
         "last_job": _job_brief(_last_job(slot.id)),
     }
 
@@ -148,8 +150,6 @@ def slot_detail(
             "upload_limit_mb": min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB),
             "template_media": [template_view(t) for t in slot.templates],
             "recent_results": recent_results(slot, base_url),
-            "gallery_token": slot.gallery_token,
-            "gallery_url": gallery_url(base_url, slot),
             "providers": {name: driver_view(d) for name, d in drivers.items()},
             "media_kinds": list(MEDIA_KINDS),
             **chain_view(slot.chain_json),

@@ -1,4 +1,5 @@
-"""Admin-uploaded media: slot templates (kept until removed) and temporary test photos."""
+"""Admin-uploaded media: slot templates (kept until removed), temporary test photos, and
+provider-media links to them an admin publishes to check that providers can fetch our URLs."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.lookup import by_url_id
-from photochanger.links import path_for
+from photochanger.links import path_for, provider_media_url
 from photochanger.media.images import EXT_BY_MIME
-from photochanger.media.storage import MediaStore, template_path
+from photochanger.media.storage import MediaStore, provider_media_path, template_path
 from photochanger.media.upload import Upload
 from photochanger.models import MediaKind, MediaObject, Slot, SlotTemplateMedia
 from photochanger.providers.base import ProviderDriver
@@ -81,10 +82,10 @@ def register_template(
     return media, binding
 
 
-def get_media(media_id: str, kind: str) -> MediaObject:
-    """A live media object of ``kind`` or 404."""
+def get_media(media_id: str, *kinds: str) -> MediaObject:
+    """A live media object of one of ``kinds`` or 404."""
     media = by_url_id(MediaObject, media_id) if len(media_id) <= 32 else None
-    if media is None or media.kind != kind or media.cleaned_at is not None:
+    if media is None or media.kind not in kinds or media.cleaned_at is not None:
         raise ApiError("not_found", "Файл не найден или уже удалён")
     if media.expires_at is not None and media.expires_at <= utcnow():
         raise ApiError("media_expired")
@@ -118,16 +119,46 @@ def register_temp(store: MediaStore, upload: Upload, slot_id: str | None, ttl: d
     media_id = uuid.uuid4().hex
     rel = f"temp/{media_id}.{EXT_BY_MIME[upload.mime]}"
     store.write_atomic(rel, upload.data)
+    return _expiring_row(media_id, slot_id, MediaKind.TEMP, rel, upload.mime, upload.size, ttl)
+
+
+def _expiring_row(
+    media_id: str, slot_id: str | None, kind: str, rel: str, mime: str, size: int, ttl: dt.timedelta
+) -> MediaObject:
+    """A new media row that expires ``ttl`` from now, added to the session."""
     now = utcnow()
     media = MediaObject(
         id=media_id,
         slot_id=slot_id,
-        kind=MediaKind.TEMP,
+        kind=kind,
         path=rel,
-        mime=upload.mime,
-        size_bytes=upload.size,
+        mime=mime,
+        size_bytes=size,
         created_at=now,
         expires_at=now + ttl,
     )
     db.session.add(media)
     return media
+
+
+def publish_provider_link(store: MediaStore, media: MediaObject, lifetime: dt.timedelta) -> MediaObject:
+    """Publish ``media`` at an unguessable provider-media URL, as a job publishes its inputs.
+
+    The link lives ``lifetime``; then, like a job's expired links, it answers 410 and
+    clean-up removes its copy. Caller commits.
+    """
+    link_id = uuid.uuid4().hex
+    rel = provider_media_path(link_id, EXT_BY_MIME[media.mime])
+    store.link_or_copy(media.path, rel)
+    return _expiring_row(
+        link_id, media.slot_id, MediaKind.PROVIDER_MEDIA, rel, media.mime, media.size_bytes, lifetime
+    )
+
+
+def provider_link_view(link: MediaObject, source: MediaObject, base_url: str) -> dict[str, object]:
+    """The published link: ``url`` is the public address a provider would be given."""
+    return {
+        **media_view(link),
+        "url": provider_media_url(base_url, link.id),
+        "source_media_id": source.id,
+    }

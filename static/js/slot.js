@@ -2,7 +2,7 @@
  * Data: GET|PUT /api/slots/{id}, POST /api/template-media/register,
  * DELETE /api/template-media/{id}, POST /api/slots/{id}/test-run,
  * POST /api/slots/{id}/gallery-token, POST /api/slots/{id}/cleanup,
- * POST /api/slots/{id}/qr-preview. */
+ * POST /api/slots/{id}/qr-preview, POST /api/media/{id}/provider-link. */
 (function () {
   "use strict";
   const el = PC.el;
@@ -574,9 +574,14 @@
       const id = t.media_object_id || t.id;
       const remove = el("button", { class: "thumb__remove", type: "button", text: "Убрать", "aria-label": "Убрать шаблон" });
       remove.addEventListener("click", () => removeTemplate(id, remove));
+      const link = el("button", {
+        class: "thumb__link", type: "button", text: "Ссылка",
+        title: "Ссылка, по которой провайдер скачивает шаблон: проверьте, что она открывается не из локальной сети",
+      });
+      link.addEventListener("click", () => providerLink(id, link));
       box.append(el("div", { class: "thumb", "data-media-id": id }, [
         el("img", { src: t.url || "/api/template-media/" + id, alt: "Шаблон", loading: "lazy" }),
-        el("div", { class: "thumb__bar" }, [el("span", { text: (t.mime || "").replace("image/", "").toUpperCase() }), remove]),
+        el("div", { class: "thumb__bar" }, [el("span", { text: (t.mime || "").replace("image/", "").toUpperCase() }), link, remove]),
       ]));
     }
     const max = (state.providers[providerSel.value] || {}).max_templates;
@@ -644,6 +649,20 @@
     } catch (err) {
       PC.busy(btn, false);
       PC.toast("Не удалось убрать шаблон: " + err.message, "error");
+    }
+  }
+
+  /** A short-lived public link to the template, as a URL-fetching provider gets it (PUBLIC_BASE_URL, NAT, nginx). */
+  async function providerLink(id, btn) {
+    PC.busy(btn, true);
+    try {
+      const res = await PC.api("/api/media/" + encodeURIComponent(id) + "/provider-link", { method: "POST" });
+      PC.busy(btn, false);
+      await PC.copyText(res.url, btn);
+      PC.toast("Ссылка для провайдера (действует 10 мин) скопирована — откройте её вне локальной сети: " + res.url);
+    } catch (err) {
+      PC.busy(btn, false);
+      PC.toast("Не удалось опубликовать ссылку: " + cleanMessage(err.message), "error");
     }
   }
 

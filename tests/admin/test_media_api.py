@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from photochanger.admin.media_api import PROVIDER_LINK_LIFETIME
 from photochanger.extensions import db
 from photochanger.models import MediaObject
 from photochanger.runtime import services
@@ -109,3 +110,61 @@ class TestTemporaryMedia:
             "/api/media/register", headers=auth, data={"file": (io.BytesIO(b"hello"), "t.txt")}
         )
         assert resp.status_code == 415
+
+
+class TestProviderLink:
+    """An admin publishes a registered image at a provider-media URL to check providers can fetch it."""
+
+    def _temp(self, client: FlaskClient, auth: dict[str, str]) -> str:
+        files = {"file": (io.BytesIO(jpeg_bytes()), "t.jpg")}
+        return str(client.post("/api/media/register", headers=auth, data=files).get_json()["id"])
+
+    def test_a_test_photo_or_template_is_published_for_a_short_while(
+        self, app: Flask, client: FlaskClient, auth: dict[str, str]
+    ) -> None:
+        template = _register(client, auth, png_bytes(alpha=True)).get_json()["id"]
+        for source, data in ((self._temp(client, auth), jpeg_bytes()), (template, png_bytes(alpha=True))):
+            resp = client.post(f"/api/media/{source}/provider-link", headers=auth)
+            assert resp.status_code == 201, resp.get_json()
+            assert resp.headers["Cache-Control"] == "no-store"
+            link = resp.get_json()
+            assert link["kind"] == "provider_media" and link["source_media_id"] == source
+            assert link["url"].startswith("http") and link["url"].endswith(
+                f"/public/provider-media/{link['id']}"
+            )
+            public = client.get(f"/public/provider-media/{link['id']}")
+            assert public.status_code == 200 and public.data == data
+            with app.app_context():
+                row = db.session.get(MediaObject, link["id"])
+                assert row is not None
+                assert row.expires_at - row.created_at == PROVIDER_LINK_LIFETIME
+                row.expires_at = row.created_at  # its deadline has passed
+                db.session.commit()
+            gone = client.get(f"/public/provider-media/{link['id']}")
+            assert gone.status_code == 410 and gone.get_json()["failure_reason"] == "media_expired"
+
+    def test_unknown_media_or_another_kind_is_404(self, client: FlaskClient, auth: dict[str, str]) -> None:
+        source = self._temp(client, auth)
+        link = client.post(f"/api/media/{source}/provider-link", headers=auth).get_json()["id"]
+        for media_id in ("0" * 32, "x" * 40, link):  # a link is not published again
+            resp = client.post(f"/api/media/{media_id}/provider-link", headers=auth)
+            assert resp.status_code == 404, media_id
+            assert resp.get_json()["failure_reason"] == "not_found" and "Файл" in resp.get_json()["message"]
+
+    def test_an_expired_test_photo_is_410(
+        self, app: Flask, client: FlaskClient, auth: dict[str, str]
+    ) -> None:
+        source = self._temp(client, auth)
+        with app.app_context():
+            row = db.session.get(MediaObject, source)
+            assert row is not None
+            row.expires_at = row.created_at
+            db.session.commit()
+        resp = client.post(f"/api/media/{source}/provider-link", headers=auth)
+        assert resp.status_code == 410 and resp.get_json()["failure_reason"] == "media_expired"
+
+    def test_only_an_admin_may_publish(self, client: FlaskClient) -> None:
+        resp = client.post(
+            "/api/media/" + "0" * 32 + "/provider-link", headers={"Accept": "application/json"}
+        )
+        assert resp.status_code == 401

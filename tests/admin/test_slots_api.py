@@ -79,6 +79,13 @@ class TestRead:
         } <= set(first)
         assert first["last_job"] is None
 
+    def test_list_rows_carry_each_gallery_link(self, client: FlaskClient, auth: dict[str, str]) -> None:
+        first = client.get("/api/slots", headers=auth).get_json()["slots"][0]
+        token = client.get("/api/slots/slot-001", headers=auth).get_json()["gallery_token"]
+        assert first["gallery_token"] == token
+        assert first["gallery_url"] == f"http://localhost/public/slots/slot-001?token={token}"
+        assert client.get(first["gallery_url"].removeprefix("http://localhost")).status_code == 200
+
     def test_list_shows_the_last_job(self, client: FlaskClient, auth: dict[str, str]) -> None:
         job_id = _test_run(client, auth).headers["X-Job-Id"]
         last = client.get("/api/slots", headers=auth).get_json()["slots"][0]["last_job"]

@@ -129,6 +129,16 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     thumb.wait_for()
     wait_until(page, "document.querySelector('#template-thumbs .thumb[data-media-id] img').naturalWidth > 0")
 
+    # «Ссылка»: the template at a provider-media URL, as a URL-fetching provider would fetch it
+    page.locator("#template-thumbs .thumb__link").first.click()
+    shown = page.locator(".toast", has_text="/public/provider-media/").first
+    shown.wait_for()
+    found = re.search(r"https?://\S+/public/provider-media/[0-9a-f]{32}", shown.inner_text())
+    assert found, shown.inner_text()
+    url = found.group(0)
+    fetched = page.request.get(url)
+    assert fetched.status == 200 and fetched.body() == frame.read_bytes()
+
     # test photo: original and processed result side by side
     page.locator("label.toggle", has=page.locator("#toggle-test")).click()
     photo = tmp_path / "guest.jpg"
