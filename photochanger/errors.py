@@ -192,7 +192,9 @@ def register_error_handlers(app: Flask) -> None:
         if code == 413:
             message = _too_large_message(app.config)
         retry_after = _retry_after(exc) if code == 429 else None
-        return ApiError(reason, message, status=code, retry_after=retry_after).to_response()
+        resp = ApiError(reason, message, status=code, retry_after=retry_after).to_response()
+        _keep_headers(resp, exc)
+        return resp
 
     def _database_down(exc: Exception) -> Any:
         quiet_rollback()
@@ -299,8 +301,13 @@ def _html_error(code: int, exc: HTTPException | None, page: tuple[str, str] | No
         mimetype="text/html",
     )
     if exc is not None:
-        headers = dict(exc.get_headers())
-        for name in ("Allow", "Retry-After"):  # e.g. 405's Allow must survive
-            if name in headers:
-                resp.headers[name] = headers[name]
+        _keep_headers(resp, exc)
     return resp
+
+
+def _keep_headers(resp: Response, exc: HTTPException) -> None:
+    """Carry the exception's own headers over: a 405 must list the route's methods in ``Allow`` (RFC 9110)."""
+    headers = dict(exc.get_headers())
+    for name in ("Allow", "Retry-After"):
+        if name in headers and name not in resp.headers:
+            resp.headers[name] = headers[name]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.contracts.contract import Admin, documented_statuses, error_problems, logged_in
+from tests.contracts.contract import Admin, documented_statuses, error_problems, logged_in, spec
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.db
@@ -167,3 +167,22 @@ def test_an_id_with_a_nul_is_not_found(contract_server: LiveServer, admin: Admin
     """PostgreSQL refuses a NUL in a string: such an id must never reach a query (a 500 before)."""
     resp = admin.request(method, contract_server.url + path, "bearer", json=body)
     assert resp.status_code in (400, 404), resp.text[:300]
+
+
+def _concrete(template: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda m: "slot-001" if m.group(0) == "{slot_id}" else "abc", template)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PATCH", "QUERY"])
+def test_an_undeclared_method_is_a_json_405_with_allow(contract_server: LiveServer, method: str):
+    """Every path of the contract: 405 in the JSON shape, and ``Allow`` listing its methods (RFC 9110)."""
+    problems = []
+    for template, operations in spec()["paths"].items():
+        declared = {m.upper() for m in operations if m != "parameters"}
+        if method in declared:
+            continue
+        resp = requests.request(method, contract_server.url + _concrete(template), timeout=10)
+        allowed = {m.strip() for m in resp.headers.get("Allow", "").split(",") if m.strip()}
+        if resp.status_code != 405 or not declared <= allowed or error_problems(resp):
+            problems.append(f"{template}: {resp.status_code} Allow={allowed} {resp.text[:100]!r}")
+    assert problems == []
