@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -33,7 +34,7 @@ from photochanger.settings.store import RuntimeSettings, load_settings
 from photochanger.slots import edit as slot_edit
 from photochanger.slots.media import get_media
 from photochanger.slots.snapshot import SlotSnapshot
-from photochanger.validation import check, field_error, json_body
+from photochanger.validation import NOT_BLANK, check, field_error, json_body
 
 bp = Blueprint("slots_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -109,7 +110,7 @@ def _run_prompt() -> str | None:
     value = request.form.get("prompt", body.get("prompt") if isinstance(body, dict) else None)
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not re.search(NOT_BLANK, value):
         raise field_error("prompt", "ожидается непустая строка")
     if len(value) > MAX_RUN_PROMPT:
         raise field_error("prompt", f"не длиннее {MAX_RUN_PROMPT} символов")
