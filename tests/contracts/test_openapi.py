@@ -164,6 +164,21 @@ def test_admin_update_bodies_are_the_schemas_the_server_validates(app, name, ser
     assert published == expected
 
 
+def test_the_qr_preview_options_are_the_schema_the_server_validates():
+    """``qr`` is published as the JSON object the server checks, not as a free string."""
+    from photochanger.media.qr import SETTINGS_SCHEMA
+
+    components = spec()["components"]["schemas"]
+    expected = _strip_docs(SETTINGS_SCHEMA, components)
+    for prop in expected["properties"].values():
+        for key in ("title", "default"):
+            prop.pop(key, None)
+    expected.pop("title")
+    assert _strip_docs(components["QrOptions"], components) == expected
+    body = spec()["paths"]["/api/slots/{slot_id}/qr-preview"]["post"]["requestBody"]["content"]
+    assert body["multipart/form-data"]["encoding"]["qr"] == {"contentType": "application/json"}
+
+
 # -- the live deployment -----------------------------------------------------------
 
 
