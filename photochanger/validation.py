@@ -24,6 +24,11 @@ def field_error(field: str, message: str) -> ApiError:
     return ApiError("bad_request", f"Поле «{field}»: {message}", extra={"field": field})
 
 
+def field_conflict(field: str, message: str) -> ApiError:
+    """A 409 naming the field: well formed, but not what the current settings allow (they may change)."""
+    return ApiError("conflict", f"Поле «{field}»: {message}", extra={"field": field})
+
+
 def json_body(schema: Mapping[str, Any]) -> dict[str, Any]:
     """The request's JSON object, validated against ``schema`` (400 naming the field)."""
     data = request.get_json(silent=True)

@@ -34,7 +34,7 @@ from photochanger.settings.store import RuntimeSettings, load_settings
 from photochanger.slots import edit as slot_edit
 from photochanger.slots.media import get_media
 from photochanger.slots.snapshot import SlotSnapshot
-from photochanger.validation import NOT_BLANK, check, field_error, json_body
+from photochanger.validation import NOT_BLANK, check, field_conflict, field_error, json_body
 
 bp = Blueprint("slots_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -92,7 +92,9 @@ def test_run(slot_id: str) -> Response:
             snapshot = dataclasses.replace(snapshot, settings={**snapshot.settings, "prompt": prompt})
             metadata["prompt"] = prompt
     elif prompt is not None:
-        raise field_error("prompt", "промпт на один тест задаётся только для операции «Картинка по промпту»")
+        raise field_conflict(
+            "prompt", "промпт на один тест задаётся только для операции «Картинка по промпту»"
+        )
     else:
         upload = _test_photo(slot, settings)
     req = IngestRequest(slot_id=slot.id, upload=upload, arrival=arrival, source="ui_test", metadata=metadata)

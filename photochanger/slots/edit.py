@@ -26,7 +26,7 @@ from photochanger.slots.chain import (
     fallback_schema,
     updated_chain,
 )
-from photochanger.validation import check, field_error
+from photochanger.validation import check, field_conflict, field_error
 
 #: Roles a template image can play (DESIGN.md §6; the brief's slot_template_media).
 MEDIA_KINDS = ("style", "base", "background", "overlay", "face", "reference")
@@ -213,7 +213,7 @@ def update_slot(
         raise ApiError("version_conflict", extra={"field": "version", "current_version": slot.version})
     sync = body.get("sync_response_seconds")
     if sync is not None and sync != settings.sync_response_seconds:
-        raise field_error(
+        raise field_conflict(
             "sync_response_seconds",
             "таймаут общий для всех слотов и меняется в глобальных настройках (PUT /api/settings)",
         )

@@ -164,6 +164,18 @@ class TestUpdate:
         assert stale.get_json()["failure_reason"] == "version_conflict"
         assert stale.get_json()["current_version"] == version + 1
 
+    def test_another_global_timeout_is_a_conflict_naming_the_field(
+        self, client: FlaskClient, auth: dict[str, str]
+    ) -> None:
+        """Well formed, and accepted while it equals the global setting: a 409, not a 400."""
+        assert _put(client, auth, {"sync_response_seconds": 48}).status_code == 200
+        resp = _put(client, auth, {"sync_response_seconds": 30})
+        assert resp.status_code == 409
+        assert (resp.get_json()["failure_reason"], resp.get_json()["field"]) == (
+            "conflict",
+            "sync_response_seconds",
+        )
+
     def test_switching_provider_keeps_known_fields(self, client: FlaskClient, auth: dict[str, str]) -> None:
         assert (
             _put(client, auth, {"provider": "gemini", "settings": {"prompt": "В стиле ван Гога"}}).status_code
@@ -190,7 +202,6 @@ class TestUpdate:
                 "template_media[0].media_kind",
             ),
             ({"colour": "red"}, "colour"),
-            ({"sync_response_seconds": 30}, "sync_response_seconds"),
             ({"version": "1"}, "version"),
             ({"template_media": [{"media_object_id": "0" * 32}]}, "template_media[0].media_object_id"),
         ],
