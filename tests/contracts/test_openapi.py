@@ -179,6 +179,13 @@ def test_the_qr_preview_options_are_the_schema_the_server_validates():
     assert body["multipart/form-data"]["encoding"]["qr"] == {"contentType": "application/json"}
 
 
+def test_logout_is_documented_as_revoking_the_token():
+    """It revokes the bearer token too (issue 20), so a fixed-token fuzz run must leave it out."""
+    logout = spec()["paths"]["/api/logout"]["post"]
+    assert logout["summary"].startswith("Revoke the presented token")
+    assert "--exclude-path /api/logout" in logout["description"]
+
+
 # -- the live deployment -----------------------------------------------------------
 
 
