@@ -59,7 +59,7 @@ def register_template_media() -> Response:
     return resp
 
 
-@bp.delete("/template-media/<media_id>")
+@bp.delete("/template-media/<hexid:media_id>")
 def delete_template_media(media_id: str) -> Response:
     """Unbind the template from its slot and remove the file."""
     media = get_media(media_id, MediaKind.TEMPLATE)
@@ -68,7 +68,7 @@ def delete_template_media(media_id: str) -> Response:
     return jsonify({"status": "ok", "deleted": media_id, "slots": slots})
 
 
-@bp.get("/template-media/<media_id>")
+@bp.get("/template-media/<hexid:media_id>")
 def download_template_media(media_id: str) -> Response:
     return _file(get_media(media_id, MediaKind.TEMPLATE).id, MediaKind.TEMPLATE)
 
@@ -90,7 +90,7 @@ def register_media() -> Response:
     return resp
 
 
-@bp.get("/media/<media_id>")
+@bp.get("/media/<hexid:media_id>")
 def download_media(media_id: str) -> Response:
     return _file(media_id, MediaKind.TEMP)
 

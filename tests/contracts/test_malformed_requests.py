@@ -170,7 +170,7 @@ def test_an_id_with_a_nul_is_not_found(contract_server: LiveServer, admin: Admin
 
 
 def _concrete(template: str) -> str:
-    return re.sub(r"\{[^}]+\}", lambda m: "slot-001" if m.group(0) == "{slot_id}" else "abc", template)
+    return re.sub(r"\{[^}]+\}", lambda m: "slot-001" if m.group(0) == "{slot_id}" else "a" * 32, template)
 
 
 @pytest.mark.parametrize("method", ["TRACE", "PATCH", "QUERY"])
@@ -185,4 +185,19 @@ def test_an_undeclared_method_is_a_json_405_with_allow(contract_server: LiveServ
         allowed = {m.strip() for m in resp.headers.get("Allow", "").split(",") if m.strip()}
         if resp.status_code != 405 or not declared <= allowed or error_problems(resp):
             problems.append(f"{template}: {resp.status_code} Allow={allowed} {resp.text[:100]!r}")
+    assert problems == []
+
+
+def test_options_lists_only_the_documented_methods(contract_server: LiveServer):
+    """What OPTIONS advertises is what the contract documents (schemathesis' ST205).
+
+    ``/api/media/register`` must not also match ``GET /api/media/{media_id}``.
+    """
+    problems = []
+    for template, operations in spec()["paths"].items():
+        declared = {m.upper() for m in operations if m != "parameters"}
+        resp = requests.options(contract_server.url + _concrete(template), timeout=10)
+        allowed = {m.strip() for m in resp.headers.get("Allow", "").split(",") if m.strip()}
+        if allowed and allowed - {"HEAD", "OPTIONS"} != declared:  # an API-key 401 advertises nothing
+            problems.append(f"{template}: Allow={sorted(allowed)}, documented {sorted(declared)}")
     assert problems == []
