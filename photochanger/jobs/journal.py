@@ -24,9 +24,9 @@ PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 
 
-#: The cursor's spelling (the contract publishes it): microseconds since the epoch, ``~``, a job id.
-#: Sixteen digits stay below the year 2287, so every string of this shape decodes.
-CURSOR_PATTERN = re.compile(r"^[0-9]{1,16}~[0-9a-f]{1,32}$")
+#: The cursor's spelling (the contract publishes it): microseconds since the epoch, ``~``, a job id;
+#: empty means the first page. Sixteen digits stay below the year 2287, so every such string decodes.
+CURSOR_PATTERN = re.compile(r"^([0-9]{1,16}~[0-9a-f]{1,32})?$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
@@ -44,7 +44,7 @@ class Cursor:
     @classmethod
     def decode(cls, raw: str) -> Cursor:
         """Raises ``ValueError`` for a string not of :data:`CURSOR_PATTERN`'s shape."""
-        if CURSOR_PATTERN.fullmatch(raw) is None:
+        if not raw or CURSOR_PATTERN.fullmatch(raw) is None:
             raise ValueError(raw)
         micros, _, job_id = raw.partition("~")
         return cls(_EPOCH + int(micros) * _MICROSECOND, job_id)

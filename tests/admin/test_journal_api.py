@@ -134,7 +134,7 @@ def test_every_cursor_of_the_published_shape_is_accepted(client: FlaskClient, au
     params = spec()["paths"]["/api/slots/{slot_id}/jobs"]["get"]["parameters"]
     (pattern,) = [p["schema"]["pattern"] for p in params if p["name"] == "cursor"]
     assert pattern == CURSOR_PATTERN.pattern
-    for cursor in ("0~0", "9" * 16 + "~" + "f" * 32, "0000000000000001~abc"):
+    for cursor in ("", "0~0", "9" * 16 + "~" + "f" * 32, "0000000000000001~abc"):
         assert re.fullmatch(pattern, cursor)
         resp = client.get(f"/api/slots/slot-001/jobs?cursor={cursor}", headers=auth)
         assert resp.status_code == 200, resp.get_json()

@@ -90,6 +90,7 @@ def test_a_photo_sent_to_a_text_to_image_slot_is_never_sent_on(shared, admin):
         ({"prompt": "   "}, 400, "prompt"),
         ({"prompt": "x" * 4001}, 400, "prompt"),
         ({"prompt": 5}, 400, "prompt"),
+        ({"prompt": None}, 400, "prompt"),  # the contract's prompt is a string, not nullable
     ],
 )
 def test_a_bad_prompt_is_a_400_naming_it(shared, admin, body, status, field):
