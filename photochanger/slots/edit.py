@@ -24,6 +24,7 @@ from photochanger.slots.chain import (
     TIME_SHARE_SCHEMA,
     chain_view,
     fallback_schema,
+    provider_branches,
     updated_chain,
 )
 from photochanger.validation import check, field_conflict, field_error
@@ -159,9 +160,13 @@ def slot_detail(
     return out
 
 
-def update_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
-    """Shape of a ``PUT /api/slots/{id}`` body; every field is optional."""
-    return {
+def update_schema(drivers: Mapping[str, ProviderDriver], *, combos: bool = True) -> dict[str, Any]:
+    """Shape of a ``PUT /api/slots/{id}`` body; every field is optional.
+
+    The contract publishes it whole. The server checks it with ``combos=False`` and the provider's
+    operations and template count in :func:`update_slot`, so its answer names the field.
+    """
+    schema = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
@@ -187,9 +192,20 @@ def update_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
             },
             "retry": RETRY_SCHEMA,
             "time_share": TIME_SHARE_SCHEMA,
-            "fallbacks": {"type": "array", "maxItems": MAX_FALLBACKS, "items": fallback_schema(drivers)},
+            "fallbacks": {
+                "type": "array",
+                "maxItems": MAX_FALLBACKS,
+                "items": fallback_schema(drivers, combos=combos),
+            },
             "version": {"type": "integer"},
         },
+    }
+    if not combos:
+        return schema
+    # Without ``provider`` the slot's own decides: a mismatch is a 409 conflict, not a malformed body.
+    return {
+        **schema,
+        "anyOf": [{"not": {"required": ["provider"]}}, *provider_branches(drivers, templates=True)],
     }
 
 
@@ -208,7 +224,7 @@ def update_slot(
     old values the new schema also knows (a prompt survives a provider switch).
     Returns whether the slot changed (the caller commits).
     """
-    check(update_schema(drivers), body)
+    check(update_schema(drivers, combos=False), body)
     if "version" in body and body["version"] != slot.version:
         raise ApiError("version_conflict", extra={"field": "version", "current_version": slot.version})
     sync = body.get("sync_response_seconds")
@@ -224,7 +240,8 @@ def update_slot(
     operation = str(body.get("operation", default_op))
     if operation not in driver.operations:
         allowed = ", ".join(driver.operations)
-        raise field_error(
+        raise _refused(
+            body,
             "operation",
             f"операция «{operation}» не поддерживается провайдером {provider}; допустимы: {allowed}",
         )
@@ -244,9 +261,9 @@ def update_slot(
         check(driver.settings_schema(operation), new_settings, prefix="settings")
         raise field_error(problems[0].field, problems[0].message)
 
-    templates = _resolve_templates(slot, body.get("template_media"), driver)
+    templates = _resolve_templates(slot, body, driver)
     if templates is None and driver.max_templates is not None and len(slot.templates) > driver.max_templates:
-        raise field_error(
+        raise field_conflict(
             "template_media",
             f"провайдер {provider} принимает не больше {driver.max_templates} шаблон(а); уберите лишние",
         )
@@ -290,14 +307,23 @@ def _snapshot(slot: Slot) -> tuple[Any, ...]:
     )
 
 
+def _refused(body: Mapping[str, Any], field: str, message: str) -> ApiError:
+    """400 when the body names the provider it does not fit (the contract's schema says so too);
+    409 when the slot's current provider is what it does not fit."""
+    return (field_error if "provider" in body else field_conflict)(field, message)
+
+
 def _resolve_templates(
-    slot: Slot, items: list[dict[str, Any]] | None, driver: ProviderDriver
+    slot: Slot, body: Mapping[str, Any], driver: ProviderDriver
 ) -> list[tuple[str, str]] | None:
+    items = body.get("template_media")
     if items is None:
         return None
     if driver.max_templates is not None and len(items) > driver.max_templates:
-        raise field_error(
-            "template_media", f"провайдер {driver.name} принимает не больше {driver.max_templates} шаблон(а)"
+        raise _refused(
+            body,
+            "template_media",
+            f"провайдер {driver.name} принимает не больше {driver.max_templates} шаблон(а)",
         )
     current = {t.media_object_id: t.media_kind for t in slot.templates}
     out = []
@@ -310,7 +336,7 @@ def _resolve_templates(
             or media.cleaned_at is not None
             or media.slot_id != slot.id
         ):
-            raise field_error(
+            raise field_conflict(
                 f"template_media[{i}].media_object_id",
                 "шаблон не найден у этого слота: загрузите его через /api/template-media/register",
             )
