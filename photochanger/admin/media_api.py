@@ -15,6 +15,7 @@ from photochanger.runtime import services
 from photochanger.settings.store import load_settings
 from photochanger.slots import edit as slot_edit
 from photochanger.slots.media import delete_template, get_media, media_view, register_temp, register_template
+from photochanger.validation import field_error
 
 bp = Blueprint("media_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -37,11 +38,11 @@ def cleanup_all() -> Response:
 def register_template_media() -> Response:
     """Multipart ``file`` + ``slot_id`` + ``media_kind``: store and bind a template image."""
     form_file("file")  # a broken multipart body answers 400 before the fields are read
-    slot_id = (request.form.get("slot_id") or "").strip()
+    slot_id = request.form.get("slot_id")
     if not slot_id:
         raise ApiError("bad_request", "Поле «slot_id» обязательно", extra={"field": "slot_id"})
-    slot = slot_edit.get_slot(slot_id)
-    media_kind = (request.form.get("media_kind") or slot_edit.MEDIA_KINDS[0]).strip()
+    slot = slot_edit.get_slot(slot_id)  # taken as sent, like the contract's pattern: "" or " slot-001" is 404
+    media_kind = request.form.get("media_kind", slot_edit.MEDIA_KINDS[0])
     upload = required_image("file")
     svc = services()
     media, binding = register_template(
@@ -80,7 +81,9 @@ def register_media() -> Response:
     It expires after ``result_ttl_hours`` like results do.
     """
     upload = required_image("file")
-    slot_id = (request.form.get("slot_id") or "").strip() or None
+    slot_id = request.form.get("slot_id")
+    if slot_id == "":  # the contract's pattern refuses it: not taken for "no slot"
+        raise field_error("slot_id", "ожидается id слота (slot-001 … slot-015)")
     if slot_id is not None:
         slot_edit.get_slot(slot_id)
     media = register_temp(services().store, upload, slot_id, load_settings().result_ttl)

@@ -26,13 +26,16 @@ from hypothesis import HealthCheck, seed, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from photochanger.settings.edit import update_schema as settings_update_schema
 from photochanger.slots.edit import update_schema as slot_update_schema
+from tests.contracts import image_parts  # noqa: F401  (real pictures in the contract's image parts)
 from tests.contracts.contract import SPEC, Admin, spec
 from tests.support.api_keys import api_post
 from tests.support.app import INGEST_PASSWORD, dispose_app, make_app, make_env
@@ -46,12 +49,30 @@ from tests.support.zips import make_zip, photos
 pytestmark = pytest.mark.db
 
 VERSION = os.path.join(ROOT, "spec", "contracts", "VERSION.json")
+#: Schema-valid requests the server may still refuse, for reasons docs/contract-fuzzing.md gives:
+#: slot settings follow the chosen operation's own schema (published by GET, not in the PUT body's).
+LOOSER_THAN_THE_SERVER = {("PUT", "/api/slots/{slot_id}")}
+
+
+def schema_valid_admin_requests_are_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
+    """schemathesis' ``positive_data_acceptance`` for the admin API.
+
+    The booth's and the integration API's bodies carry a password, a SHA-1 of the photo or a ZIP,
+    none of which a schema describes.
+    """
+    if "admin" not in case.operation.tags or (case.method.upper(), case.path) in LOOSER_THAN_THE_SERVER:
+        return None
+    return positive_data_acceptance(ctx, response, case)  # type: ignore[no-any-return]
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    unsupported_method,
+    schema_valid_admin_requests_are_accepted,
 ]
 #: Examples per operation: small for ``make test``, larger for a deep run.
 EXAMPLES = int(os.environ.get("CONTRACT_FUZZ_EXAMPLES", "6"))
