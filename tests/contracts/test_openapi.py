@@ -36,7 +36,6 @@ from schemathesis.specs.openapi.checks import (
 
 from photochanger.settings.edit import update_schema as settings_update_schema
 from photochanger.slots.edit import update_schema as slot_update_schema
-from tests.contracts import image_parts  # noqa: F401  (real pictures in the contract's image parts)
 from tests.contracts.contract import SPEC, Admin, spec
 from tests.support.api_keys import api_post
 from tests.support.app import INGEST_PASSWORD, dispose_app, make_app, make_env
