@@ -117,6 +117,9 @@ def _init_observability(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from photochanger.infra.lookup import HexId
+
+    app.url_map.converters["hexid"] = HexId
     from photochanger.admin.auth import bp as auth_bp
     from photochanger.admin.batches_api import bp as batches_api_bp
     from photochanger.admin.gallery_api import bp as gallery_api_bp

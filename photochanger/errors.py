@@ -23,6 +23,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "forbidden": (403, "Доступ запрещён"),
     "csrf_failed": (403, "Проверка CSRF не пройдена: обновите страницу и повторите"),
     "version_conflict": (409, "Слот уже изменён другим администратором: обновите страницу"),
+    "conflict": (409, "Запрос не подходит к текущим настройкам"),
     "throttled": (429, "Слишком много неудачных попыток входа: повторите через 15 минут"),
     "admin_not_configured": (503, "Вход администраторов не настроен: проверьте файл учётных записей"),
     "slot_not_found": (404, "Слот не найден"),
@@ -192,7 +193,9 @@ def register_error_handlers(app: Flask) -> None:
         if code == 413:
             message = _too_large_message(app.config)
         retry_after = _retry_after(exc) if code == 429 else None
-        return ApiError(reason, message, status=code, retry_after=retry_after).to_response()
+        resp = ApiError(reason, message, status=code, retry_after=retry_after).to_response()
+        _keep_headers(resp, exc)
+        return resp
 
     def _database_down(exc: Exception) -> Any:
         quiet_rollback()
@@ -299,8 +302,13 @@ def _html_error(code: int, exc: HTTPException | None, page: tuple[str, str] | No
         mimetype="text/html",
     )
     if exc is not None:
-        headers = dict(exc.get_headers())
-        for name in ("Allow", "Retry-After"):  # e.g. 405's Allow must survive
-            if name in headers:
-                resp.headers[name] = headers[name]
+        _keep_headers(resp, exc)
     return resp
+
+
+def _keep_headers(resp: Response, exc: HTTPException) -> None:
+    """Carry the exception's own headers over: a 405 must list the route's methods in ``Allow`` (RFC 9110)."""
+    headers = dict(exc.get_headers())
+    for name in ("Allow", "Retry-After"):
+        if name in headers and name not in resp.headers:
+            resp.headers[name] = headers[name]

@@ -13,10 +13,20 @@ from flask import request
 
 from photochanger.errors import ApiError
 
+#: "Not blank" as a JSON-schema ``pattern``: one character outside every engine's whitespace.
+#: ``\s`` alone differs between Python (``\x1c``-``\x1f``), Rust's regex (``\x85``) and ECMA (``\ufeff``),
+#: so a client checking the published pattern with its own engine would send what the server refuses.
+NOT_BLANK = "[^\\s\\x1c-\\x1f\\x85\\ufeff]"
+
 
 def field_error(field: str, message: str) -> ApiError:
     """A 400 whose message and ``field`` key both name the field."""
     return ApiError("bad_request", f"Поле «{field}»: {message}", extra={"field": field})
+
+
+def field_conflict(field: str, message: str) -> ApiError:
+    """A 409 naming the field: well formed, but not what the current settings allow (they may change)."""
+    return ApiError("conflict", f"Поле «{field}»: {message}", extra={"field": field})
 
 
 def json_body(schema: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from photochanger.slots.media import (
     register_temp,
     register_template,
 )
+from photochanger.validation import field_error
 
 bp = Blueprint("media_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -52,11 +53,11 @@ def cleanup_all() -> Response:
 def register_template_media() -> Response:
     """Multipart ``file`` + ``slot_id`` + ``media_kind``: store and bind a template image."""
     form_file("file")  # a broken multipart body answers 400 before the fields are read
-    slot_id = (request.form.get("slot_id") or "").strip()
+    slot_id = request.form.get("slot_id")
     if not slot_id:
         raise ApiError("bad_request", "Поле «slot_id» обязательно", extra={"field": "slot_id"})
-    slot = slot_edit.get_slot(slot_id)
-    media_kind = (request.form.get("media_kind") or slot_edit.MEDIA_KINDS[0]).strip()
+    slot = slot_edit.get_slot(slot_id)  # taken as sent, like the contract's pattern: "" or " slot-001" is 404
+    media_kind = request.form.get("media_kind", slot_edit.MEDIA_KINDS[0])
     upload = required_image("file")
     svc = services()
     media, binding = register_template(
@@ -74,7 +75,7 @@ def register_template_media() -> Response:
     return resp
 
 
-@bp.delete("/template-media/<media_id>")
+@bp.delete("/template-media/<hexid:media_id>")
 def delete_template_media(media_id: str) -> Response:
     """Unbind the template from its slot and remove the file."""
     media = get_media(media_id, MediaKind.TEMPLATE)
@@ -83,7 +84,7 @@ def delete_template_media(media_id: str) -> Response:
     return jsonify({"status": "ok", "deleted": media_id, "slots": slots})
 
 
-@bp.get("/template-media/<media_id>")
+@bp.get("/template-media/<hexid:media_id>")
 def download_template_media(media_id: str) -> Response:
     return _file(get_media(media_id, MediaKind.TEMPLATE).id, MediaKind.TEMPLATE)
 
@@ -95,7 +96,9 @@ def register_media() -> Response:
     It expires after ``result_ttl_hours`` like results do.
     """
     upload = required_image("file")
-    slot_id = (request.form.get("slot_id") or "").strip() or None
+    slot_id = request.form.get("slot_id")
+    if slot_id == "":  # the contract's pattern refuses it: not taken for "no slot"
+        raise field_error("slot_id", "ожидается id слота (slot-001 … slot-015)")
     if slot_id is not None:
         slot_edit.get_slot(slot_id)
     media = register_temp(services().store, upload, slot_id, load_settings().result_ttl)
@@ -105,7 +108,7 @@ def register_media() -> Response:
     return resp
 
 
-@bp.get("/media/<media_id>")
+@bp.get("/media/<hexid:media_id>")
 def download_media(media_id: str) -> Response:
     return _file(media_id, MediaKind.TEMP)
 

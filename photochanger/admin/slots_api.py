@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -19,7 +20,7 @@ from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.background import in_thread, when_idle
 from photochanger.infra.first_byte import ARRIVAL_KEY
-from photochanger.infra.lookup import by_url_id
+from photochanger.infra.lookup import MAX_ID_LENGTH, by_url_id
 from photochanger.ingest.responses import image_response
 from photochanger.ingest.service import IngestRequest, IngestService
 from photochanger.jobs.cleanup import cleanup_media
@@ -33,7 +34,7 @@ from photochanger.settings.store import RuntimeSettings, load_settings
 from photochanger.slots import edit as slot_edit
 from photochanger.slots.media import get_media
 from photochanger.slots.snapshot import SlotSnapshot
-from photochanger.validation import check, field_error, json_body
+from photochanger.validation import NOT_BLANK, check, field_conflict, field_error, json_body
 
 bp = Blueprint("slots_api", __name__, url_prefix="/api")
 bp.before_request(require_admin)
@@ -91,7 +92,9 @@ def test_run(slot_id: str) -> Response:
             snapshot = dataclasses.replace(snapshot, settings={**snapshot.settings, "prompt": prompt})
             metadata["prompt"] = prompt
     elif prompt is not None:
-        raise field_error("prompt", "промпт на один тест задаётся только для операции «Картинка по промпту»")
+        raise field_conflict(
+            "prompt", "промпт на один тест задаётся только для операции «Картинка по промпту»"
+        )
     else:
         upload = _test_photo(slot, settings)
     req = IngestRequest(slot_id=slot.id, upload=upload, arrival=arrival, source="ui_test", metadata=metadata)
@@ -103,13 +106,22 @@ def test_run(slot_id: str) -> Response:
 MAX_RUN_PROMPT = 4000
 
 
+def _sent(name: str) -> tuple[bool, Any]:
+    """Whether the request carries ``name`` (a form field or a JSON key, even ``null``), and its value."""
+    body = request.get_json(silent=True)  # before ``request.form``, which would take the body's stream
+    if name in request.form:
+        return True, request.form[name]
+    if isinstance(body, dict) and name in body:
+        return True, body[name]
+    return False, None
+
+
 def _run_prompt() -> str | None:
     """This run's ``prompt`` (form field or JSON), or ``None`` when the request has none."""
-    body = request.get_json(silent=True)
-    value = request.form.get("prompt", body.get("prompt") if isinstance(body, dict) else None)
-    if value is None:
+    present, value = _sent("prompt")
+    if not present:
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not re.search(NOT_BLANK, value):
         raise field_error("prompt", "ожидается непустая строка")
     if len(value) > MAX_RUN_PROMPT:
         raise field_error("prompt", f"не длиннее {MAX_RUN_PROMPT} символов")
@@ -146,12 +158,13 @@ def _test_photo(slot: Slot, settings: RuntimeSettings) -> Upload:
     """The multipart ``test_image`` or a registered ``media_id``, within the slot's upload limit."""
     limit_mb = min(settings.upload_limit_mb, slot.size_limit_mb or HARD_UPLOAD_CAP_MB, HARD_UPLOAD_CAP_MB)
     max_megapixels = settings.max_photo_megapixels
+    present, media_id = _sent("media_id")
+    if present and not (isinstance(media_id, str) and 1 <= len(media_id) <= MAX_ID_LENGTH):
+        raise field_error("media_id", f"ожидается id длиной от 1 до {MAX_ID_LENGTH} символов")
     file = form_file("test_image")
     if file is not None:
         return read_upload(file.stream, file.filename, limit_mb, max_megapixels)
-    body = request.get_json(silent=True)
-    media_id = request.form.get("media_id") or (body.get("media_id") if isinstance(body, dict) else None)
-    if not isinstance(media_id, str) or not media_id:
+    if not present:
         raise ApiError("bad_request", "Поле «test_image»: не передан файл", extra={"field": "test_image"})
     media = get_media(media_id, MediaKind.TEMP)
     try:

@@ -34,6 +34,7 @@ from photochanger.errors import ApiError
 from photochanger.extensions import db, limiter
 from photochanger.infra.secrets import decrypt, encrypt
 from photochanger.models import ApiKey
+from photochanger.validation import NOT_BLANK
 
 log = logging.getLogger("photochanger.auth")
 
@@ -47,7 +48,7 @@ MAX_RATE = 6000
 CREATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NOT_BLANK},
         "slot_ids": {
             "type": ["array", "null"],
             "items": {"type": "string", "pattern": "^slot-[0-9]{3}$"},

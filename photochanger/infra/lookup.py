@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from werkzeug.routing import BaseConverter
+
 from photochanger.extensions import db
 
 T = TypeVar("T")
@@ -21,3 +23,12 @@ def by_url_id(model: type[T], key: str) -> T | None:
     if len(key) > MAX_ID_LENGTH or "\x00" in key:  # PostgreSQL refuses a NUL in any string
         return None
     return db.session.get(model, key)
+
+
+class HexId(BaseConverter):
+    """``<hexid:media_id>``: 32 hex digits, so ``/api/media/register`` never also routes to the id route.
+
+    Without it an OPTIONS answer (and a 405's ``Allow``) for such a path lists the id route's methods too.
+    """
+
+    regex = "[0-9a-f]{32}"

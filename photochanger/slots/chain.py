@@ -48,14 +48,37 @@ def step_properties(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
     }
 
 
-def fallback_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
-    """One fallback step in a ``PUT /api/slots/{id}`` body."""
-    return {
+def provider_branches(
+    drivers: Mapping[str, ProviderDriver], *, templates: bool = False
+) -> list[dict[str, Any]]:
+    """``anyOf`` branches, one per provider: the operations it runs (and, with ``templates``, how many
+    templates it takes), so a body naming a provider is checked against it by the schema alone."""
+    branches = []
+    for name in sorted(drivers):
+        driver = drivers[name]
+        properties: dict[str, Any] = {
+            "provider": {"enum": [name]},
+            "operation": {"enum": list(driver.operations)},
+        }
+        if templates and driver.max_templates is not None:
+            properties["template_media"] = {"maxItems": driver.max_templates}
+        branches.append({"properties": properties})
+    return branches
+
+
+def fallback_schema(drivers: Mapping[str, ProviderDriver], *, combos: bool = True) -> dict[str, Any]:
+    """One fallback step in a ``PUT /api/slots/{id}`` body.
+
+    ``combos=False`` leaves out the provider/operation branches: the server checks those in code
+    (:func:`_fallback`), to name the field in its answer; the contract publishes them.
+    """
+    schema = {
         "type": "object",
         "additionalProperties": False,
         "required": ["provider"],
         "properties": step_properties(drivers),
     }
+    return {**schema, "anyOf": provider_branches(drivers)} if combos else schema
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from photochanger.slots.chain import (
     MAX_FALLBACKS,
     chain_view,
     fallback_schema,
+    provider_branches,
     step_properties,
     updated_chain,
 )
-from photochanger.validation import check, field_error
+from photochanger.validation import check, field_conflict, field_error
 
 #: Roles a template image can play (DESIGN.md §6; the brief's slot_template_media).
 MEDIA_KINDS = ("style", "base", "background", "overlay", "face", "reference")
@@ -158,9 +159,13 @@ def slot_detail(
     return out
 
 
-def update_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
-    """Shape of a ``PUT /api/slots/{id}`` body; every field is optional, the slot's own step among them."""
-    return {
+def update_schema(drivers: Mapping[str, ProviderDriver], *, combos: bool = True) -> dict[str, Any]:
+    """Shape of a ``PUT /api/slots/{id}`` body; every field is optional.
+
+    The contract publishes it whole. The server checks it with ``combos=False`` and the provider's
+    operations and template count in :func:`update_slot`, so its answer names the field.
+    """
+    schema = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
@@ -182,9 +187,20 @@ def update_schema(drivers: Mapping[str, ProviderDriver]) -> dict[str, Any]:
                     },
                 },
             },
-            "fallbacks": {"type": "array", "maxItems": MAX_FALLBACKS, "items": fallback_schema(drivers)},
+            "fallbacks": {
+                "type": "array",
+                "maxItems": MAX_FALLBACKS,
+                "items": fallback_schema(drivers, combos=combos),
+            },
             "version": {"type": "integer"},
         },
+    }
+    if not combos:
+        return schema
+    # Without ``provider`` the slot's own decides: a mismatch is a 409 conflict, not a malformed body.
+    return {
+        **schema,
+        "anyOf": [{"not": {"required": ["provider"]}}, *provider_branches(drivers, templates=True)],
     }
 
 
@@ -203,12 +219,12 @@ def update_slot(
     old values the new schema also knows (a prompt survives a provider switch).
     Returns whether the slot changed (the caller commits).
     """
-    check(update_schema(drivers), body)
+    check(update_schema(drivers, combos=False), body)
     if "version" in body and body["version"] != slot.version:
         raise ApiError("version_conflict", extra={"field": "version", "current_version": slot.version})
     sync = body.get("sync_response_seconds")
     if sync is not None and sync != settings.sync_response_seconds:
-        raise field_error(
+        raise field_conflict(
             "sync_response_seconds",
             "таймаут общий для всех слотов и меняется в глобальных настройках (PUT /api/settings)",
         )
@@ -219,7 +235,8 @@ def update_slot(
     operation = str(body.get("operation", default_op))
     if operation not in driver.operations:
         allowed = ", ".join(driver.operations)
-        raise field_error(
+        raise _refused(
+            body,
             "operation",
             f"операция «{operation}» не поддерживается провайдером {provider}; допустимы: {allowed}",
         )
@@ -239,9 +256,9 @@ def update_slot(
         check(driver.settings_schema(operation), new_settings, prefix="settings")
         raise field_error(problems[0].field, problems[0].message)
 
-    templates = _resolve_templates(slot, body.get("template_media"), driver)
+    templates = _resolve_templates(slot, body, driver)
     if templates is None and driver.max_templates is not None and len(slot.templates) > driver.max_templates:
-        raise field_error(
+        raise field_conflict(
             "template_media",
             f"провайдер {provider} принимает не больше {driver.max_templates} шаблон(а); уберите лишние",
         )
@@ -285,14 +302,23 @@ def _snapshot(slot: Slot) -> tuple[Any, ...]:
     )
 
 
+def _refused(body: Mapping[str, Any], field: str, message: str) -> ApiError:
+    """400 when the body names the provider it does not fit (the contract's schema says so too);
+    409 when the slot's current provider is what it does not fit."""
+    return (field_error if "provider" in body else field_conflict)(field, message)
+
+
 def _resolve_templates(
-    slot: Slot, items: list[dict[str, Any]] | None, driver: ProviderDriver
+    slot: Slot, body: Mapping[str, Any], driver: ProviderDriver
 ) -> list[tuple[str, str]] | None:
+    items = body.get("template_media")
     if items is None:
         return None
     if driver.max_templates is not None and len(items) > driver.max_templates:
-        raise field_error(
-            "template_media", f"провайдер {driver.name} принимает не больше {driver.max_templates} шаблон(а)"
+        raise _refused(
+            body,
+            "template_media",
+            f"провайдер {driver.name} принимает не больше {driver.max_templates} шаблон(а)",
         )
     current = {t.media_object_id: t.media_kind for t in slot.templates}
     out = []
@@ -305,7 +331,7 @@ def _resolve_templates(
             or media.cleaned_at is not None
             or media.slot_id != slot.id
         ):
-            raise field_error(
+            raise field_conflict(
                 f"template_media[{i}].media_object_id",
                 "шаблон не найден у этого слота: загрузите его через /api/template-media/register",
             )

@@ -482,7 +482,7 @@
       PC.toast("Настройки слота сохранены");
       return true;
     } catch (err) {
-      if (err.status === 409) {
+      if (err.status === 409 && (err.data || {}).failure_reason === "version_conflict") {
         PC.toast("Слот изменили в другой вкладке или другим администратором. Обновите страницу, чтобы увидеть новую версию.", "error");
         return false;
       }

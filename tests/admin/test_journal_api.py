@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from photochanger.extensions import db
+from photochanger.jobs.journal import CURSOR_PATTERN
 from photochanger.models import MediaKind, MediaObject
 from photochanger.runtime import services
 from tests.support.images import jpeg_bytes
@@ -116,9 +118,23 @@ def test_bad_filters_are_400_and_unknown_slots_404(client: FlaskClient, auth: di
         ("limit=0", "limit"),
         ("limit=x", "limit"),
         ("cursor=zz", "cursor"),
+        ("cursor=2026-12-04T11:54:51Z~" + "a" * 32, "cursor"),
     ):
         resp = client.get(f"/api/slots/slot-001/jobs?{query}", headers=auth)
         assert resp.status_code == 400 and resp.get_json()["field"] == field
     assert client.get("/api/slots/slot-099/jobs", headers=auth).status_code == 404
     missing = client.get("/api/slots/slot-001/jobs/" + "a" * 32 + "/input", headers=auth)
     assert missing.status_code == 404 and "удалено" in missing.get_json()["message"]
+
+
+def test_every_cursor_of_the_published_shape_is_accepted(client: FlaskClient, auth: dict[str, str]) -> None:
+    """The contract's pattern is the server's: a client that keeps to it never gets a 400."""
+    from tests.contracts.contract import spec
+
+    params = spec()["paths"]["/api/slots/{slot_id}/jobs"]["get"]["parameters"]
+    (pattern,) = [p["schema"]["pattern"] for p in params if p["name"] == "cursor"]
+    assert pattern == CURSOR_PATTERN.pattern
+    for cursor in ("", "0~0", "9" * 16 + "~" + "f" * 32, "0000000000000001~abc"):
+        assert re.fullmatch(pattern, cursor)
+        resp = client.get(f"/api/slots/slot-001/jobs?cursor={cursor}", headers=auth)
+        assert resp.status_code == 200, resp.get_json()

@@ -168,3 +168,15 @@ class TestProviderLink:
             "/api/media/" + "0" * 32 + "/provider-link", headers={"Accept": "application/json"}
         )
         assert resp.status_code == 401
+
+
+@pytest.mark.parametrize("slot_id", ["", " slot-001"])
+def test_a_slot_id_outside_the_contracts_pattern_is_refused_not_ignored(
+    client: FlaskClient, auth: dict[str, str], slot_id: str
+) -> None:
+    """The contract's ``slot_id`` is ``slot-001``…``slot-015`` exactly: an empty (400) or padded (404) one
+    is refused, not taken for "no slot" or trimmed."""
+    status = 400 if slot_id == "" else 404
+    photo = {"file": (io.BytesIO(png_bytes()), "a.png"), "slot_id": slot_id}
+    assert client.post("/api/media/register", headers=auth, data=photo).status_code == status
+    assert _register(client, auth, png_bytes(), slot_id=slot_id).status_code == status

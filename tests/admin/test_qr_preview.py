@@ -75,6 +75,14 @@ def test_bad_options_are_a_400_naming_the_field(client, auth, options, field):
     assert "Поле" in body["message"]
 
 
+def test_a_malformed_media_id_is_a_400_even_beside_a_photo(client, auth):
+    """The contract's ``media_id`` is 1–64 characters: one outside that is refused, not ignored."""
+    for media_id in ("", "0" * 65):
+        data = {"test_image": (io.BytesIO(jpeg_bytes()), "t.jpg"), "media_id": media_id}
+        resp = client.post("/api/slots/slot-001/qr-preview", headers=auth, data=data)
+        assert resp.status_code == 400 and resp.get_json()["field"] == "media_id"
+
+
 def test_the_slot_saves_its_qr_option_and_rejects_a_bad_one(client, auth):
     qr_on = {**qr.DEFAULTS, "enabled": True, "corner": "bottom_left"}
     resp = client.put("/api/slots/slot-001", headers=auth, json={"settings": {"filter": "warm", "qr": qr_on}})

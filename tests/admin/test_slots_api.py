@@ -171,6 +171,18 @@ class TestUpdate:
         assert stale.get_json()["failure_reason"] == "version_conflict"
         assert stale.get_json()["current_version"] == version + 1
 
+    def test_another_global_timeout_is_a_conflict_naming_the_field(
+        self, client: FlaskClient, auth: dict[str, str]
+    ) -> None:
+        """Well formed, and accepted while it equals the global setting: a 409, not a 400."""
+        assert _put(client, auth, {"sync_response_seconds": 48}).status_code == 200
+        resp = _put(client, auth, {"sync_response_seconds": 30})
+        assert resp.status_code == 409
+        assert (resp.get_json()["failure_reason"], resp.get_json()["field"]) == (
+            "conflict",
+            "sync_response_seconds",
+        )
+
     def test_switching_provider_keeps_known_fields(self, client: FlaskClient, auth: dict[str, str]) -> None:
         assert (
             _put(client, auth, {"provider": "gemini", "settings": {"prompt": "В стиле ван Гога"}}).status_code
@@ -197,9 +209,7 @@ class TestUpdate:
                 "template_media[0].media_kind",
             ),
             ({"colour": "red"}, "colour"),
-            ({"sync_response_seconds": 30}, "sync_response_seconds"),
             ({"version": "1"}, "version"),
-            ({"template_media": [{"media_object_id": "0" * 32}]}, "template_media[0].media_object_id"),
         ],
     )
     def test_wrong_shapes_are_400_naming_the_field(
@@ -290,7 +300,16 @@ class TestUpdate:
     def test_another_slots_template_is_refused(self, client: FlaskClient, auth: dict[str, str]) -> None:
         foreign = _template(client, auth, slot_id="slot-002")
         resp = _put(client, auth, {"template_media": [{"media_object_id": foreign}]})
-        assert resp.status_code == 400 and resp.get_json()["field"] == "template_media[0].media_object_id"
+        assert resp.status_code == 409 and resp.get_json()["field"] == "template_media[0].media_object_id"
+        assert resp.get_json()["failure_reason"] == "conflict"  # well formed: registered here, it would do
+
+    def test_an_operation_is_400_against_the_named_provider_409_against_the_slots(
+        self, client: FlaskClient, auth: dict[str, str]
+    ) -> None:
+        named = _put(client, auth, {"provider": "fal", "operation": "filter"})
+        assert named.status_code == 400 and named.get_json()["field"] == "operation"
+        current = _put(client, auth, {"operation": "text_to_image"})  # slot-001 runs the local provider
+        assert current.status_code == 409 and current.get_json()["field"] == "operation"
 
     def test_turbotext_takes_one_template(self, client: FlaskClient, auth: dict[str, str]) -> None:
         a, b = _template(client, auth), _template(client, auth)

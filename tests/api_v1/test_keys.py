@@ -152,3 +152,19 @@ def test_while_the_limiter_storage_is_down_keys_still_work(client, auth, monkeyp
     monkeypatch.setattr(api_keys, "_window", lambda storage: Down())
     headers = {"X-API-Key": made["api_key"]}
     assert [client.get("/api/v1/key", headers=headers).status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_a_name_is_blank_by_the_published_rule_in_every_regex_engine(client, auth):
+    """``\\x1f`` is whitespace to Python's ``\\s``, not to ECMA's: contract and server agree on it."""
+    import re
+
+    from photochanger.validation import NOT_BLANK
+    from tests.contracts.contract import spec
+
+    published = spec()["paths"]["/api/keys"]["post"]["requestBody"]["content"]["application/json"]
+    assert published["schema"]["properties"]["name"]["pattern"] == NOT_BLANK
+    assert spec()["components"]["schemas"]["RunPrompt"]["pattern"] == NOT_BLANK
+    for blank in ("\x1f", "\ufeff", " \x85"):
+        assert not re.search(NOT_BLANK, blank)
+        resp = client.post("/api/keys", json={"name": blank}, headers=auth)
+        assert resp.status_code == 400 and resp.get_json()["field"] == "name"

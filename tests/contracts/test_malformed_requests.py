@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.contracts.contract import Admin, documented_statuses, error_problems, logged_in
+from tests.contracts.contract import Admin, documented_statuses, error_problems, logged_in, spec
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.db
@@ -166,4 +166,39 @@ def test_register_with_a_part_named_backslash_quote_is_json(contract_server: Liv
 def test_an_id_with_a_nul_is_not_found(contract_server: LiveServer, admin: Admin, method, path, body):
     """PostgreSQL refuses a NUL in a string: such an id must never reach a query (a 500 before)."""
     resp = admin.request(method, contract_server.url + path, "bearer", json=body)
-    assert resp.status_code in (400, 404), resp.text[:300]
+    # 409: a slot body naming a template the slot does not have (a state, not a malformed body).
+    assert resp.status_code in (400, 404, 409), resp.text[:300]
+
+
+def _concrete(template: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda m: "slot-001" if m.group(0) == "{slot_id}" else "a" * 32, template)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PATCH", "QUERY"])
+def test_an_undeclared_method_is_a_json_405_with_allow(contract_server: LiveServer, method: str):
+    """Every path of the contract: 405 in the JSON shape, and ``Allow`` listing its methods (RFC 9110)."""
+    problems = []
+    for template, operations in spec()["paths"].items():
+        declared = {m.upper() for m in operations if m != "parameters"}
+        if method in declared:
+            continue
+        resp = requests.request(method, contract_server.url + _concrete(template), timeout=10)
+        allowed = {m.strip() for m in resp.headers.get("Allow", "").split(",") if m.strip()}
+        if resp.status_code != 405 or not declared <= allowed or error_problems(resp):
+            problems.append(f"{template}: {resp.status_code} Allow={allowed} {resp.text[:100]!r}")
+    assert problems == []
+
+
+def test_options_lists_only_the_documented_methods(contract_server: LiveServer):
+    """What OPTIONS advertises is what the contract documents (schemathesis' ST205).
+
+    ``/api/media/register`` must not also match ``GET /api/media/{media_id}``.
+    """
+    problems = []
+    for template, operations in spec()["paths"].items():
+        declared = {m.upper() for m in operations if m != "parameters"}
+        resp = requests.options(contract_server.url + _concrete(template), timeout=10)
+        allowed = {m.strip() for m in resp.headers.get("Allow", "").split(",") if m.strip()}
+        if allowed and allowed - {"HEAD", "OPTIONS"} != declared:  # an API-key 401 advertises nothing
+            problems.append(f"{template}: Allow={sorted(allowed)}, documented {sorted(declared)}")
+    assert problems == []

@@ -90,6 +90,7 @@ def test_a_photo_sent_to_a_text_to_image_slot_is_never_sent_on(shared, admin):
         ({"prompt": "   "}, 400, "prompt"),
         ({"prompt": "x" * 4001}, 400, "prompt"),
         ({"prompt": 5}, 400, "prompt"),
+        ({"prompt": None}, 400, "prompt"),  # the contract's prompt is a string, not nullable
     ],
 )
 def test_a_bad_prompt_is_a_400_naming_it(shared, admin, body, status, field):
@@ -103,5 +104,7 @@ def test_a_photo_slot_still_needs_its_photo_and_takes_no_prompt(shared, admin):
     url = f"{shared.url}/api/slots/slot-001/test-run"
     missing = requests.post(url, headers=admin, timeout=30)
     assert missing.status_code == 400 and missing.json()["field"] == "test_image"
+    # Well formed (the same request runs once the slot is text-to-image): a conflict with the slot, not a 400.
     prompt = requests.post(url, json={"prompt": "кот"}, headers=admin, timeout=30)
-    assert prompt.status_code == 400 and prompt.json()["field"] == "prompt"
+    assert prompt.status_code == 409 and prompt.json()["field"] == "prompt"
+    assert prompt.json()["failure_reason"] == "conflict"
