@@ -11,6 +11,7 @@ hook for it. It also yields to the worker's other requests after each chunk.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import IO, Any
@@ -21,6 +22,29 @@ from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 OnField = Callable[[str, str], None]
+
+#: ``name`` and ``filename`` of a Content-Disposition as HTML forms write them: quoted, backslash literal.
+_LITERAL_PARAM = re.compile(r'(?:^|;)\s*(name|filename)\s*=\s*"([^"]*)"', re.IGNORECASE)
+
+
+def literal_names(part: Field | File) -> Field | File:
+    """The part as its client meant it when its name holds a backslash.
+
+    HTML forms and ``requests`` send a backslash in a name as is (RFC 7578 percent-encodes what
+    must be, it escapes nothing); Werkzeug reads it as an escape, so ``name="a\\"`` became an
+    unterminated name and its part nameless (a 400 for a request the contract allows).
+    """
+    params = {
+        key.lower(): value
+        for key, value in _LITERAL_PARAM.findall(part.headers.get("content-disposition", ""))
+    }
+    name = params.get("name")
+    if name is None or "\\" not in name:
+        return part
+    filename = params.get("filename")
+    if filename is not None:
+        return File(name=name, filename=filename, headers=part.headers)
+    return Field(name=name, headers=part.headers)
 
 
 class FieldWatchingParser(MultiPartParser):
@@ -49,6 +73,8 @@ class FieldWatchingParser(MultiPartParser):
             decoder.receive_data(data or None)
             event = decoder.next_event()
             while not isinstance(event, (Epilogue, NeedData)):
+                if isinstance(event, (Field, File)):
+                    event = literal_names(event)
                 if isinstance(event, Field):
                     current_part, field_size, container = event, 0, []
                 elif isinstance(event, File):
