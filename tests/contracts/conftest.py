@@ -1,4 +1,4 @@
-"""One gunicorn per contract test module, seeded like the ``app`` fixture."""
+"""One gunicorn per contract test module, seeded like the ``app`` fixture; the fuzzed deployment."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.contracts.fuzzing import contract_schema, deployment, node_id_for_lazy_schemathesis  # noqa: F401
 from tests.support.app import dispose_app, make_app, make_env
 from tests.support.live_server import LiveServer
 
