@@ -140,6 +140,8 @@ def test_logout_is_documented_as_revoking_the_token():
     assert "--exclude-path /api/logout" in logout["description"]
 
 
+# One test runs every operation (as subtests): the per-test limit is for one case, not for all.
+@pytest.mark.timeout(900)
 @lazy_schema.parametrize()
 @seeded
 @hypothesis_settings(EXAMPLES)

@@ -15,6 +15,8 @@ from tests.contracts import fuzzing
 pytestmark = pytest.mark.db
 
 
+# One test runs every operation (as subtests): the per-test limit is for one case, not for all.
+@pytest.mark.timeout(900)
 @fuzzing.lazy_schema.include(tag="admin").parametrize()
 @fuzzing.seeded
 @fuzzing.hypothesis_settings(fuzzing.EXAMPLES)
