@@ -17,7 +17,7 @@ _log = logging.getLogger("photochanger.http")
 #: failure_reason -> (HTTP status, Russian message)
 REASONS: dict[str, tuple[int, str]] = {
     "bad_request": (400, "Некорректный запрос"),
-    "hash_mismatch": (400, "Поле hash не совпадает с SHA-1 полученного файла"),
+    "hash_mismatch": (409, "Поле hash не совпадает с SHA-1 полученного файла"),
     "unauthorized": (401, "Неверный или отсутствующий пароль"),
     "invalid_credentials": (401, "Неверное имя пользователя или пароль"),
     "forbidden": (403, "Доступ запрещён"),

@@ -147,7 +147,11 @@ class Intake:
         return form, files
 
     def _check_hash(self, form: Any, upload: Upload) -> tuple[str | None, bool | None]:
-        """The booth's ``hash`` field and whether it matches; 400 in strict mode when it does not."""
+        """The booth's ``hash`` field and whether it matches; 409 in strict mode when it does not.
+
+        409, not 400: the request is well formed and accepted in the default mode, only the
+        current ``ingest_hash_mode`` setting refuses it.
+        """
         hash_field = (form.get("hash") or "").strip().lower() or None
         hash_matched = None if hash_field is None else hash_field == upload.sha1
         if self.settings.ingest_hash_mode == "strict" and not hash_matched:

@@ -141,13 +141,6 @@ def test_400_malformed_multipart(server):
     assert resp.json()["failure_reason"] == "bad_request"
 
 
-def test_400_hash_mismatch_in_strict_mode(app, server):
-    set_settings(app, ingest_hash_mode="strict")
-    error_of(post_photo(server.url, jpeg_bytes(), hash_value="0" * 40), 400, "hash_mismatch")
-    error_of(post_photo(server.url, jpeg_bytes(), hash_value=None), 400, "hash_mismatch")
-    assert post_photo(server.url, jpeg_bytes()).status_code == 200
-
-
 def test_400_overlong_idempotency_key(server):
     resp = post_photo(server.url, jpeg_bytes(), headers={"Idempotency-Key": "k" * 201})
     error_of(resp, 400, "bad_request")
@@ -171,6 +164,17 @@ def test_404_unknown_slot(server):
 def test_404_inactive_slot(app, server):
     configure_slot(app, "slot-002", is_active=False)
     error_of(post_photo(server.url, jpeg_bytes(), slot_id="slot-002"), 404, "slot_inactive")
+
+
+# -- 409 ---------------------------------------------------------------------
+
+
+def test_409_hash_mismatch_in_strict_mode(app, server):
+    """Only the strict setting refuses these well-formed requests: 409, as the spec says."""
+    set_settings(app, ingest_hash_mode="strict")
+    error_of(post_photo(server.url, jpeg_bytes(), hash_value="0" * 40), 409, "hash_mismatch")
+    error_of(post_photo(server.url, jpeg_bytes(), hash_value=None), 409, "hash_mismatch")
+    assert post_photo(server.url, jpeg_bytes()).status_code == 200
 
 
 # -- 413 ---------------------------------------------------------------------
