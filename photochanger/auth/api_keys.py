@@ -155,7 +155,12 @@ _BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.slot_ids, ApiKey.rate_per_minut
 
 
 def require_api_key() -> None:
-    """``before_request`` of the integration API: a live key in ``X-API-Key`` or 401; 429 over its rate."""
+    """``before_request`` of the integration API: a live key in ``X-API-Key`` or 401; 429 over its rate.
+
+    OPTIONS needs none and is not counted: it lists the methods (``Allow``), as the admin API's does.
+    """
+    if request.method == "OPTIONS":
+        return
     raw = request.headers.get(HEADER, "").strip()
     if not raw:
         raise ApiError("unauthorized", "Нужен ключ API в заголовке X-API-Key")

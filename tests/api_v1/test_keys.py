@@ -77,6 +77,22 @@ def test_a_missing_or_unknown_key_is_401(client, headers):
     assert "ключ" in resp.get_json()["message"].lower()
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/api/v1/key", {"GET", "HEAD", "OPTIONS"}),
+        ("/api/v1/jobs", {"POST", "OPTIONS"}),
+        ("/api/v1/batches/b1/results.zip", {"GET", "HEAD", "OPTIONS"}),
+    ],
+)
+def test_options_lists_the_methods_without_a_key_like_the_rest_of_the_app(client, path, allowed):
+    """OPTIONS reveals nothing a key guards: it answers as the admin API does, with ``Allow``."""
+    resp = client.options(path)
+    assert resp.status_code == 200
+    assert set(resp.headers["Allow"].split(", ")) == allowed
+    assert client.options("/api/keys").status_code == 200  # the admin API, for comparison
+
+
 def test_an_admin_token_is_not_a_key(client, auth):
     assert client.get("/api/v1/key", headers=auth).status_code == 401
 
