@@ -159,11 +159,15 @@ def test_logout_is_documented_as_revoking_the_token():
 
 # One test runs every operation (as subtests): the per-test limit is for one case, not for all.
 @pytest.mark.timeout(900)
-@lazy_schema.parametrize()
+@lazy_schema.exclude(tag="admin").parametrize()
 @seeded
 @hypothesis_settings(EXAMPLES)
 def test_live_server_honours_the_contract(case, deployment):
-    """Every operation; the admin API with a bearer token."""
+    """Every operation outside the admin API: the booth's, the public pages', ops', the partners'.
+
+    The admin API is fuzzed in ``test_openapi_admin.py`` (bearer) and ``test_openapi_session.py``
+    (cookie): three modules, so three xdist workers share the fuzz.
+    """
     honours(case, deployment, "bearer")
 
 
