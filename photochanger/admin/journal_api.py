@@ -7,7 +7,15 @@ from flask import Blueprint, Response, jsonify, request
 from photochanger.admin.files import media_file
 from photochanger.auth.session import require_admin
 from photochanger.errors import ApiError
-from photochanger.jobs.journal import MAX_PAGE_SIZE, PAGE_SIZE, STATUSES, Cursor, journal_page, kept_input
+from photochanger.jobs.journal import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    STATUSES,
+    Cursor,
+    input_retired,
+    journal_page,
+    kept_input,
+)
 from photochanger.links import path_for, public_base_url, public_url
 from photochanger.slots.edit import get_slot
 from photochanger.validation import field_error, query_int
@@ -50,9 +58,12 @@ def slot_jobs(slot_id: str) -> Response:
 
 @bp.get("/slots/<slot_id>/jobs/<job_id>/input")
 def job_input(slot_id: str, job_id: str) -> Response:
-    """The photo a booth sent for this job, while it is still kept."""
+    """The photo a booth sent for this job, while it is still kept; 410 once it was removed."""
     missing = "Исходное фото не найдено или уже удалено"
     media = kept_input(slot_id, job_id) if len(job_id) <= 32 else None
     if media is None:
+        if len(job_id) <= 32 and input_retired(slot_id, job_id):
+            # The job is real: say the photo is gone (the retention setting), not that it never was.
+            raise ApiError("media_expired", "Исходное фото удалено: срок его хранения истёк")
         raise ApiError("not_found", missing)
     return media_file(media, "private, no-store", missing)

@@ -59,7 +59,9 @@ def test_inputs_are_deleted_once_done_kept_when_asked_and_kept_a_day_when_failed
         assert _input_row(app, job_id).cleaned_at is not None
     entry = _journal_entry(client, auth, done[0])
     assert entry["input_url"] is None and entry["input_kept"] is False and entry["input_size"]
-    assert client.get(f"/api/slots/slot-001/jobs/{done[0]}/input", headers=auth).status_code == 404
+    gone = client.get(f"/api/slots/slot-001/jobs/{done[0]}/input", headers=auth)
+    assert gone.status_code == 410 and gone.get_json()["failure_reason"] == "media_expired"
+    assert "удалено" in gone.get_json()["message"]
 
     # Kept for 2 hours when the admin asks; the clean-up removes it then.
     set_settings(app, keep_input_hours=2)
