@@ -12,9 +12,8 @@ from photochanger.jobs.journal import (
     PAGE_SIZE,
     STATUSES,
     Cursor,
-    input_retired,
+    input_row,
     journal_page,
-    kept_input,
 )
 from photochanger.links import path_for, public_base_url, public_url
 from photochanger.slots.edit import get_slot
@@ -60,10 +59,10 @@ def slot_jobs(slot_id: str) -> Response:
 def job_input(slot_id: str, job_id: str) -> Response:
     """The photo a booth sent for this job, while it is still kept; 410 once it was removed."""
     missing = "Исходное фото не найдено или уже удалено"
-    media = kept_input(slot_id, job_id) if len(job_id) <= 32 else None
+    media = input_row(slot_id, job_id) if len(job_id) <= 32 else None
     if media is None:
-        if len(job_id) <= 32 and input_retired(slot_id, job_id):
-            # The job is real: say the photo is gone (the retention setting), not that it never was.
-            raise ApiError("media_expired", "Исходное фото удалено: срок его хранения истёк")
         raise ApiError("not_found", missing)
+    if media.cleaned_at is not None:
+        # The job is real: say the photo is gone (the retention setting), not that it never was.
+        raise ApiError("media_expired", "Исходное фото удалено: срок его хранения истёк")
     return media_file(media, "private, no-store", missing)

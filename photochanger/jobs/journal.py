@@ -75,31 +75,15 @@ def journal_page(
     return rows, cursor
 
 
-def kept_input(slot_id: str, job_id: str) -> MediaObject | None:
-    """The job's input photo while it is still stored, else ``None``."""
+def input_row(slot_id: str, job_id: str) -> MediaObject | None:
+    """The job's input photo row, kept or already removed (``cleaned_at``); ``None`` if it never had one."""
     return db.session.execute(
         select(MediaObject).where(
             MediaObject.job_id == job_id,
             MediaObject.slot_id == slot_id,
             MediaObject.kind == MediaKind.INPUT,
-            MediaObject.cleaned_at.is_(None),
         )
     ).scalar_one_or_none()
-
-
-def input_retired(slot_id: str, job_id: str) -> bool:
-    """Whether the slot ran this job and its input photo was stored, then removed."""
-    return (
-        db.session.execute(
-            select(MediaObject.id).where(
-                MediaObject.job_id == job_id,
-                MediaObject.slot_id == slot_id,
-                MediaObject.kind == MediaKind.INPUT,
-                MediaObject.cleaned_at.is_not(None),
-            )
-        ).first()
-        is not None
-    )
 
 
 def _kept_inputs(job_ids: list[str]) -> set[str]:
