@@ -78,9 +78,9 @@ def test_a_prompt_job_reaches_a_text_to_image_driver_without_a_photo(app, client
         assert job.input_sha256 is None and job.result_path
 
 
-def test_a_prompt_for_a_slot_whose_provider_needs_a_photo_is_422_and_nothing_is_queued(app, client, key):
+def test_a_prompt_for_a_slot_whose_provider_needs_a_photo_is_409_and_nothing_is_queued(app, client, key):
     resp = client.post("/api/v1/jobs", json={"slot_id": "slot-001", "prompt": "кот"}, headers=key)
-    assert resp.status_code == 422
+    assert resp.status_code == 409
     assert resp.get_json()["failure_reason"] == "prompt_not_supported"
     assert "промпт" in resp.get_json()["message"]
     with app.app_context():
