@@ -218,3 +218,11 @@ def test_the_runner_starts_no_task_while_its_worker_serves_a_booth(app, client, 
     assert runner.running == 1
     gevent.sleep(0)  # the task's greenlet runs to its end
     assert _status(client, key, job_id)["status"] == "done" and runner.running == 0
+
+
+def test_a_blank_webhook_field_of_a_form_means_no_webhook(app, client, key):
+    resp = _submit(client, key, webhook_url="")
+    assert resp.status_code == 202, resp.get_json()
+    with app.app_context():
+        task = db.session.get(ApiTask, resp.get_json()["job_id"])
+        assert task.webhook_url is None and task.webhook_state == "none"
