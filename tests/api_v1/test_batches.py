@@ -88,7 +88,7 @@ def test_a_batch_without_an_archive_is_400_and_other_keys_batches_are_404(client
     resp = client.post(
         "/api/v1/batches", data={"slot_id": "slot-001"}, headers=key, content_type="multipart/form-data"
     )
-    assert resp.status_code == 400 and resp.get_json()["field"] == "archive"
+    assert resp.status_code == 400 and resp.get_json()["field"] == "photos"
     batch_id = _post(client, key, make_zip(photos(1))).get_json()["batch_id"]
     other = client.post("/api/keys", json={"name": "Другой"}, headers=auth).get_json()
     for path in (f"/api/v1/batches/{batch_id}", f"/api/v1/batches/{batch_id}/results.zip"):
