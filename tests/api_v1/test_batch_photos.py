@@ -14,22 +14,9 @@ from photochanger.extensions import db
 from photochanger.models import ApiBatch, ApiTask, MediaObject
 from tests.support.api_tasks import run_queue_once
 from tests.support.images import jpeg_bytes, noisy_jpeg, png_bytes, webp_bytes
-from tests.support.zips import make_zip, photos
+from tests.support.zips import MAX_FILES, MAX_UNPACKED_MB, make_zip, photos
 
 pytestmark = pytest.mark.db
-
-MAX_FILES, MAX_MB = 6, 2
-
-
-@pytest.fixture
-def limits(app):
-    app.config.update(BATCH_MAX_FILES=MAX_FILES, BATCH_MAX_UNPACKED_MB=MAX_MB)
-
-
-@pytest.fixture
-def key(client, auth):
-    made = client.post("/api/keys", json={"name": "Студия"}, headers=auth).get_json()
-    return {"X-API-Key": made["api_key"]}
 
 
 def _parts(items: list[tuple[str, bytes]]) -> list[tuple[io.BytesIO, str]]:
@@ -133,7 +120,7 @@ BIG = noisy_jpeg(1400, 1000)
         (
             "parts over the bytes",
             None,
-            [(f"big_{n}.jpg", BIG) for n in range(MAX_MB * 1024 * 1024 // len(BIG) + 1)],
+            [(f"big_{n}.jpg", BIG) for n in range(MAX_UNPACKED_MB * 1024 * 1024 // len(BIG) + 1)],
             413,
             "zip_too_large",
         ),
