@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from flask import Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from photochanger.auth.api_keys import Caller
 from photochanger.config import MB, MULTIPART_OVERHEAD
@@ -30,6 +31,8 @@ from photochanger.validation import field_error
 
 #: Part names of the ZIP, in order of preference (``file`` is the older alias).
 ARCHIVE_FIELDS = ("archive", "file")
+#: Parts a batch form may have besides its photos (``slot_id``, the ZIP, fields a client adds).
+SPARE_PARTS = 16
 
 
 def slot_for(caller: Caller | None, slot_id: Any) -> tuple[RuntimeSettings, SlotSnapshot]:
@@ -53,10 +56,20 @@ def submit_batch(
     cap = int(cfg["BATCH_MAX_ZIP_MB"]) * MB
     if (request.content_length or 0) > cap + MULTIPART_OVERHEAD:
         raise ApiError("zip_too_large", f"Пакет больше {cfg['BATCH_MAX_ZIP_MB']} МБ")
+    max_files = int(cfg["BATCH_MAX_FILES"])
     strict = cast(StrictRequest, request)
     strict.max_content_length = cap + MULTIPART_OVERHEAD
     strict.spill_files_to_disk = True  # photos are read one by one, the request never held whole
-    form, files = multipart_form("Ожидается multipart/form-data с ZIP-архивом (archive) и/или фото (photos)")
+    # Every file part is a temporary file: parsing stops well before they could exhaust descriptors.
+    strict.max_form_parts = max_files + SPARE_PARTS
+    try:
+        form, files = multipart_form(
+            "Ожидается multipart/form-data с ZIP-архивом (archive) и/или фото (photos)"
+        )
+    except RequestEntityTooLarge:
+        raise ApiError(
+            "zip_too_large", f"Пакет больше {cfg['BATCH_MAX_ZIP_MB']} МБ или в нём больше {max_files} фото"
+        ) from None
     settings, slot = slot_for(caller, form.get("slot_id"))
     archive = next(
         (f for name in ARCHIVE_FIELDS for f in files.getlist(name) if not is_blank(f.filename, f.stream)),
@@ -67,7 +80,7 @@ def submit_batch(
     ]
     if archive is None and not parts:
         raise field_error("photos", "не переданы фото: нужен ZIP-архив (archive) или файлы фото (photos)")
-    limits = BatchLimits(int(cfg["BATCH_MAX_FILES"]), int(cfg["BATCH_MAX_UNPACKED_MB"]) * MB)
+    limits = BatchLimits(max_files, int(cfg["BATCH_MAX_UNPACKED_MB"]) * MB)
     photos = batch_photos(archive.stream if archive is not None else None, parts, limits)
     batch = create_batch(
         services().store,

@@ -134,3 +134,12 @@ def test_refused_requests_store_nothing(app, client, key, limits, label, archive
     assert (resp.status_code, body["failure_reason"]) == (status, reason), body
     assert any("а" <= ch <= "я" for ch in body["message"].lower())
     _nothing_stored(app)
+
+
+def test_a_form_of_far_more_parts_than_photos_allowed_stops_while_it_is_parsed(app, client, key, limits):
+    parts = [(f"p{n}.jpg", b"x") for n in range(MAX_FILES + 40)]
+    resp = _post(client, key, parts=parts)
+    body = resp.get_json()
+    assert (resp.status_code, body["failure_reason"]) == (413, "zip_too_large"), body
+    assert f"больше {MAX_FILES} фото" in body["message"] and "МБ или" in body["message"]
+    _nothing_stored(app)
