@@ -280,11 +280,12 @@ class ApiTask(db.Model):  # type: ignore[name-defined]
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    #: the API key that sent it; None for an admin's batch (migration 0010)
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
     slot_id: Mapped[str] = mapped_column(String(32))
     batch_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
-    #: the file's name inside the batch ZIP
+    #: the photo's file name in its batch (a ZIP member's or an uploaded part's, without folders)
     name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: the stored photo, relative to MEDIA_ROOT (None for a prompt)
@@ -312,14 +313,17 @@ class ApiTask(db.Model):  # type: ignore[name-defined]
 
 
 class ApiBatch(db.Model):  # type: ignore[name-defined]
-    """A ZIP of photos for one slot (migration 0009); its photos are :class:`ApiTask` rows."""
+    """A batch of photos (a ZIP and/or separate files) for one slot; its photos are :class:`ApiTask` rows."""
 
     __tablename__ = "api_batch"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    #: the API key that sent it; None for an admin's batch (migration 0010)
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
     slot_id: Mapped[str] = mapped_column(String(32))
     total: Mapped[int] = mapped_column(Integer)
     #: files of the ZIP refused one by one (not photos): name -> failure reason
     rejected_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the admin who sent it from the admin API (None for a key's batch)
+    created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -1,4 +1,4 @@
-"""ZIP batches: a checked archive becomes one task per photo; progress; the results as a ZIP.
+"""Batches: checked photos (of a ZIP and/or separate) become one task each; progress; results as a ZIP.
 
 Every photo is stored and queued before the 202, or none is: a failure while
 unpacking (a member that lies about its size, a full disk) removes what was
@@ -10,12 +10,11 @@ the rest of the batch runs.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import uuid
 import zipfile
 from collections import Counter
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import select
 from zipstream import ZIP_STORED, ZipStream
@@ -23,14 +22,8 @@ from zipstream import ZIP_STORED, ZipStream
 from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.integration.batch_photos import BatchPhoto
 from photochanger.integration.tasks import new_task, task_view
-from photochanger.integration.zip_intake import (
-    BatchLimits,
-    base_name,
-    open_archive,
-    photo_members,
-    read_member,
-)
 from photochanger.media.images import EXT_BY_MIME
 from photochanger.media.storage import MediaStore
 from photochanger.media.upload import read_upload
@@ -40,37 +33,38 @@ from photochanger.models import ApiBatch, ApiTask, JobHistory, TaskStatus
 
 def create_batch(
     store: MediaStore,
-    fileobj: IO[bytes],
+    photos: list[BatchPhoto],
     *,
-    key_id: str,
+    key_id: str | None,
+    created_by: str | None = None,
     slot_id: str,
     base_url: str,
     ttl: dt.timedelta,
-    limits: BatchLimits,
     photo_limit_mb: int,
     max_megapixels: int,
 ) -> ApiBatch:
-    """Check the archive, store its photos and queue them (the caller commits)."""
-    archive = open_archive(fileobj)
-    members = photo_members(archive, limits)
+    """Store the checked photos (:func:`.batch_photos.batch_photos`) and queue them (the caller commits)."""
     batch = ApiBatch(
-        id=uuid.uuid4().hex, key_id=key_id, slot_id=slot_id, total=len(members), created_at=utcnow()
+        id=uuid.uuid4().hex,
+        key_id=key_id,
+        created_by=created_by,
+        slot_id=slot_id,
+        total=len(photos),
+        created_at=utcnow(),
     )
     db.session.add(batch)
     written: list[str] = []
+    common: dict[str, Any] = {"key_id": key_id, "slot_id": slot_id, "base_url": base_url, "ttl": ttl}
     try:
-        for position, info in enumerate(members):
-            name = base_name(info)
-            common: dict[str, Any] = {"key_id": key_id, "slot_id": slot_id, "base_url": base_url, "ttl": ttl}
+        for position, photo in enumerate(photos):
+            place: dict[str, Any] = {"batch_id": batch.id, "position": position, "name": photo.name}
             try:
-                upload = read_upload(
-                    io.BytesIO(read_member(archive, info)), name, photo_limit_mb, max_megapixels
-                )
+                upload = read_upload(photo.open(), photo.name, photo_limit_mb, max_megapixels)
             except (ApiError, zipfile.BadZipFile) as exc:
-                task = new_task(store, **common, batch_id=batch.id, position=position, name=name)
+                task = new_task(store, **common, **place)
                 _fail_at_once(task, exc.reason if isinstance(exc, ApiError) else "bad_zip")
                 continue
-            task = new_task(store, **common, upload=upload, batch_id=batch.id, position=position, name=name)
+            task = new_task(store, **common, **place, upload=upload)
             written.append(f"api/{task.id}")
     except BaseException:
         db.session.rollback()

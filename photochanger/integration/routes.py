@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from photochanger.auth.api_keys import Caller, current_caller, require_api_key
-from photochanger.config import MB, MULTIPART_OVERHEAD
+from photochanger.auth.api_keys import current_caller, require_api_key
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.caching import no_store
-from photochanger.infra.request import StrictRequest
 from photochanger.ingest.intake import upload_limit_mb
-from photochanger.integration import webhooks
-from photochanger.integration.batches import batch_tasks, batch_view, create_batch, owned_batch, results_zip
+from photochanger.integration import batch_form, webhooks
+from photochanger.integration.batches import batch_tasks, batch_view, owned_batch, results_zip
+from photochanger.integration.multipart import multipart_form
 from photochanger.integration.runner import wake_runner
 from photochanger.integration.tasks import new_task, owned_task, task_view
-from photochanger.integration.zip_intake import BatchLimits
 from photochanger.links import path_for, public_base_url
 from photochanger.media.upload import FILE_FIELDS, read_upload
 from photochanger.runtime import services
-from photochanger.settings.store import RuntimeSettings
-from photochanger.slots.snapshot import SlotSnapshot, ingest_config
 from photochanger.validation import field_error, json_body
 
 bp = Blueprint("integration", __name__, url_prefix="/api/v1")
@@ -50,14 +46,6 @@ def whoami() -> Response:
     return no_store(jsonify({"key_id": caller.key_id, "name": caller.name, "slot_ids": slots}))
 
 
-def slot_for(caller: Caller, slot_id: Any) -> tuple[RuntimeSettings, SlotSnapshot]:
-    """The settings and the active slot the caller may use: 400, 403 or 404 otherwise."""
-    if not isinstance(slot_id, str) or not slot_id:
-        raise field_error("slot_id", "не указан слот")
-    caller.require_slot(slot_id)
-    return ingest_config(slot_id)
-
-
 def _webhook(value: Any) -> str | None:
     if value in (None, ""):
         return None
@@ -73,15 +61,15 @@ def submit_job() -> tuple[Response, int]:
     queued: dict[str, Any] = {}
     if request.is_json:
         body = json_body(PROMPT_SCHEMA)
-        settings, slot = slot_for(caller, body["slot_id"])
+        settings, slot = batch_form.slot_for(caller, body["slot_id"])
         driver = services().drivers.get(slot.provider)
         if driver is None or not driver.supports_text_to_image(slot.operation):
             raise ApiError("prompt_not_supported")
         webhook = _webhook(body.get("webhook_url"))
         queued["prompt"] = body["prompt"]
     else:
-        form, files = _multipart()
-        settings, slot = slot_for(caller, form.get("slot_id"))
+        form, files = multipart_form("Ожидается multipart/form-data с фото или JSON с промптом")
+        settings, slot = batch_form.slot_for(caller, form.get("slot_id"))
         webhook = _webhook(form.get("webhook_url"))
         file = next((files[name] for name in PHOTO_FIELDS if name in files), None)
         if file is None:
@@ -105,17 +93,6 @@ def submit_job() -> tuple[Response, int]:
     return no_store(resp), 202
 
 
-def _multipart() -> tuple[Any, Any]:
-    if not request.mimetype.startswith("multipart/form-data"):
-        raise ApiError("bad_request", "Ожидается multipart/form-data с фото или JSON с промптом")
-    try:
-        return request.form, request.files
-    except ApiError:
-        raise
-    except ValueError as exc:
-        raise ApiError("bad_request", "Некорректное тело multipart/form-data") from exc
-
-
 @bp.get("/jobs/<task_id>")
 def job_status(task_id: str) -> Response:
     """The job's status, attempts and result link (404 for another key's job)."""
@@ -127,48 +104,10 @@ def job_status(task_id: str) -> Response:
 
 @bp.post("/batches")
 def submit_batch() -> tuple[Response, int]:
-    """Queue every photo of a ZIP for a slot; 202 with the batch's id, status and results URLs.
-
-    The archive is checked whole first (docs/integration-api.md): a refused one stores nothing.
-    """
-    caller = current_caller()
-    cfg = current_app.config
-    cap = int(cfg["BATCH_MAX_ZIP_MB"]) * MB
-    if (request.content_length or 0) > cap + MULTIPART_OVERHEAD:
-        raise ApiError("zip_too_large", f"Архив больше {cfg['BATCH_MAX_ZIP_MB']} МБ")
-    strict = cast(StrictRequest, request)
-    strict.max_content_length = cap + MULTIPART_OVERHEAD
-    strict.spill_files_to_disk = True  # members are read one by one, the archive never held whole
-    form, files = _multipart()
-    settings, slot = slot_for(caller, form.get("slot_id"))
-    archive = next((files[name] for name in ("archive", "file") if name in files), None)
-    if archive is None:
-        raise field_error("archive", "не передан ZIP-архив")
-    limits = BatchLimits(int(cfg["BATCH_MAX_FILES"]), int(cfg["BATCH_MAX_UNPACKED_MB"]) * MB)
-    batch = create_batch(
-        services().store,
-        archive.stream,
-        key_id=caller.key_id,
-        slot_id=slot.id,
-        base_url=public_base_url(),
-        ttl=settings.result_ttl,
-        limits=limits,
-        photo_limit_mb=upload_limit_mb(settings, slot),
-        max_megapixels=settings.max_photo_megapixels,
+    """Queue the photos of a ZIP and/or of ``photos`` parts for a slot; 202 with status and results URLs."""
+    return batch_form.submit_batch(
+        current_caller(), None, ("integration.batch_status", "integration.batch_results")
     )
-    db.session.commit()
-    wake_runner()
-    base = public_base_url().rstrip("/")
-    status_url = base + path_for("integration.batch_status", batch_id=batch.id)
-    body = {
-        "batch_id": batch.id,
-        "total": batch.total,
-        "status_url": status_url,
-        "results_url": base + path_for("integration.batch_results", batch_id=batch.id),
-    }
-    resp = jsonify(body)
-    resp.headers["Location"] = status_url
-    return no_store(resp), 202
 
 
 def _own_batch(batch_id: str) -> Any:

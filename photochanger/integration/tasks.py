@@ -41,7 +41,7 @@ def input_path(task_id: str, mime: str) -> str:
 def new_task(
     store: MediaStore,
     *,
-    key_id: str,
+    key_id: str | None,
     slot_id: str,
     base_url: str,
     ttl: dt.timedelta,

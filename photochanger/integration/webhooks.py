@@ -98,7 +98,8 @@ def claim_due(limit: int) -> list[str]:
 def deliver(task_id: str, allow_private: bool) -> bool:
     """Send one claimed delivery and record the outcome; ``True`` when the receiver took it."""
     task = db.session.get(ApiTask, task_id)
-    key = db.session.get(ApiKey, task.key_id) if task is not None else None
+    # An admin's batch has no key, so no secret to sign with (and no webhook_url).
+    key = db.session.get(ApiKey, task.key_id) if task is not None and task.key_id else None
     if task is None or key is None or not task.webhook_url:
         return False
     body = json.dumps(

@@ -69,7 +69,7 @@ def photo_members(archive: zipfile.ZipFile, limits: BatchLimits) -> list[zipfile
             ratio = info.file_size // max(info.compress_size, 1)
             raise ApiError(
                 "zip_bomb",
-                f"Файл «{_short(name)}» распаковывается в {ratio} раз больше себя: похоже на ZIP-бомбу",
+                f"Файл «{short_name(name)}» распаковывается в {ratio} раз больше себя: похоже на ZIP-бомбу",
             )
         photos.append(info)
         unpacked += info.file_size
@@ -87,7 +87,7 @@ def photo_members(archive: zipfile.ZipFile, limits: BatchLimits) -> list[zipfile
             raise _nested(info.filename)
         if sniff_mime(head[:16]) is None:
             raise ApiError(
-                "zip_not_image", f"Файл «{_short(info.filename)}» не является фото JPEG, PNG или WEBP"
+                "zip_not_image", f"Файл «{short_name(info.filename)}» не является фото JPEG, PNG или WEBP"
             )
     return photos
 
@@ -101,9 +101,10 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return data
 
 
-def base_name(info: zipfile.ZipInfo) -> str:
-    """The member's file name without its folders."""
-    return info.filename.replace("\\", "/").rsplit("/", 1)[-1][:255]
+def base_name(path: str) -> str:
+    """A file name as sent (a member's or a part's) without its folders or control characters."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in name if ch.isprintable())[:255]
 
 
 def _check_name(info: zipfile.ZipInfo) -> None:
@@ -113,7 +114,7 @@ def _check_name(info: zipfile.ZipInfo) -> None:
     if unsafe or stat.S_ISLNK(info.external_attr >> 16):
         raise ApiError(
             "zip_unsafe_name",
-            f"Недопустимое имя в архиве: «{_short(name)}» (путь наружу, абсолютный путь или ссылка)",
+            f"Недопустимое имя в архиве: «{short_name(name)}» (путь наружу, абсолютный путь или ссылка)",
         )
 
 
@@ -127,12 +128,12 @@ def _head(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         with archive.open(info) as fh:
             return fh.read(_HEAD)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
-        raise ApiError("bad_zip", f"Файл «{_short(info.filename)}» в архиве не читается") from exc
+        raise ApiError("bad_zip", f"Файл «{short_name(info.filename)}» в архиве не читается") from exc
 
 
 def _nested(name: str) -> ApiError:
-    return ApiError("zip_nested", f"Вложенные архивы не принимаются: «{_short(name)}»")
+    return ApiError("zip_nested", f"Вложенные архивы не принимаются: «{short_name(name)}»")
 
 
-def _short(name: str) -> str:
+def short_name(name: str) -> str:
     return name if len(name) <= 80 else name[:77] + "…"

@@ -13,8 +13,12 @@ from photochanger.models import ApiKey, ApiTask, TaskStatus
 
 def key_usage() -> list[dict[str, Any]]:
     """Every key with its request count, last use and its tasks by state (all time)."""
-    tasks: dict[str, dict[str, int]] = {}
-    counted = select(ApiTask.key_id, ApiTask.status, func.count()).group_by(ApiTask.key_id, ApiTask.status)
+    tasks: dict[str | None, dict[str, int]] = {}
+    counted = (
+        select(ApiTask.key_id, ApiTask.status, func.count())
+        .where(ApiTask.key_id.is_not(None))  # an admin's batch belongs to no key
+        .group_by(ApiTask.key_id, ApiTask.status)
+    )
     for key_id, status, count in db.session.execute(counted):
         state = "open" if status in TaskStatus.OPEN else status
         per_key = tasks.setdefault(key_id, {"open": 0, TaskStatus.DONE: 0, TaskStatus.FAILED: 0})

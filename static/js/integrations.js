@@ -1,4 +1,4 @@
-/* Integrations: API keys (GET|POST /api/keys, DELETE to revoke) and ZIP batches (GET /api/batches). */
+/* Integrations: API keys (GET|POST /api/keys, DELETE to revoke) and photo batches (GET|POST /api/batches). */
 (function () {
   "use strict";
   const el = PC.el;
@@ -57,10 +57,12 @@
     }
   }
 
-  function showFieldError(field, message) {
-    const box = document.querySelector('#key-form [data-field="' + field + '"] .field__error');
+  function showError(form, field, message) {
+    const box = document.querySelector("#" + form + ' [data-field="' + field + '"] .field__error');
     if (box) box.textContent = message || "";
   }
+  const showFieldError = (field, message) => showError("key-form", field, message);
+  const showBatchError = (field, message) => showError("batch-form", field, message);
 
   document.getElementById("key-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -122,6 +124,36 @@
       body.append(el("tr", {}, [el("td", { colspan: "8", class: "muted", text: "Пакетов пока не было." })]));
     }
   }
+
+  document.getElementById("batch-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    for (const f of ["slot_id", "archive", "photos"]) showBatchError(f, "");
+    const archive = document.getElementById("batch-archive");
+    const photosInput = document.getElementById("batch-photos");
+    if (!archive.files.length && !photosInput.files.length) {
+      showBatchError("photos", "Выберите ZIP-архив или фото");
+      return;
+    }
+    const form = new FormData();
+    form.append("slot_id", document.getElementById("batch-slot").value);
+    if (archive.files.length) form.append("archive", archive.files[0]);
+    for (const file of photosInput.files) form.append("photos", file);
+    const btn = document.getElementById("batch-send");
+    PC.busy(btn, true);
+    try {
+      const made = await PC.api("/api/batches", { method: "POST", form: form });
+      archive.value = "";
+      photosInput.value = "";
+      PC.toast("Пакет принят: фото в нём — " + made.total);
+      renderBatches(await PC.api("/api/batches"));
+    } catch (err) {
+      const fields = err.fields || {};
+      for (const [f, m] of Object.entries(fields)) showBatchError(f, m);
+      PC.toast("Не удалось отправить пакет: " + err.message, "error");
+    } finally {
+      PC.busy(btn, false);
+    }
+  });
 
   async function refreshBatches() {
     if (document.hidden) return;

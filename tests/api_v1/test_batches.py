@@ -14,22 +14,9 @@ from photochanger.extensions import db
 from photochanger.models import ApiBatch, ApiTask, MediaObject
 from tests.support.api_tasks import run_queue_once
 from tests.support.images import jpeg_bytes
-from tests.support.zips import bad_zips, make_zip, photos
+from tests.support.zips import MAX_FILES, MAX_UNPACKED_MB, bad_zips, make_zip, photos
 
 pytestmark = pytest.mark.db
-
-MAX_FILES, MAX_MB = 6, 2
-
-
-@pytest.fixture
-def limits(app):
-    app.config.update(BATCH_MAX_FILES=MAX_FILES, BATCH_MAX_UNPACKED_MB=MAX_MB)
-
-
-@pytest.fixture
-def key(client, auth):
-    made = client.post("/api/keys", json={"name": "Партнёр"}, headers=auth).get_json()
-    return {"X-API-Key": made["api_key"]}
 
 
 def _post(client, key, data: bytes, slot_id="slot-001"):
@@ -71,7 +58,7 @@ def test_a_batch_queues_each_photo_and_a_broken_one_fails_alone(app, client, key
         assert len(results.namelist()) == 4
 
 
-@pytest.mark.parametrize("bad", bad_zips(MAX_FILES, MAX_MB), ids=lambda b: b.label)
+@pytest.mark.parametrize("bad", bad_zips(MAX_FILES, MAX_UNPACKED_MB), ids=lambda b: b.label)
 def test_bad_archives_are_refused_whole_with_nothing_stored(app, client, key, limits, bad):
     resp = _post(client, key, bad.data)
     assert resp.status_code == bad.status, resp.get_json()
@@ -88,7 +75,7 @@ def test_a_batch_without_an_archive_is_400_and_other_keys_batches_are_404(client
     resp = client.post(
         "/api/v1/batches", data={"slot_id": "slot-001"}, headers=key, content_type="multipart/form-data"
     )
-    assert resp.status_code == 400 and resp.get_json()["field"] == "archive"
+    assert resp.status_code == 400 and resp.get_json()["field"] == "photos"
     batch_id = _post(client, key, make_zip(photos(1))).get_json()["batch_id"]
     other = client.post("/api/keys", json={"name": "Другой"}, headers=auth).get_json()
     for path in (f"/api/v1/batches/{batch_id}", f"/api/v1/batches/{batch_id}/results.zip"):

@@ -151,3 +151,29 @@ def test_the_bad_archive_set_is_refused_with_nothing_stored(deployment):
         assert resp.json()["failure_reason"] == bad.reason, bad.label
     assert {model: deployment.count(model) for model in before} == before
     assert deployment.stored_inputs() == inputs
+
+
+def test_photo_parts_over_the_wire_a_bad_one_refuses_the_lot_a_broken_one_fails_alone(deployment):
+    before = {model: deployment.count(model) for model in (ApiBatch, ApiTask, MediaObject)}
+    inputs = deployment.stored_inputs()
+    good = [("photos", (f"p{n}.jpg", jpeg_bytes(300 + n, 90), "image/jpeg")) for n in range(3)]
+    refused = api_post(
+        deployment.url,
+        deployment.key,
+        "batches",
+        "slot-003",
+        [*good, ("photos", ("notes.txt", b"hello", "text/plain"))],
+    )
+    assert refused.status_code == 415 and refused.json()["failure_reason"] == "zip_not_image", refused.text
+    assert "notes.txt" in refused.json()["message"]
+    assert {model: deployment.count(model) for model in before} == before
+    assert deployment.stored_inputs() == inputs
+    # Broken inside (a JPEG by its first bytes only): each fails at once, so no provider runs.
+    broken = [("photos", ("same.jpg", jpeg_bytes(80, 60)[:200], "image/jpeg"))] * 2
+    resp = api_post(deployment.url, deployment.key, "batches", "slot-003", broken)
+    assert resp.status_code == 202, resp.text
+    progress = requests.get(
+        resp.json()["status_url"], headers={"X-API-Key": deployment.key}, timeout=10
+    ).json()
+    assert progress["finished"] and progress["counts"]["failed"] == 2
+    assert [f["name"] for f in progress["files"]] == ["same.jpg", "same.jpg"]

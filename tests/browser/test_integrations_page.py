@@ -94,3 +94,25 @@ def test_batches_show_their_progress_and_download_their_results(page, server, sh
     assert archive.status == 200
     with zipfile.ZipFile(io.BytesIO(archive.body())) as results:
         assert "manifest.json" in results.namelist() and len(results.namelist()) == 3
+
+
+def test_an_admin_sends_photos_as_a_batch_from_the_page(page, server, shots):
+    login(page)
+    page.goto("/admin/integrations")
+    wait_until(page, "document.querySelector('#batch-body td.muted') !== null")
+    page.click("#batch-send")
+    wait_until(page, "document.querySelector('[data-field=photos] .field__error').textContent.length > 0")
+    page.select_option("#batch-slot", "slot-002")
+    page.set_input_files(
+        "#batch-archive",
+        files=[{"name": "event.zip", "mimeType": "application/zip", "buffer": make_zip(photos(1))}],
+    )
+    pictures = [{"name": name, "mimeType": "image/jpeg", "buffer": data} for name, data in photos(2, start=1)]
+    page.set_input_files("#batch-photos", files=pictures)
+    page.click("#batch-send")
+    row = "#batch-body tr[data-batch-id]"
+    wait_until(page, f"document.querySelector('{row}') !== null")
+    text = page.inner_text(row)
+    assert "Администратор" in text and "slot-002" in text and "из 3" in text
+    wait_until(page, "document.getElementById('batch-photos').files.length === 0")
+    shots(page, "integrations-admin-batch")

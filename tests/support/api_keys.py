@@ -25,9 +25,9 @@ def new_key(url: str, admin: dict[str, str], **body: Any) -> dict[str, Any]:
 
 
 def api_post(
-    url: str, key: str, path: str, slot_id: str, files: dict[str, Any], **fields: str
+    url: str, key: str, path: str, slot_id: str, files: dict[str, Any] | list[tuple[str, Any]], **fields: str
 ) -> requests.Response:
-    """A multipart POST to ``/api/v1/<path>`` with ``X-API-Key`` (a job or a batch)."""
+    """A multipart POST to ``/api/v1/<path>`` with ``X-API-Key`` (a job or a batch; a list repeats parts)."""
     return requests.post(
         f"{url}/api/v1/{path}",
         data={"slot_id": slot_id, **fields},

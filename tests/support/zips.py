@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from tests.support.images import jpeg_bytes, noisy_jpeg, png_bytes
 
+#: Batch limits of the tests' servers (BATCH_MAX_FILES, BATCH_MAX_UNPACKED_MB): small enough to go over.
+MAX_FILES, MAX_UNPACKED_MB = 6, 2
+
 
 def make_zip(members: list[tuple[str, bytes]], *, symlink: str | None = None) -> bytes:
     """A deflated ZIP of ``(name, bytes)``; ``symlink`` adds a symbolic-link member of that name."""
