@@ -11,12 +11,9 @@ from __future__ import annotations
 import logging
 
 from flask import request
-from flask_jwt_extended import verify_jwt_in_request
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import PyJWTError
 
 from photochanger.auth.passwords import check_password
-from photochanger.auth.session import current_admin
+from photochanger.auth.session import signed_in_admin
 from photochanger.auth.throttle import INGEST_ADDRESS, client_address, throttled
 from photochanger.errors import ApiError
 
@@ -44,11 +41,9 @@ def ingest_admin() -> str | None:
     """
     if request.headers.get("Authorization", "")[:7].lower() != "bearer ":
         return None
-    try:
-        verify_jwt_in_request(locations=["headers"])
-    except (JWTExtendedException, PyJWTError, ApiError):
+    admin = signed_in_admin(["headers"])
+    if admin is None:
         return None
-    admin = current_admin()
     log.info(
         "auth.ingest.admin", extra={"event": "auth.ingest.admin", "admin": admin, "ip": client_address()}
     )

@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 from flask import Flask, current_app, redirect, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
 from werkzeug.wrappers import Response as BaseResponse
 
 from photochanger.auth.accounts import Accounts, CredentialsError, load_accounts, resolve_path
@@ -103,6 +105,20 @@ def admin_accounts() -> Accounts:
 def require_admin() -> None:
     """``before_request`` of the admin blueprints: a valid token or a JSON 401."""
     verify_jwt_in_request()
+
+
+def signed_in_admin(locations: list[str]) -> str | None:
+    """The admin of a valid session token in ``locations``, else ``None``.
+
+    For routes open to guests that an admin may also use: an invalid, expired or
+    revoked token is not an error there, the request is then judged as a guest's.
+    """
+    try:
+        verify_jwt_in_request(optional=True, locations=locations)
+    except (JWTExtendedException, PyJWTError, ApiError):
+        return None
+    identity = get_jwt_identity()
+    return None if identity is None else str(identity)
 
 
 def current_admin() -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from photochanger.auth.session import signed_in_admin
 from photochanger.clock import utcnow
 from photochanger.errors import ApiError
 from photochanger.extensions import db
@@ -39,12 +40,19 @@ def _live_job(job_id: str) -> tuple[JobHistory | None, bool]:
 
 
 def _gallery_slot(slot_id: str) -> Slot:
-    """The slot whose current share token came with the request; else the request ends with a 404 page."""
+    """The slot whose current share token came with the request; else the request ends with a 404 page.
+
+    A signed-in admin (bearer token or session cookie) needs no token: the admin
+    can see what guests see, whichever link they were given.
+    """
     slot = by_url_id(Slot, slot_id) if len(slot_id) <= 32 else None
+    if slot is None:
+        abort(_no_gallery())
     token = request.args.get("token", "")
     # compare bytes: compare_digest raises TypeError on non-ASCII str (any URL can carry one)
-    expected = (slot.gallery_token or "").encode() if slot is not None else b""
-    if slot is None or not token or not secrets.compare_digest(token.encode(), expected):
+    if token and secrets.compare_digest(token.encode(), (slot.gallery_token or "").encode()):
+        return slot
+    if signed_in_admin(["headers", "cookies"]) is None:
         abort(_no_gallery())
     return slot
 
@@ -64,7 +72,7 @@ def slot_gallery(slot_id: str) -> Any:
     """The slot's last live results; 404 without the slot's current share token."""
     slot = _gallery_slot(slot_id)
     jobs = db.session.execute(gallery_query(slot.id, utcnow())).scalars().all()
-    html = render_template("public/gallery.html", slot=slot, jobs=jobs, token=request.args["token"])
+    html = render_template("public/gallery.html", slot=slot, jobs=jobs, token=slot.gallery_token)
     return _token_page(html)
 
 

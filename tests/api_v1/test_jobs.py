@@ -78,9 +78,9 @@ def test_a_prompt_job_reaches_a_text_to_image_driver_without_a_photo(app, client
         assert job.input_sha256 is None and job.result_path
 
 
-def test_a_prompt_for_a_slot_whose_provider_needs_a_photo_is_422_and_nothing_is_queued(app, client, key):
+def test_a_prompt_for_a_slot_whose_provider_needs_a_photo_is_409_and_nothing_is_queued(app, client, key):
     resp = client.post("/api/v1/jobs", json={"slot_id": "slot-001", "prompt": "кот"}, headers=key)
-    assert resp.status_code == 422
+    assert resp.status_code == 409
     assert resp.get_json()["failure_reason"] == "prompt_not_supported"
     assert "промпт" in resp.get_json()["message"]
     with app.app_context():
@@ -218,3 +218,11 @@ def test_the_runner_starts_no_task_while_its_worker_serves_a_booth(app, client, 
     assert runner.running == 1
     gevent.sleep(0)  # the task's greenlet runs to its end
     assert _status(client, key, job_id)["status"] == "done" and runner.running == 0
+
+
+def test_a_blank_webhook_field_of_a_form_means_no_webhook(app, client, key):
+    resp = _submit(client, key, webhook_url="")
+    assert resp.status_code == 202, resp.get_json()
+    with app.app_context():
+        task = db.session.get(ApiTask, resp.get_json()["job_id"])
+        assert task.webhook_url is None and task.webhook_state == "none"

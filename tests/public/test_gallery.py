@@ -9,6 +9,7 @@ import pytest
 from photochanger.auth.passwords import hash_password
 from photochanger.extensions import db
 from photochanger.models import JobHistory, Slot
+from tests.admin.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, open_image
 
@@ -123,3 +124,40 @@ def test_unknown_slot_page_is_a_russian_404(app_env, client):
     page = client.get("/admin/slots/slot-099")
     assert page.status_code == 404
     assert "Слот не найден" in page.get_data(as_text=True)
+
+
+def test_a_signed_in_admin_opens_a_slot_gallery_without_its_token(app, client, admin_token):
+    job = _ingest(client)
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    for url in ("/public/slots/slot-001", "/public/slots/slot-001?token=wrong"):
+        resp = client.get(url, headers=bearer)
+        assert resp.status_code == 200
+        assert job in resp.get_data(as_text=True)
+        assert resp.headers["Cache-Control"] == "private, no-store"
+    # the page's own links carry the current token, so «Скачать все» works for anyone it is passed on to
+    page = client.get("/public/slots/slot-001", headers=bearer).get_data(as_text=True)
+    assert f"token={_token(app)}" in page
+    zipped = client.get("/public/slots/slot-001/photos.zip", headers=bearer)
+    assert zipped.status_code == 200 and zipped.mimetype == "application/zip"
+    # an unknown slot stays 404 for an admin too
+    assert client.get("/public/slots/slot-999", headers=bearer).status_code == 404
+
+
+def test_a_bad_or_revoked_admin_token_is_judged_as_a_guest_without_a_token(app, client, admin_token):
+    _ingest(client)
+    for value in ("Bearer not-a-jwt", "Bearer " + admin_token[:-4] + "AAAA", "Basic abc"):
+        resp = client.get("/public/slots/slot-001", headers={"Authorization": value})
+        assert resp.status_code == 404
+        assert "Галерея не найдена" in resp.get_data(as_text=True)
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    assert client.post("/api/logout", headers=bearer).status_code == 200
+    assert client.get("/public/slots/slot-001", headers=bearer).status_code == 404
+
+
+def test_the_admin_session_cookie_opens_a_slot_gallery_too(app, client, credentials_file):
+    _ingest(client)
+    assert client.get("/public/slots/slot-001").status_code == 404
+    body = {"username": ADMIN_USER, "password": ADMIN_PASSWORD, "cookie": True}
+    login = client.post("/api/login", json=body)
+    assert login.status_code == 200
+    assert client.get("/public/slots/slot-001").status_code == 200
