@@ -26,12 +26,6 @@ def limits(app):
     app.config.update(BATCH_MAX_FILES=MAX_FILES, BATCH_MAX_UNPACKED_MB=MAX_MB)
 
 
-@pytest.fixture
-def key(client, auth):
-    made = client.post("/api/keys", json={"name": "Студия"}, headers=auth).get_json()
-    return {"X-API-Key": made["api_key"]}
-
-
 def _parts(items: list[tuple[str, bytes]]) -> list[tuple[io.BytesIO, str]]:
     return [(io.BytesIO(data), name) for name, data in items]
 

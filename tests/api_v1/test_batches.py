@@ -26,12 +26,6 @@ def limits(app):
     app.config.update(BATCH_MAX_FILES=MAX_FILES, BATCH_MAX_UNPACKED_MB=MAX_MB)
 
 
-@pytest.fixture
-def key(client, auth):
-    made = client.post("/api/keys", json={"name": "Партнёр"}, headers=auth).get_json()
-    return {"X-API-Key": made["api_key"]}
-
-
 def _post(client, key, data: bytes, slot_id="slot-001"):
     form = {"slot_id": slot_id, "archive": (io.BytesIO(data), "photos.zip")}
     return client.post("/api/v1/batches", data=form, headers=key, content_type="multipart/form-data")

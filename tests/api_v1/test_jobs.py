@@ -27,12 +27,6 @@ from tests.support.webhook_receiver import WebhookReceiver
 pytestmark = pytest.mark.db
 
 
-@pytest.fixture
-def key(client, auth):
-    made = client.post("/api/keys", json={"name": "Партнёр"}, headers=auth).get_json()
-    return {"X-API-Key": made["api_key"]}
-
-
 def _submit(client, key, slot_id="slot-001", photo=None, **fields):
     data = {"slot_id": slot_id, "photo": (io.BytesIO(photo or jpeg_bytes(64, 48)), "a.jpg"), **fields}
     return client.post("/api/v1/jobs", data=data, headers=key, content_type="multipart/form-data")
