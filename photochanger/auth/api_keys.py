@@ -29,6 +29,7 @@ from limits.errors import StorageError
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 from sqlalchemy import select, update
 
+from photochanger.auth.session import signed_in_admin
 from photochanger.clock import iso_z, utcnow
 from photochanger.errors import ApiError
 from photochanger.extensions import db, limiter
@@ -139,11 +140,13 @@ def webhook_secret(row: ApiKey) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """The key a request authenticated with, as plain values."""
+    """Who called the integration API: a key, as plain values, or an admin (no key, every slot)."""
 
-    key_id: str
+    key_id: str | None
     name: str
     slot_ids: tuple[str, ...] | None
+    #: the admin's username when an admin bearer token stood in for a key
+    admin: str | None = None
 
     def require_slot(self, slot_id: str) -> None:
         """403 unless the key's scope includes ``slot_id``."""
@@ -163,7 +166,8 @@ def require_api_key() -> None:
         return
     raw = request.headers.get(HEADER, "").strip()
     if not raw:
-        raise ApiError("unauthorized", "Нужен ключ API в заголовке X-API-Key")
+        g.api_caller = _admin_caller()
+        return
     row = db.session.execute(_BY_HASH.where(ApiKey.key_hash == key_hash(raw))).first()
     if row is None or row.revoked_at is not None:
         db.session.rollback()
@@ -176,6 +180,18 @@ def require_api_key() -> None:
     )
     db.session.commit()
     g.api_caller = Caller(row.id, row.name, tuple(row.slot_ids) if row.slot_ids else None)
+
+
+def _admin_caller() -> Caller:
+    """An admin's bearer token in place of a key: every slot and every key's jobs, no rate; else 401.
+
+    Read from the ``Authorization`` header only: a session cookie would need the CSRF check.
+    """
+    admin = signed_in_admin(["headers"]) if request.headers.get("Authorization") else None
+    if admin is None:
+        raise ApiError("unauthorized", "Нужен ключ API в заголовке X-API-Key или токен администратора")
+    log.info("auth.api.admin", extra={"event": "auth.api.admin", "admin": admin})
+    return Caller(None, admin, None, admin=admin)
 
 
 def current_caller() -> Caller:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from photochanger.auth.api_keys import current_caller, require_api_key
+from photochanger.auth.api_keys import Caller, current_caller, require_api_key
 from photochanger.errors import ApiError
 from photochanger.extensions import db
 from photochanger.infra.caching import no_store
@@ -46,12 +46,15 @@ def whoami() -> Response:
     return no_store(jsonify({"key_id": caller.key_id, "name": caller.name, "slot_ids": slots}))
 
 
-def _webhook(value: Any) -> str | None:
+def _webhook(caller: Caller, value: Any) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
         raise field_error("webhook_url", "ожидается строка")
-    return webhooks.check_url(value)
+    url = webhooks.check_url(value)
+    if caller.key_id is None:  # a webhook is signed with its key's secret: an admin has none
+        raise ApiError("forbidden", "Вебхук подписывается секретом ключа API: отправьте задание с ключом")
+    return url
 
 
 @bp.post("/jobs")
@@ -65,12 +68,12 @@ def submit_job() -> tuple[Response, int]:
         driver = services().drivers.get(slot.provider)
         if driver is None or not driver.supports_text_to_image(slot.operation):
             raise ApiError("prompt_not_supported")
-        webhook = _webhook(body.get("webhook_url"))
+        webhook = _webhook(caller, body.get("webhook_url"))
         queued["prompt"] = body["prompt"]
     else:
         form, files = multipart_form("Ожидается multipart/form-data с фото или JSON с промптом")
         settings, slot = batch_form.slot_for(caller, form.get("slot_id"))
-        webhook = _webhook(form.get("webhook_url"))
+        webhook = _webhook(caller, form.get("webhook_url"))
         file = next((files[name] for name in PHOTO_FIELDS if name in files), None)
         if file is None:
             raise field_error("photo", "не передан файл фото")
@@ -105,9 +108,9 @@ def job_status(task_id: str) -> Response:
 @bp.post("/batches")
 def submit_batch() -> tuple[Response, int]:
     """Queue the photos of a ZIP and/or of ``photos`` parts for a slot; 202 with status and results URLs."""
-    return batch_form.submit_batch(
-        current_caller(), None, ("integration.batch_status", "integration.batch_results")
-    )
+    caller = current_caller()
+    endpoints = ("integration.batch_status", "integration.batch_results")
+    return batch_form.submit_batch(caller, caller.admin, endpoints)
 
 
 def _own_batch(batch_id: str) -> Any:

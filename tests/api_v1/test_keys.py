@@ -93,10 +93,6 @@ def test_options_lists_the_methods_without_a_key_like_the_rest_of_the_app(client
     assert client.options("/api/keys").status_code == 200  # the admin API, for comparison
 
 
-def test_an_admin_token_is_not_a_key(client, auth):
-    assert client.get("/api/v1/key", headers=auth).status_code == 401
-
-
 def test_over_its_rate_a_key_gets_429_with_retry_after_and_other_keys_do_not(client, auth):
     slow = _create(client, auth, rate_per_minute=2)
     other = _create(client, auth, rate_per_minute=2)
