@@ -53,8 +53,13 @@ _session = requests.Session()
 
 def check_url(url: str) -> str:
     """400 unless ``url`` is an absolute http(s) URL of sane length."""
-    parts = urlsplit(url)
-    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        # .port raises ValueError for a port out of range, urlsplit for an unclosed IPv6 bracket
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:
+        usable = False
+    if len(url) > MAX_URL or not usable:
         raise ApiError(
             "bad_request",
             f"Поле «webhook_url»: нужен адрес http(s) не длиннее {MAX_URL} символов",

@@ -87,6 +87,9 @@ def test_a_prompt_for_a_slot_whose_provider_needs_a_photo_is_409_and_nothing_is_
         ({"slot_id": ""}, 400, "bad_request"),
         ({"slot_id": "slot-099"}, 404, "slot_not_found"),
         ({"webhook_url": "ftp://example.com/x"}, 400, "bad_request"),
+        ({"webhook_url": "null"}, 400, "bad_request"),
+        ({"webhook_url": "http://[abc/hook"}, 400, "bad_request"),
+        ({"webhook_url": "http://example.com:99999999/hook"}, 400, "bad_request"),
         ({"photo": (io.BytesIO(b"not an image at all"), "a.jpg")}, 415, "unsupported_media_type"),
     ],
 )
