@@ -164,10 +164,13 @@ def require_api_key() -> None:
     """
     if request.method == "OPTIONS":
         return
-    raw = request.headers.get(HEADER, "").strip()
-    if not raw:
+    sent = request.headers.get(HEADER)
+    if sent is None:
         g.api_caller = _admin_caller()
         return
+    raw = sent.strip()
+    if not raw:  # a sent key decides, even a blank one: never the admin token beside it
+        raise ApiError("unauthorized", "Пустой ключ API в заголовке X-API-Key")
     row = db.session.execute(_BY_HASH.where(ApiKey.key_hash == key_hash(raw))).first()
     if row is None or row.revoked_at is not None:
         db.session.rollback()

@@ -91,3 +91,10 @@ def test_a_wrong_key_is_refused_even_next_to_an_admin_token(client, auth):
     resp = client.get("/api/v1/key", headers={**auth, "X-API-Key": "pc_wrong"})
     assert resp.status_code == 401
     assert resp.get_json()["message"] == "Ключ API неверен или отозван"
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_key_is_refused_even_next_to_an_admin_token(client, auth, blank):
+    resp = client.get("/api/v1/key", headers={**auth, "X-API-Key": blank})
+    assert resp.status_code == 401
+    assert resp.get_json()["message"] == "Пустой ключ API в заголовке X-API-Key"
