@@ -90,16 +90,16 @@ def submit_job() -> tuple[Response, int]:
     )
     db.session.commit()
     wake_runner()
-    status_url = public_base_url().rstrip("/") + path_for("integration.job_status", task_id=task.id)
+    status_url = public_base_url().rstrip("/") + path_for("integration.job_status", job_id=task.id)
     resp = jsonify({"job_id": task.id, "status": task.status, "status_url": status_url})
     resp.headers["Location"] = status_url
     return no_store(resp), 202
 
 
-@bp.get("/jobs/<task_id>")
-def job_status(task_id: str) -> Response:
+@bp.get("/jobs/<job_id>")
+def job_status(job_id: str) -> Response:
     """The job's status, attempts and result link (404 for another key's job)."""
-    task = owned_task(task_id, current_caller().key_id)
+    task = owned_task(job_id, current_caller().key_id)
     if task is None:
         raise ApiError("job_not_found")
     return no_store(jsonify(task_view(task, public_base_url())))
