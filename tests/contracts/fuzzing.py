@@ -76,12 +76,17 @@ def _file_parts(case: Any) -> list[bytes]:
 def _refused_archive(case: Any, response: Any) -> bool:
     body = case.body if isinstance(case.body, dict) else {}
     archive = _raw(body.get("archive"))
-    reason = (
-        response.json().get("failure_reason", "")
-        if "json" in response.headers.get("Content-Type", "")
-        else ""
-    )
-    return isinstance(archive, bytes) and archive != _ARCHIVE and reason in _ARCHIVE_REFUSALS
+    refused = _failure_reason(response) in _ARCHIVE_REFUSALS
+    return isinstance(archive, bytes) and archive != _ARCHIVE and refused
+
+
+def _failure_reason(response: Any) -> str:
+    """The JSON error's ``failure_reason`` (schemathesis' response keeps headers lower-cased, in lists)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("failure_reason", "")) if isinstance(body, dict) else ""
 
 
 def _decodes(data: bytes) -> bool:
