@@ -18,6 +18,7 @@ from photochanger.integration.runner import wake_runner
 from photochanger.integration.tasks import new_task, owned_task, task_view
 from photochanger.links import path_for, public_base_url
 from photochanger.media.upload import FILE_FIELDS, read_upload
+from photochanger.models import TaskStatus
 from photochanger.runtime import services
 from photochanger.validation import field_error, json_body
 
@@ -88,10 +89,12 @@ def submit_job() -> tuple[Response, int]:
         webhook_url=webhook,
         **queued,
     )
+    job_id = task.id
     db.session.commit()
+    # The answer is what was queued: read after the commit, the row may already be the runner's.
     wake_runner()
-    status_url = public_base_url().rstrip("/") + path_for("integration.job_status", job_id=task.id)
-    resp = jsonify({"job_id": task.id, "status": task.status, "status_url": status_url})
+    status_url = public_base_url().rstrip("/") + path_for("integration.job_status", job_id=job_id)
+    resp = jsonify({"job_id": job_id, "status": TaskStatus.QUEUED, "status_url": status_url})
     resp.headers["Location"] = status_url
     return no_store(resp), 202
 

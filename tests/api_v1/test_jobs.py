@@ -223,3 +223,14 @@ def test_a_blank_webhook_field_of_a_form_means_no_webhook(app, client, key):
     with app.app_context():
         task = db.session.get(ApiTask, resp.get_json()["job_id"])
         assert task.webhook_url is None and task.webhook_state == "none"
+
+
+def test_the_answer_says_queued_even_when_the_runner_takes_the_job_at_once(app, client, key, monkeypatch):
+    def runner_takes_it_at_once():
+        db.session.execute(update(ApiTask).values(status="running"))
+        db.session.commit()
+
+    monkeypatch.setattr("photochanger.integration.routes.wake_runner", runner_takes_it_at_once)
+    resp = _submit(client, key)
+    assert resp.status_code == 202
+    assert resp.get_json()["status"] == "queued"
