@@ -280,7 +280,7 @@ class ApiTask(db.Model):  # type: ignore[name-defined]
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    #: the API key that sent it; None for an admin's batch (migration 0010)
+    #: the API key that sent it; None for an admin's job or batch (migration 0010)
     key_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
     slot_id: Mapped[str] = mapped_column(String(32))
     batch_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -325,5 +325,5 @@ class ApiBatch(db.Model):  # type: ignore[name-defined]
     #: files of the ZIP refused one by one (not photos): name -> failure reason
     rejected_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    #: the admin who sent it from the admin API (None for a key's batch)
+    #: the admin who sent it (None for a key's batch)
     created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
+from photochanger.auth.api_keys import Caller
 from photochanger.auth.session import current_admin, require_admin
 from photochanger.errors import ApiError
 from photochanger.extensions import db
@@ -42,7 +43,8 @@ def list_batches() -> Response:
 @bp.post("")
 def submit() -> tuple[Response, int]:
     """Queue the photos of a ZIP and/or of ``photos`` parts for any active slot, as the admin's batch."""
-    return batch_form.submit_batch(None, current_admin(), ("batches_api.status", "batches_api.results"))
+    caller = Caller.for_admin(current_admin())
+    return batch_form.submit_batch(caller, ("batches_api.status", "batches_api.results"))
 
 
 @bp.get("/<batch_id>")

@@ -145,8 +145,16 @@ class Caller:
     key_id: str | None
     name: str
     slot_ids: tuple[str, ...] | None
-    #: the admin's username when an admin bearer token stood in for a key
-    admin: str | None = None
+
+    @classmethod
+    def for_admin(cls, username: str) -> Caller:
+        """An admin: no key, every slot."""
+        return cls(None, username, None)
+
+    @property
+    def admin(self) -> str | None:
+        """The admin's username when no key is behind the call."""
+        return self.name if self.key_id is None else None
 
     def require_slot(self, slot_id: str) -> None:
         """403 unless the key's scope includes ``slot_id``."""
@@ -194,7 +202,7 @@ def _admin_caller() -> Caller:
     if admin is None:
         raise ApiError("unauthorized", "Нужен ключ API в заголовке X-API-Key или токен администратора")
     log.info("auth.api.admin", extra={"event": "auth.api.admin", "admin": admin})
-    return Caller(None, admin, None, admin=admin)
+    return Caller.for_admin(admin)
 
 
 def current_caller() -> Caller:

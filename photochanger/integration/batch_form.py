@@ -35,18 +35,15 @@ ARCHIVE_FIELDS = ("archive", "file")
 SPARE_PARTS = 16
 
 
-def slot_for(caller: Caller | None, slot_id: Any) -> tuple[RuntimeSettings, SlotSnapshot]:
-    """The settings and the active slot the caller (``None``: an admin) may use: 400, 403 or 404 otherwise."""
+def slot_for(caller: Caller, slot_id: Any) -> tuple[RuntimeSettings, SlotSnapshot]:
+    """The settings and the active slot the caller may use: 400, 403 or 404 otherwise."""
     if not isinstance(slot_id, str) or not slot_id:
         raise field_error("slot_id", "не указан слот")
-    if caller is not None:
-        caller.require_slot(slot_id)
+    caller.require_slot(slot_id)
     return ingest_config(slot_id)
 
 
-def submit_batch(
-    caller: Caller | None, created_by: str | None, endpoints: tuple[str, str]
-) -> tuple[Response, int]:
+def submit_batch(caller: Caller, endpoints: tuple[str, str]) -> tuple[Response, int]:
     """Check the whole request, store and queue its photos; 202 with the batch's id and links.
 
     ``endpoints`` name the status and results routes for the answer's links.
@@ -85,8 +82,8 @@ def submit_batch(
     batch = create_batch(
         services().store,
         photos,
-        key_id=caller.key_id if caller is not None else None,
-        created_by=created_by,
+        key_id=caller.key_id,
+        created_by=caller.admin,
         slot_id=slot.id,
         base_url=public_base_url(),
         ttl=settings.result_ttl,

@@ -111,9 +111,8 @@ def job_status(job_id: str) -> Response:
 @bp.post("/batches")
 def submit_batch() -> tuple[Response, int]:
     """Queue the photos of a ZIP and/or of ``photos`` parts for a slot; 202 with status and results URLs."""
-    caller = current_caller()
     endpoints = ("integration.batch_status", "integration.batch_results")
-    return batch_form.submit_batch(caller, caller.admin, endpoints)
+    return batch_form.submit_batch(current_caller(), endpoints)
 
 
 def _own_batch(batch_id: str) -> Any:

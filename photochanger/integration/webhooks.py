@@ -54,11 +54,11 @@ _session = requests.Session()
 def check_url(url: str) -> str:
     """400 unless ``url`` is an absolute http(s) URL of sane length."""
     try:
-        parts = urlsplit(url)
-        # .port raises ValueError for a port out of range, urlsplit for an unclosed IPv6 bracket
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+        parts = urlsplit(url)  # ValueError for an unclosed IPv6 bracket
+        host, _port = parts.hostname, parts.port  # .port: ValueError for a port out of range
     except ValueError:
-        usable = False
+        host = None
+    usable = bool(host) and parts.scheme in ("http", "https")
     if len(url) > MAX_URL or not usable:
         raise ApiError(
             "bad_request",
@@ -103,7 +103,7 @@ def claim_due(limit: int) -> list[str]:
 def deliver(task_id: str, allow_private: bool) -> bool:
     """Send one claimed delivery and record the outcome; ``True`` when the receiver took it."""
     task = db.session.get(ApiTask, task_id)
-    # An admin's batch has no key, so no secret to sign with (and no webhook_url).
+    # An admin's task has no key, so no secret to sign with (and no webhook_url).
     key = db.session.get(ApiKey, task.key_id) if task is not None and task.key_id else None
     if task is None or key is None or not task.webhook_url:
         return False
