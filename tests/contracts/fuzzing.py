@@ -141,6 +141,19 @@ def seeded(test: Callable[..., Any]) -> Callable[..., Any]:
     return seed(int(SEED))(test) if SEED.isdigit() else test
 
 
+def every_operation(selection: Any) -> Callable[[Callable[..., Any]], Any]:
+    """One test that runs each operation of ``selection`` (the lazy schema, filtered) as a subtest.
+
+    Seeded and bounded as above; its time limit is for one case, not for all of them.
+    """
+
+    def wrap(test: Callable[..., Any]) -> Any:
+        each = selection.parametrize()(seeded(hypothesis_settings(EXAMPLES)(test)))
+        return pytest.mark.timeout(900)(each)
+
+    return wrap
+
+
 # -- the live deployment -----------------------------------------------------------
 
 

@@ -21,14 +21,7 @@ import pytest
 from photochanger.settings.edit import update_schema as settings_update_schema
 from photochanger.slots.edit import update_schema as slot_update_schema
 from tests.contracts.contract import SPEC, spec
-from tests.contracts.fuzzing import (
-    EXAMPLES,
-    honours,
-    hypothesis_settings,
-    lazy_schema,
-    schema,
-    seeded,
-)
+from tests.contracts.fuzzing import every_operation, honours, lazy_schema, schema
 from tests.support.live_server import ROOT
 
 pytestmark = pytest.mark.db
@@ -158,11 +151,7 @@ def test_logout_is_documented_as_revoking_the_token():
     assert "--exclude-path /api/logout" in logout["description"]
 
 
-# One test runs every operation (as subtests): the per-test limit is for one case, not for all.
-@pytest.mark.timeout(900)
-@lazy_schema.exclude(tag="admin").parametrize()
-@seeded
-@hypothesis_settings(EXAMPLES)
+@every_operation(lazy_schema.exclude(tag="admin"))
 def test_live_server_honours_the_contract(case, deployment):
     """Every operation outside the admin API: the booth's, the public pages', ops', the partners'.
 

@@ -13,13 +13,9 @@ from hypothesis import settings
 from tests.contracts import fuzzing
 
 
-# One test runs every operation (as subtests): the per-test limit is for one case, not for all.
 # Not in the PostgreSQL pass: only the way the admin authenticates differs from the bearer run,
 # which covers the database there (docs/contract-fuzzing.md).
-@pytest.mark.timeout(900)
-@fuzzing.lazy_schema.include(tag="admin").parametrize()
-@fuzzing.seeded
-@fuzzing.hypothesis_settings(fuzzing.EXAMPLES)
+@fuzzing.every_operation(fuzzing.lazy_schema.include(tag="admin"))
 def test_the_admin_api_honours_the_contract_with_the_cookie_session(case, deployment):
     """The admin API again with the cookie session and its CSRF header (only it has one)."""
     fuzzing.honours(case, deployment, "cookie")
