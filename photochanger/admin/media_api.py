@@ -11,6 +11,7 @@ from photochanger.admin.uploads import form_file, required_image
 from photochanger.auth.session import current_admin, require_admin
 from photochanger.errors import ApiError
 from photochanger.extensions import db
+from photochanger.infra.caching import no_store
 from photochanger.jobs.cleanup import cleanup_media
 from photochanger.links import public_base_url
 from photochanger.models import MediaKind
@@ -123,9 +124,8 @@ def provider_link(media_id: str) -> Response:
     source = get_media(media_id, MediaKind.TEMP, MediaKind.TEMPLATE)
     link = publish_provider_link(services().store, source, PROVIDER_LINK_LIFETIME)
     db.session.commit()
-    resp = jsonify(provider_link_view(link, source, public_base_url()))
+    resp = no_store(jsonify(provider_link_view(link, source, public_base_url())))
     resp.status_code = 201
-    resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
