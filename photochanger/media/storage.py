@@ -22,15 +22,20 @@ import abc
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, TypeVar
+
+_T = TypeVar("_T")
 
 #: Mode of stored media files (see ``new_media_file``): the owner and nginx's group only.
 FILE_MODE = 0o640
 #: Threads removing one clean-up batch on the local disk: the time is spent in
 #: unlink/rmdir system calls, which release the GIL and wait on the disk's journal in parallel.
 REMOVE_THREADS = 8
+#: Tries at making a folder and creating an entry in it: a clean-up pruning
+#: empty folders may remove it in between (each retry needs another such removal).
+FOLDER_RACE_TRIES = 5
 
 
 class Removal(NamedTuple):
@@ -175,17 +180,21 @@ class LocalMediaStore(MediaStore):
     def put_file(self, relpath: str, local_file: str) -> None:
         """A rename: the working folder is ``MEDIA_ROOT`` itself, one filesystem."""
         target = self.abspath(relpath)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(local_file, target)
+        in_made_folder(os.path.dirname(target), lambda: os.replace(local_file, target))
 
     def link_or_copy(self, src_relpath: str, dst_relpath: str) -> None:
         """A hard link when possible."""
         src, dst = self.abspath(src_relpath), self.abspath(dst_relpath)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copyfile(src, dst)
+
+        def link() -> None:
+            try:
+                os.link(src, dst)
+            except FileNotFoundError:
+                raise  # the folder went (or the source): not a reason to copy
+            except OSError:
+                shutil.copyfile(src, dst)
+
+        in_made_folder(os.path.dirname(dst), link)
 
     def open(self, relpath: str) -> tuple[BinaryIO, int]:
         """A real file, so gunicorn can hand it to ``sendfile``."""
@@ -313,8 +322,7 @@ def new_media_file(directory: str, prefix: str) -> tuple[int, str]:
     X-Accel-Redirect, so the file is made readable by the group. Keep
     MEDIA_ROOT itself 2750 app:nginx-group (setgid: new files get that group).
     """
-    os.makedirs(directory, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix=prefix, dir=directory)
+    fd, path = in_made_folder(directory, lambda: tempfile.mkstemp(prefix=prefix, dir=directory))
     try:
         os.fchmod(fd, FILE_MODE)
     except BaseException:
@@ -322,6 +330,24 @@ def new_media_file(directory: str, prefix: str) -> tuple[int, str]:
         unlink_quietly(path)
         raise
     return fd, path
+
+
+def in_made_folder(directory: str, create: Callable[[], _T]) -> _T:
+    """Make ``directory`` and run ``create`` (which adds an entry to it); its result.
+
+    Clean-up removes folders it has just emptied (``prune_empty_parents``), so
+    a folder made a moment ago may be gone when the entry is created: that
+    :class:`FileNotFoundError` means "make it again". Once the entry exists the
+    folder is no longer empty and stays.
+    """
+    for _ in range(FOLDER_RACE_TRIES - 1):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            return create()
+        except FileNotFoundError:
+            continue
+    os.makedirs(directory, exist_ok=True)
+    return create()
 
 
 def unlink_quietly(path: str) -> bool:
