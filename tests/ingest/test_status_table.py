@@ -239,18 +239,24 @@ def _burst(server_url: str, count: int, slots: list[str]) -> list[requests.Respo
 def test_429_slot_limit_holds_across_two_gunicorn_workers(app, shared, gemini):
     gemini_slot(app)
     set_settings(app, concurrency_per_slot=2)
-    gemini.enqueue(*[step("hang", seconds=2.0)] * 8)
+    bursts = 4
+    gemini.enqueue(*[step("hang", seconds=2.0)] * (2 * bursts))  # two reach the provider per burst
     server = shared.start_server(workers=2)
-    responses = _burst(server.url, 8, ["slot-001"])
-    codes = sorted(r.status_code for r in responses)
-    assert codes == [200, 200] + [429] * 6, [r.text[:200] for r in responses]
-    for r in responses:
-        if r.status_code == 429:
-            error_of(r, 429, "slot_busy")
-            assert int(r.headers["Retry-After"]) > 0
-    assert len(server.pids_that_logged("ingest.done", "request.rejected")) == 2, (
-        "both workers took part in the burst"
-    )
+    # Which worker accepts a connection is up to the kernel; a busy machine can hand a
+    # whole burst to one worker, which proves nothing about sharing, so burst again.
+    for _ in range(bursts):
+        start = len(server.log())
+        responses = _burst(server.url, 8, ["slot-001"])
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [200, 200] + [429] * 6, [r.text[:200] for r in responses]
+        for r in responses:
+            if r.status_code == 429:
+                error_of(r, 429, "slot_busy")
+                assert int(r.headers["Retry-After"]) > 0
+        if len(server.pids_that_logged("ingest.done", "request.rejected", since=start)) == 2:
+            break
+    else:
+        pytest.fail(f"one worker took all of {bursts} bursts: nothing shared was tested")
 
 
 def test_429_provider_limit_across_slots(app, shared, gemini):

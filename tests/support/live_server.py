@@ -65,10 +65,13 @@ class LiveServer:
         with open(self.log_path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
 
-    def pids_that_logged(self, *events: str) -> set[int]:
-        """Worker pids whose JSON log lines include one of ``events`` (e.g. ``ingest.done``)."""
+    def pids_that_logged(self, *events: str, since: int = 0) -> set[int]:
+        """Worker pids whose JSON log lines include one of ``events`` (e.g. ``ingest.done``).
+
+        ``since``: only lines after that many characters of the log (a ``len(log())`` taken before).
+        """
         pids = set()
-        for line in self.log().splitlines():
+        for line in self.log()[since:].splitlines():
             if line.startswith("{"):
                 record = json.loads(line)
                 if record.get("event") in events:
