@@ -71,6 +71,7 @@ def page(browser: Any, server: Any) -> Iterator[Any]:
     # The app's Content-Security-Policy must not block any of its own scripts, styles or images.
     pg.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     pg.on("request", lambda req: None if _local(req.url, server.url) else foreign.append(req.url))
+    _log_api_calls(pg, server.url)
     yield pg
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
@@ -79,6 +80,44 @@ def page(browser: Any, server: Any) -> Iterator[Any]:
 
 def _local(url: str, base: str) -> bool:
     return url.startswith((base + "/", "data:", "blob:"))
+
+
+def _log_api_calls(pg: Any, base: str) -> None:
+    """Keep the page's ``/api/`` calls and how each ended, for :func:`toast` to report."""
+    calls: list[list[str]] = []
+
+    def sent(req: Any) -> None:
+        if req.url.startswith(base + "/api/"):
+            calls.append([req.method, req.url[len(base) :], "pending"])
+            req._pc_call = calls[-1]  # the request object is the same one in the later events
+
+    def ended(req: Any, how: str) -> None:
+        call = getattr(req, "_pc_call", None)
+        if call is not None:
+            call[2] = how
+
+    pg.on("request", sent)
+    pg.on("requestfinished", lambda req: ended(req, str(req.response().status if req.response() else "?")))
+    pg.on("requestfailed", lambda req: ended(req, f"failed: {req.failure}"))
+    pg._pc_api_calls = calls
+
+
+def toast(pg: Any, text: str, timeout: float = 15_000) -> Any:
+    """Wait for a toast containing ``text``; on a timeout say what the page showed and sent instead."""
+    shown = pg.locator(".toast", has_text=text).first
+    try:
+        shown.wait_for(timeout=timeout)
+    except Exception as exc:  # Playwright's TimeoutError
+        state = pg.evaluate(
+            "({toasts: Array.from(document.querySelectorAll('.toast'), t => t.innerText),"
+            " errors: Array.from(document.querySelectorAll('.has-error .field__error'), e => e.innerText)})"
+        )
+        calls = getattr(pg, "_pc_api_calls", [])[-8:]
+        raise AssertionError(
+            f"no toast with {text!r} in {timeout} ms; toasts: {state['toasts']};"
+            f" field errors: {state['errors']}; last API calls: {calls}"
+        ) from exc
+    return shown
 
 
 @pytest.fixture

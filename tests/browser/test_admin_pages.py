@@ -8,7 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ADMIN_USER, PHONE, login, wait_until
+from tests.browser.conftest import ADMIN_USER, PHONE, login, toast, wait_until
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, png_bytes
 from tests.support.setup import gemini_slot
@@ -25,10 +25,6 @@ def _ingest(server, slot_id="slot-001", color=(40, 120, 200)) -> str:
     )
     assert resp.status_code == 200, resp.text
     return resp.headers["X-Job-Id"]
-
-
-def _toast(page, text: str) -> None:
-    page.locator(".toast", has_text=text).first.wait_for()
 
 
 def test_login_required_and_failed_login_shows_russian_error(page, phone_page, shots):
@@ -103,7 +99,7 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     page.select_option("#set-filter", "sepia")
     page.select_option("#set-fit", "contain")
     page.click("#save")
-    _toast(page, "Настройки слота сохранены")
+    toast(page, "Настройки слота сохранены")
 
     page.reload()
     page.wait_for_selector("#slot-layout[aria-busy='false']")
@@ -124,15 +120,14 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     frame = tmp_path / "frame.png"
     frame.write_bytes(png_bytes(800, 600, alpha=True))
     page.set_input_files("#template-file", str(frame))
-    _toast(page, "Шаблон загружен и сохранён")
+    toast(page, "Шаблон загружен и сохранён")
     thumb = page.locator("#template-thumbs .thumb[data-media-id] img")
     thumb.wait_for()
     wait_until(page, "document.querySelector('#template-thumbs .thumb[data-media-id] img').naturalWidth > 0")
 
     # «Ссылка»: the template at a provider-media URL, as a URL-fetching provider would fetch it
     page.locator("#template-thumbs .thumb__link").first.click()
-    shown = page.locator(".toast", has_text="/public/provider-media/").first
-    shown.wait_for()
+    shown = toast(page, "/public/provider-media/")
     found = re.search(r"https?://\S+/public/provider-media/[0-9a-f]{32}", shown.inner_text())
     assert found, shown.inner_text()
     url = found.group(0)
@@ -159,7 +154,7 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     wait_until(page, "document.getElementById('test-result').naturalWidth === 1024")
     assert page.locator("#test-original").is_visible()
     assert page.locator("#test-result-link").get_attribute("href").startswith("/public/results/")
-    _toast(page, "Тест выполнен")
+    toast(page, "Тест выполнен")
     shots(page, "slot-desktop")
 
     # the slot still saves after the template bumped its version
@@ -168,7 +163,7 @@ def test_edit_slot_upload_template_and_run_test_photo(page, phone_page, server, 
     assert "Не больше 100" in page.locator("[data-field='settings.quality'] .field__error").inner_text()
     page.fill("#set-quality", "85")
     page.click("#save")
-    _toast(page, "Настройки слота сохранены")
+    toast(page, "Настройки слота сохранены")
 
     phone_page.context.add_cookies(page.context.cookies())
     phone_page.goto("/admin/slots/slot-002")
@@ -184,7 +179,7 @@ def test_server_field_error_is_shown_next_to_the_field(page, tmp_path, shots):
     page.wait_for_selector("#slot-layout[aria-busy='false']")
     page.get_by_label("Рамка / наложение шаблона").check()
     page.click("#save")
-    _toast(page, "Настройки слота сохранены")
+    toast(page, "Настройки слота сохранены")
     for n in range(2):
         f = tmp_path / f"t{n}.png"
         f.write_bytes(png_bytes(300, 200, alpha=True))
@@ -207,9 +202,9 @@ def test_server_field_error_is_shown_next_to_the_field(page, tmp_path, shots):
     # removing a template asks first, then the same save goes through
     page.locator("#template-thumbs .thumb__remove").first.click()
     page.get_by_role("button", name="Убрать").last.click()
-    _toast(page, "Шаблон убран")
+    toast(page, "Шаблон убран")
     page.click("#save")
-    _toast(page, "Настройки слота сохранены")
+    toast(page, "Настройки слота сохранены")
     page.reload()
     page.wait_for_selector("#slot-layout[aria-busy='false']")
     assert page.locator("#provider").input_value() == "turbotext"
@@ -227,7 +222,7 @@ def test_settings_change_deadline_password_and_keys(page, phone_page, server, sh
     page.fill("#sync_response_seconds", "30")
     assert page.locator("#sync-value").inner_text() == "30 с"
     page.click("#deadline-save")
-    _toast(page, "Таймаут сохранён: 30 с")
+    toast(page, "Таймаут сохранён: 30 с")
 
     # retention, limits and hash mode: every knob of GET /api/settings is on the page
     assert page.locator("#result_ttl_hours").input_value() == "72"
@@ -244,7 +239,7 @@ def test_settings_change_deadline_password_and_keys(page, phone_page, server, sh
     page.click("#limits-save")
     page.get_by_role("button", name="Сократить").click()
     page.get_by_role("button", name="Включить").click()
-    _toast(page, "Ограничения сохранены")
+    toast(page, "Ограничения сохранены")
     saved = page.request.get(f"{server.url}/api/settings").json()
     assert (saved["upload_limit_mb"], saved["result_ttl_hours"]) == (12, 48)
     assert (saved["concurrency_per_slot"], saved["concurrency_per_provider"]) == (3, 40)
@@ -255,13 +250,13 @@ def test_settings_change_deadline_password_and_keys(page, phone_page, server, sh
     row = page.locator("[data-provider='gemini']")
     row.locator("input").fill("AIza-test-key-123")
     row.get_by_role("button", name="Сохранить").click()
-    _toast(page, "Ключ сохранён")
+    toast(page, "Ключ сохранён")
     assert "Настроен" in row.locator("[data-role='state']").inner_text()
     assert "AIza-test-key-123" not in page.content()
 
     page.click("#media-cleanup")
     page.get_by_role("button", name="Очистить").last.click()
-    _toast(page, "Очистка завершена: удалено файлов — 0")
+    toast(page, "Очистка завершена: удалено файлов — 0")
     hint = "Удаляются только устаревшие результаты; последний обработанный файл останется доступным"
     assert hint in page.content()
 
@@ -315,7 +310,7 @@ def test_stats_page_shows_overview_and_refreshes(page, phone_page, server, shots
     # the reset starts the counters again but keeps the history
     page.click("#stats-reset")
     page.get_by_role("button", name="Сбросить").last.click()
-    _toast(page, "Статистика сброшена")
+    toast(page, "Статистика сброшена")
     wait_until(page, "document.getElementById('global-count').textContent === '0'")
     assert "Счёт ведётся с" in page.locator("#counting-since").inner_text()
     assert f"сбросил {ADMIN_USER}" in page.locator("#counting-since").inner_text()
@@ -381,7 +376,7 @@ def test_a_slots_statistics_reset_from_the_dashboard(page, server):
     page.wait_for_selector(".slot-row:not(.is-loading) >> nth=14")
     row.locator("[data-role='reset-stats']").click()
     page.get_by_role("button", name="Сбросить").last.click()
-    _toast(page, "Статистика слота slot-005 сброшена")
+    toast(page, "Статистика слота slot-005 сброшена")
     api = page.request.get(f"{server.url}/api/stats/overview").json()
     slot = next(s for s in api["slots"] if s["slot_id"] == "slot-005")
     assert slot["jobs_last_window"] == 0 and slot["counting_since"]

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 import requests
 
-from tests.browser.conftest import PHONE, login, wait_until
+from tests.browser.conftest import PHONE, login, toast, wait_until
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes
 
@@ -69,7 +69,7 @@ def test_gallery_from_the_slot_page_and_result_view(page, phone_page, server, sh
     page.wait_for_selector("#slot-layout[aria-busy='false']")
     page.click("#gallery-rotate")
     page.get_by_role("button", name="Заменить").click()
-    page.locator(".toast", has_text="Новая ссылка").wait_for()
+    toast(page, "Новая ссылка")
     assert page.locator("#gallery-url").input_value() != gallery_url
     response = guest.goto(gallery_url)
     assert response.status == 404
@@ -117,7 +117,7 @@ def test_all_slots_gallery_shared_for_a_while_then_revoked(page, phone_page, ser
     page.fill("#share-label", "Выпускной")
     page.select_option("#share-hours", "6")
     page.click("#share-create")
-    page.locator(".toast", has_text="Ссылка создана").wait_for()
+    toast(page, "Ссылка создана")
     item = page.locator(".share-item").first
     assert "Выпускной" in item.inner_text()
     url = item.locator("input").input_value()
@@ -142,13 +142,13 @@ def test_all_slots_gallery_shared_for_a_while_then_revoked(page, phone_page, ser
     admin_tile = page.locator(f".shot[data-job-id='{landscape}']")
     admin_tile.get_by_role("button", name="Скрыть").click()
     page.get_by_role("button", name="Скрыть").last.click()
-    page.locator(".toast", has_text="Фото скрыто от гостей").wait_for()
+    toast(page, "Фото скрыто от гостей")
     page.locator(f".shot.is-hidden[data-job-id='{landscape}']").wait_for()
     guest.reload()
     assert guest.locator(f"a[href='/public/results/{landscape}/view']").count() == 0
 
     item.get_by_role("button", name="Отозвать").click()
     page.get_by_role("button", name="Отозвать").last.click()
-    page.locator(".toast", has_text="Ссылка отозвана").wait_for()
+    toast(page, "Ссылка отозвана")
     assert guest.goto(url).status == 410
     assert "Ссылка больше не действует" in guest.content()
