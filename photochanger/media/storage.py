@@ -337,14 +337,16 @@ def in_made_folder(directory: str, create: Callable[[], _T]) -> _T:
 
     Clean-up removes folders it has just emptied (``prune_empty_parents``), so
     a folder made a moment ago may be gone when the entry is created: that
-    :class:`FileNotFoundError` means "make it again". Once the entry exists the
-    folder is no longer empty and stays.
+    :class:`FileNotFoundError` means "make it again". So does ``makedirs``'
+    :class:`FileExistsError`: it raises it when the folder its ``mkdir`` found
+    is gone by the time it checks that it is a folder. Once the entry exists
+    the folder is no longer empty and stays.
     """
     for _ in range(FOLDER_RACE_TRIES - 1):
         try:
             os.makedirs(directory, exist_ok=True)
             return create()
-        except FileNotFoundError:
+        except (FileNotFoundError, FileExistsError):
             continue
     os.makedirs(directory, exist_ok=True)
     return create()

@@ -72,6 +72,22 @@ def test_a_link_lands_when_its_folder_is_pruned(store, pruned_after_making):
     assert store.read("results/slot-001/job/payload.jpg") == b"photo"
 
 
+def test_a_folder_pruned_inside_makedirs_is_made_again(store, monkeypatch):
+    # os.makedirs(exist_ok=True) raises FileExistsError when its mkdir found the
+    # folder but the folder is gone by the time it checks that it is one.
+    real, calls = os.makedirs, []
+
+    def makedirs(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:
+            raise FileExistsError(17, "File exists", path)
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", makedirs)
+    store.write_atomic("inputs/slot-001/job.jpg", b"photo")
+    assert store.read("inputs/slot-001/job.jpg") == b"photo"
+
+
 def test_a_folder_that_keeps_vanishing_is_an_error_not_a_loop(store, pruned_after_making):
     pruned_after_making(store, n=storage.FOLDER_RACE_TRIES)
     with pytest.raises(FileNotFoundError):
