@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import requests
 
@@ -77,6 +77,20 @@ class LiveServer:
                 if record.get("event") in events:
                     pids.add(int(record["pid"]))
         return pids
+
+    def rounds_until_shared(self, *events: str, rounds: int = 4) -> Iterator[int]:
+        """Round numbers for a loop that stops after the first round whose ``events`` two workers logged.
+
+        Which worker accepts a connection is up to the kernel: on a busy machine one
+        worker can take a whole round, which proves nothing about what the workers
+        share, so the caller's loop body runs again (with fresh state of its own).
+        """
+        for n in range(rounds):
+            start = len(self.log())
+            yield n
+            if len(self.pids_that_logged(*events, since=start)) >= 2:
+                return
+        raise AssertionError(f"one worker logged all {events} of {rounds} rounds: nothing shared was tested")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
