@@ -100,6 +100,17 @@ def _log_api_calls(pg: Any, base: str) -> None:
     pg.on("requestfinished", lambda req: ended(req, str(req.response().status if req.response() else "?")))
     pg.on("requestfailed", lambda req: ended(req, f"failed: {req.failure}"))
     pg._pc_api_calls = calls
+    # Clicks, submits and every toast shown, for the same report (an init script is not subject to CSP).
+    pg.add_init_script(
+        "window.__pcEvents = [];"
+        "const note = (e) => window.__pcEvents.push(e.type + ' ' + (e.target.id || e.target.tagName)"
+        " + (e.type === 'click' ? ' @' + e.clientX + ',' + e.clientY : ''));"
+        "document.addEventListener('click', note, true);"
+        "document.addEventListener('submit', note, true);"
+        "new MutationObserver((ms) => ms.forEach((m) => m.addedNodes.forEach((n) => {"
+        "  if (n.classList && n.classList.contains('toast')) window.__pcEvents.push('toast ' + n.innerText);"
+        "}))).observe(document, {childList: true, subtree: true});"
+    )
 
 
 def toast(pg: Any, text: str, timeout: float = 15_000) -> Any:
@@ -110,12 +121,13 @@ def toast(pg: Any, text: str, timeout: float = 15_000) -> Any:
     except Exception as exc:  # Playwright's TimeoutError
         state = pg.evaluate(
             "({toasts: Array.from(document.querySelectorAll('.toast'), t => t.innerText),"
-            " errors: Array.from(document.querySelectorAll('.has-error .field__error'), e => e.innerText)})"
+            " errors: Array.from(document.querySelectorAll('.has-error .field__error'), e => e.innerText),"
+            " events: (window.__pcEvents || []).slice(-12)})"
         )
         calls = getattr(pg, "_pc_api_calls", [])[-8:]
         raise AssertionError(
             f"no toast with {text!r} in {timeout} ms; toasts: {state['toasts']};"
-            f" field errors: {state['errors']}; last API calls: {calls}"
+            f" field errors: {state['errors']}; last API calls: {calls}; last events: {state['events']}"
         ) from exc
     return shown
 
