@@ -100,11 +100,13 @@ def _log_api_calls(pg: Any, base: str) -> None:
     pg.on("requestfinished", lambda req: ended(req, str(req.response().status if req.response() else "?")))
     pg.on("requestfailed", lambda req: ended(req, f"failed: {req.failure}"))
     pg._pc_api_calls = calls
-    # Clicks, submits and every toast shown, for the same report (an init script is not subject to CSP).
+    # Presses, releases, clicks, submits and every toast shown, for the same report (init scripts skip CSP).
     pg.add_init_script(
         "window.__pcEvents = [];"
         "const note = (e) => window.__pcEvents.push(e.type + ' ' + (e.target.id || e.target.tagName)"
-        " + (e.type === 'click' ? ' @' + e.clientX + ',' + e.clientY : ''));"
+        " + (e.clientX !== undefined ? ' @' + e.clientX + ',' + e.clientY + ' y' + window.scrollY : ''));"
+        "document.addEventListener('mousedown', note, true);"
+        "document.addEventListener('mouseup', note, true);"
         "document.addEventListener('click', note, true);"
         "document.addEventListener('submit', note, true);"
         "new MutationObserver((ms) => ms.forEach((m) => m.addedNodes.forEach((n) => {"
