@@ -278,9 +278,15 @@
     return node;
   }
 
+  /** Scrolls ``node`` into the middle of the view: smoothly, unless the system asks for reduced motion. */
+  function reveal(node) {
+    const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    node.scrollIntoView({ behavior: still ? "auto" : "smooth", block: "center" });
+  }
+
   window.PC = {
     api, ApiFailure, toast, confirm: confirmDialog, busy, copyText, bindCopyButtons,
-    fmtDateTime, fmtAgo, plural, el, cookie, showLinkEnds,
+    fmtDateTime, fmtAgo, plural, el, cookie, showLinkEnds, reveal,
   };
 
   document.addEventListener("DOMContentLoaded", () => {

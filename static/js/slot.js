@@ -217,7 +217,7 @@
       document.getElementById("toggle-test").checked = true;
       syncToggle("test");
       note.textContent = "Сначала выберите тестовое фото в блоке «Проверка на тестовом фото».";
-      document.getElementById("test-card").scrollIntoView({ behavior: "smooth", block: "center" });
+      PC.reveal(document.getElementById("test-card"));
       return;
     }
     clearErrors();
@@ -373,7 +373,7 @@
       first = first || wrap;
     }
     if (first) {
-      first.scrollIntoView({ behavior: "smooth", block: "center" });
+      PC.reveal(first);
       const input = first.querySelector("input, select, textarea");
       if (input) input.focus({ preventScroll: true });
     }

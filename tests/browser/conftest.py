@@ -62,7 +62,11 @@ def server(live_server: Callable[..., Any], admin_credentials: tuple[str, str]) 
 @pytest.fixture
 def page(browser: Any, server: Any) -> Iterator[Any]:
     """A desktop-sized page in a fresh context (no cookies), Russian locale."""
-    context = browser.new_context(viewport=DESKTOP, locale="ru-RU", base_url=server.url)
+    # Reduced motion, as the system setting asks: a smooth scroll still running when Playwright
+    # presses and releases the mouse moves the button away in between, and the click is lost.
+    context = browser.new_context(
+        viewport=DESKTOP, locale="ru-RU", base_url=server.url, reduced_motion="reduce"
+    )
     context.set_default_timeout(15_000)
     pg = context.new_page()
     errors: list[str] = []
@@ -144,6 +148,7 @@ def phone_page(browser: Any, server: Any) -> Iterator[Any]:
         has_touch=True,
         locale="ru-RU",
         base_url=server.url,
+        reduced_motion="reduce",
     )
     context.set_default_timeout(15_000)
     pg = context.new_page()

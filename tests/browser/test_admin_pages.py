@@ -8,7 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ADMIN_USER, PHONE, login, toast, wait_until
+from tests.browser.conftest import ADMIN_USER, DESKTOP, PHONE, login, toast, wait_until
 from tests.conftest import INGEST_PASSWORD
 from tests.support.images import jpeg_bytes, png_bytes
 from tests.support.setup import gemini_slot
@@ -209,6 +209,23 @@ def test_server_field_error_is_shown_next_to_the_field(page, tmp_path, shots):
     page.wait_for_selector("#slot-layout[aria-busy='false']")
     assert page.locator("#provider").input_value() == "turbotext"
     assert page.locator("#set-prompt").input_value() == "сделай фото в стиле акварели"
+
+
+def test_with_reduced_motion_a_field_error_is_brought_into_view_at_once(page):
+    """The system's reduced-motion setting (every test page has it) turns the smooth scroll off."""
+    login(page)
+    page.goto("/admin/slots/slot-002")
+    page.wait_for_selector("#slot-layout[aria-busy='false']")
+    name_top = "document.querySelector(\"[data-field='display_name']\").getBoundingClientRect().top"
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.evaluate(
+        "(() => { const i = document.getElementById('display_name'); i.value = '';"
+        " i.dispatchEvent(new Event('input', {bubbles: true})); })()"
+    )
+    assert page.evaluate(name_top) < 0  # the name field is above the view
+    page.click("#save")  # the save bar stays in view
+    assert 0 <= page.evaluate(name_top) <= DESKTOP["height"]
+    assert page.locator("[data-field='display_name'] .field__error").inner_text() == "Введите название слота"
 
 
 def test_settings_change_deadline_password_and_keys(page, phone_page, server, shots):
