@@ -189,10 +189,8 @@ class LocalMediaStore(MediaStore):
         def link() -> None:
             try:
                 os.link(src, dst)
-            except FileNotFoundError:
-                raise  # the folder went (or the source): not a reason to copy
             except OSError:
-                shutil.copyfile(src, dst)
+                shutil.copyfile(src, dst)  # a missing folder or source fails here the same way
 
         in_made_folder(os.path.dirname(dst), link)
 
