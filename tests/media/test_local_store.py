@@ -55,7 +55,7 @@ def test_a_nested_result_folder_pruned_up_to_its_kind_folder_is_made_again(store
     assert store.read("results/slot-001/job/payload.jpg") == b"result"
 
 
-def test_a_moved_in_file_lands_when_its_folder_is_pruned(store, tmp_path, pruned_after_making):
+def test_a_moved_in_file_lands_when_its_folder_is_pruned(store, pruned_after_making):
     os.makedirs(store.root)
     src = os.path.join(store.root, ".upload-1")
     with open(src, "wb") as fh:
